@@ -1,0 +1,10 @@
+//! Small value types shared by the rollout and analysis machines.
+
+mod duration;
+mod int_or_string;
+
+pub use duration::{DurationError, parse_duration};
+pub use int_or_string::IntOrString;
+
+/// A point in time. The core never reads a clock: every `now` is passed in by the caller.
+pub type Timestamp = jiff::Timestamp;
