@@ -1,4 +1,27 @@
 //! # judge-stats
 //!
 //! The statistics behind the judges we ship (issue #6). Pure Rust with no IO, so the same code is
-//! unit-tested and benchmarked natively and compiled into the WebAssembly judge components.
+//! unit-tested and benchmarked natively and compiled into the WebAssembly judge components. Each
+//! judge is a pure function `judge(&JudgeData, &Config, Option<State>) -> (Verdict, State)` over
+//! plain types that mirror the WIT contract; the component wrappers only convert.
+//!
+//! Map of the crate:
+//! - [`data`]: input and verdict types mirroring `rollout:judge@0.1.0`, and the reason codes.
+//! - [`config`]: JSON config/state parsing and validation errors.
+//! - [`special`]: normal quantile, beta functions, Clopper-Pearson, percentiles, seeded RNG.
+//! - [`guard`]: missing-data policy, Bonferroni, look-adjusted SLO checks (baseline health).
+//! - [`seq`]: the anytime-valid rate-ratio e-process and its confidence sequence.
+//! - [`counts`]: the count judgement shared by the error-ratio, latency and pair judges.
+//! - Judges: [`error_ratio`] (the default), [`threshold`], [`kayenta`], [`latency`], [`pair`].
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
+
+pub mod config;
+pub mod counts;
+pub mod data;
+pub mod error_ratio;
+pub mod guard;
+pub mod seq;
+pub mod special;
+
+pub use data::{Detail, JudgeData, Phase, Verdict};

@@ -1,0 +1,215 @@
+//! Plain Rust mirrors of the judge WIT types (`rollout:judge@0.1.0`): the input of one evaluation
+//! and the verdict. The WebAssembly wrappers only convert between these and the generated types.
+
+use serde::{Deserialize, Serialize};
+
+/// One observation of a metric at a time (milliseconds since the Unix epoch).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    /// End of the observation window, ms since the epoch.
+    pub time_ms: i64,
+    /// The value (NaN means "no data in this step").
+    pub value: f64,
+}
+
+/// Numerator/denominator counts of one window (e.g. errors / requests), not cumulative.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RatioPoint {
+    /// End of the window, ms since the epoch.
+    pub time_ms: i64,
+    /// Events in the window (errors, slow requests).
+    pub numerator: f64,
+    /// Exposure in the window (requests).
+    pub denominator: f64,
+}
+
+/// One cumulative histogram bucket: the number of observations `<= upper_bound`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Bucket {
+    /// Upper bound of the bucket (`le`); `f64::INFINITY` for `+Inf`.
+    pub upper_bound: f64,
+    /// Cumulative count of observations at or below the bound.
+    pub count: f64,
+}
+
+/// The data of one arm (`canary`, `stable`, `canary-publish`, ...).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Series {
+    /// Series name.
+    pub name: String,
+    /// Plain values.
+    pub points: Vec<Point>,
+    /// Ratio counts per window.
+    pub ratios: Vec<RatioPoint>,
+    /// Histogram buckets (cumulative counts).
+    pub buckets: Vec<Bucket>,
+}
+
+/// The canary traffic weight (percent) from `time_ms` on.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct WeightPoint {
+    /// Start of this weight, ms since the epoch.
+    pub time_ms: i64,
+    /// Canary weight, 0-100.
+    pub canary_weight: u32,
+}
+
+/// Everything a judge sees in one evaluation (minus the opaque config and state, which the
+/// wrapper decodes into the judge's typed `Config` and `State`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct JudgeData {
+    /// The metric's name in the AnalysisRun.
+    pub metric: String,
+    /// Time of this evaluation, ms since the epoch.
+    pub now_ms: i64,
+    /// Per-arm data.
+    pub series: Vec<Series>,
+    /// Canary weight timeline.
+    pub weights: Vec<WeightPoint>,
+    /// Analysis-run arguments (name, value).
+    pub args: Vec<(String, String)>,
+}
+
+impl JudgeData {
+    /// The first series called `name`.
+    pub fn series(&self, name: &str) -> Option<&Series> {
+        self.series.iter().find(|s| s.name == name)
+    }
+
+    /// The metric name, or `default` when it is empty.
+    pub fn metric_or(&self, default: &str) -> String {
+        if self.metric.is_empty() { default.to_string() } else { self.metric.clone() }
+    }
+
+    /// The canary weight (0-100) in force at `time_ms`, if the timeline covers it.
+    pub fn weight_at(&self, time_ms: i64) -> Option<u32> {
+        self.weights
+            .iter()
+            .filter(|w| w.time_ms <= time_ms)
+            .max_by_key(|w| w.time_ms)
+            .map(|w| w.canary_weight)
+    }
+}
+
+/// The four phases of an Argo measurement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// The canary passed.
+    Successful,
+    /// The canary failed.
+    Failed,
+    /// No decision yet (hold); see the code and samples needed.
+    Inconclusive,
+    /// The judge could not evaluate (bad config or input).
+    Error,
+}
+
+/// Why a judge decided as it did, for one metric or sub-check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Detail {
+    /// What was checked, e.g. `error-ratio`.
+    pub name: String,
+    /// Name of the statistic, e.g. `e-value`.
+    pub statistic: String,
+    /// The statistic's value.
+    pub value: f64,
+    /// Estimated effect (canary vs stable), if any.
+    pub effect: Option<f64>,
+    /// Confidence interval of the effect, if any.
+    pub interval: Option<(f64, f64)>,
+    /// Samples seen per arm (canary, stable).
+    pub samples: (u64, u64),
+    /// Samples per arm still needed before a decision, if known.
+    pub samples_needed: Option<u64>,
+    /// Anything else as key/value pairs.
+    pub extra: Vec<(String, String)>,
+}
+
+impl Detail {
+    /// A detail with just a name, statistic and value; the rest empty.
+    pub fn new(name: impl Into<String>, statistic: impl Into<String>, value: f64) -> Self {
+        Self {
+            name: name.into(),
+            statistic: statistic.into(),
+            value,
+            effect: None,
+            interval: None,
+            samples: (0, 0),
+            samples_needed: None,
+            extra: Vec::new(),
+        }
+    }
+
+    /// Adds one `extra` entry (builder style).
+    pub fn with(mut self, key: &str, value: impl ToString) -> Self {
+        self.extra.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// The `extra` value under `key`, if present.
+    pub fn extra_value(&self, key: &str) -> Option<&str> {
+        self.extra.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+/// The result of one evaluation (without the state, which each judge returns typed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// The phase.
+    pub phase: Phase,
+    /// Machine-readable reason code (see [`codes`]).
+    pub code: String,
+    /// Score in [0, 1], if computed.
+    pub score: Option<f64>,
+    /// Human-readable reason.
+    pub reason: String,
+    /// Per-metric explanation.
+    pub details: Vec<Detail>,
+}
+
+impl Verdict {
+    /// A verdict with no score and no details.
+    pub fn new(phase: Phase, code: &str, reason: impl Into<String>) -> Self {
+        Self { phase, code: code.to_string(), score: None, reason: reason.into(), details: Vec::new() }
+    }
+
+    /// An `Error` verdict with code `invalid-input`.
+    pub fn invalid(reason: impl Into<String>) -> Self {
+        Self::new(Phase::Error, codes::INVALID_INPUT, reason)
+    }
+}
+
+/// The reason codes the shipped judges use.
+pub mod codes {
+    /// Canary is worse than stable (anytime-valid evidence).
+    pub const REGRESSION: &str = "regression";
+    /// Canary violates the absolute SLO while stable does not.
+    pub const SLO_VIOLATION: &str = "slo-violation";
+    /// Canary is proven within tolerance.
+    pub const WITHIN_TOLERANCE: &str = "within-tolerance";
+    /// Not enough evidence either way yet.
+    pub const INSUFFICIENT_EVIDENCE: &str = "insufficient-evidence";
+    /// Fewer samples than the configured minimum.
+    pub const INSUFFICIENT_DATA: &str = "insufficient-data";
+    /// A required series has no data.
+    pub const NO_DATA: &str = "no-data";
+    /// The stable arm itself violates the SLO: never blame the canary, never promote.
+    pub const ENVIRONMENT_UNHEALTHY: &str = "environment-unhealthy";
+    /// Threshold judge: pass criteria met.
+    pub const PASS: &str = "pass";
+    /// Threshold judge: only the warning criteria met.
+    pub const WARNING: &str = "warning";
+    /// Threshold judge: criteria not met.
+    pub const THRESHOLD_VIOLATED: &str = "threshold-violated";
+    /// Kayenta score at or above the pass threshold.
+    pub const KAYENTA_PASS: &str = "kayenta-pass";
+    /// Kayenta score between marginal and pass.
+    pub const KAYENTA_MARGINAL: &str = "kayenta-marginal";
+    /// Kayenta score below marginal (or a critical metric failed).
+    pub const KAYENTA_FAIL: &str = "kayenta-fail";
+    /// Bad configuration or input.
+    pub const INVALID_INPUT: &str = "invalid-input";
+    /// The state handed back does not belong to this configuration.
+    pub const STATE_MISMATCH: &str = "state-mismatch";
+}

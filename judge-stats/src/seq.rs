@@ -1,0 +1,259 @@
+//! Anytime-valid two-sample test of a rate ratio (Lindon & Malek, NeurIPS'22; reference §5.3).
+//!
+//! In each window `j` the canary had exposure share `s_j` (its share of requests, or its traffic
+//! weight). Conditional on the window's total events, the canary's events are binomial with
+//! `θ_j(r) = r·s_j / (r·s_j + 1 − s_j)`, where `r` is the canary/stable rate ratio. Windows are
+//! conditioned on separately, so a rate shared by both arms may drift, jump or be autocorrelated
+//! without affecting validity, and the weights may change between windows.
+//!
+//! The log-likelihood `ℓ(r) = Σ_j e_Bj ln θ_j(r) + e_Aj ln(1 − θ_j(r))` is kept incrementally
+//! on three fixed sets of ratios, so each evaluation costs O(new windows × grid):
+//! - `fail`: `r_f·ρ_k`, ρ_k log-spaced in [1.05, max_ratio]; the mixture
+//!   `M = mean_k exp(ℓ(r_f ρ_k) − ℓ(r_f))` is a nonnegative supermartingale under `r ≤ r_f`
+//!   (θ is increasing in r), so `P(sup_n M_n ≥ 1/α) ≤ α` (Ville).
+//! - `pass`: `r_p/ρ_k` against `r_p`; a supermartingale under `r ≥ r_p` (non-inferiority).
+//! - `grid`: log-spaced ratios from 1e-3 to 1e3 for the two-sided confidence sequence
+//!   `{r : M(r) < 1/α}` reported as the interval, intersected over time.
+//!
+//! For Bernoulli requests (not Poisson) the canary's share given the total is hypergeometric under
+//! `r = 1`; it is dominated by the binomial in convex order, so the test stays valid.
+
+use serde::{Deserialize, Serialize};
+
+use crate::special::log_sum_exp;
+
+/// Number of mixture components of the one-sided tests.
+pub const MIXTURE_POINTS: usize = 50;
+/// Number of points of the confidence-sequence grid (1e-3 .. 1e3).
+pub const GRID_POINTS: usize = 241;
+const GRID_LN_MIN: f64 = -6.907_755_278_982_137; // ln(1e-3)
+const GRID_LN_MAX: f64 = 6.907_755_278_982_137; // ln(1e3)
+const RHO_MIN: f64 = 1.05;
+
+/// Incremental state of the rate-ratio e-process; serializable into the judge state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RateRatioProcess {
+    /// Null boundary of the fail test (`r ≤ fail_ratio`).
+    pub fail_ratio: f64,
+    /// Null boundary of the pass test (`r ≥ pass_ratio`).
+    pub pass_ratio: f64,
+    /// Upper end of the mixture range ρ (e.g. 20).
+    pub max_ratio: f64,
+    /// Canary events so far.
+    pub canary_events: f64,
+    /// Canary exposure so far (requests).
+    pub canary_exposure: f64,
+    /// Stable events so far.
+    pub stable_events: f64,
+    /// Stable exposure so far (requests).
+    pub stable_exposure: f64,
+    /// Informative windows folded in so far.
+    pub windows: u64,
+    ll_fail: Vec<f64>,
+    ll_pass: Vec<f64>,
+    ll_grid: Vec<f64>,
+    /// Largest log e-value of the fail test so far.
+    pub max_log_e_fail: f64,
+    /// Largest log e-value of the pass test so far.
+    pub max_log_e_pass: f64,
+    /// Running intersection of the confidence sequence for r (`None` until computed).
+    pub cs: Option<(f64, f64)>,
+}
+
+fn mixture_rho(k: usize, max_ratio: f64) -> f64 {
+    // k in 0..MIXTURE_POINTS, log-spaced in [RHO_MIN, max_ratio].
+    let t = k as f64 / (MIXTURE_POINTS - 1) as f64;
+    (RHO_MIN.ln() + t * (max_ratio.ln() - RHO_MIN.ln())).exp()
+}
+
+/// The ratio at index `i` of the confidence-sequence grid.
+pub fn grid_ratio(i: usize) -> f64 {
+    let h = (GRID_LN_MAX - GRID_LN_MIN) / (GRID_POINTS - 1) as f64;
+    (GRID_LN_MIN + i as f64 * h).exp()
+}
+
+impl RateRatioProcess {
+    /// A fresh process. `fail_ratio` and `pass_ratio` are positive ratios; `max_ratio > 1.05`.
+    pub fn new(fail_ratio: f64, pass_ratio: f64, max_ratio: f64) -> Self {
+        Self {
+            fail_ratio,
+            pass_ratio,
+            max_ratio,
+            canary_events: 0.0,
+            canary_exposure: 0.0,
+            stable_events: 0.0,
+            stable_exposure: 0.0,
+            windows: 0,
+            ll_fail: vec![0.0; MIXTURE_POINTS + 1],
+            ll_pass: vec![0.0; MIXTURE_POINTS + 1],
+            ll_grid: vec![0.0; GRID_POINTS],
+            max_log_e_fail: 0.0,
+            max_log_e_pass: 0.0,
+            cs: None,
+        }
+    }
+
+    /// Whether this state was built for the same test parameters (and is well formed).
+    pub fn matches(&self, fail_ratio: f64, pass_ratio: f64, max_ratio: f64) -> bool {
+        self.fail_ratio == fail_ratio
+            && self.pass_ratio == pass_ratio
+            && self.max_ratio == max_ratio
+            && self.ll_fail.len() == MIXTURE_POINTS + 1
+            && self.ll_pass.len() == MIXTURE_POINTS + 1
+            && self.ll_grid.len() == GRID_POINTS
+    }
+
+    /// Folds in one window: canary share of exposure `share` (in (0, 1)), canary and stable event
+    /// counts, and the exposures for the running totals. Windows with no events or a degenerate
+    /// share carry no information about `r` and only update the totals.
+    pub fn observe(&mut self, share: f64, canary_events: f64, stable_events: f64, canary_n: f64, stable_n: f64) {
+        self.canary_events += canary_events;
+        self.stable_events += stable_events;
+        self.canary_exposure += canary_n;
+        self.stable_exposure += stable_n;
+        if !(share > 0.0 && share < 1.0) || canary_events + stable_events <= 0.0 {
+            return;
+        }
+        self.windows += 1;
+        let ll = |r: f64| {
+            let theta = r * share / (r * share + 1.0 - share);
+            canary_events * theta.ln() + stable_events * (1.0 - theta).ln()
+        };
+        let (rf, rp, mr) = (self.fail_ratio, self.pass_ratio, self.max_ratio);
+        for (k, v) in self.ll_fail.iter_mut().enumerate() {
+            let r = if k == 0 { rf } else { rf * mixture_rho(k - 1, mr) };
+            *v += ll(r);
+        }
+        for (k, v) in self.ll_pass.iter_mut().enumerate() {
+            let r = if k == 0 { rp } else { rp / mixture_rho(k - 1, mr) };
+            *v += ll(r);
+        }
+        for (i, v) in self.ll_grid.iter_mut().enumerate() {
+            *v += ll(grid_ratio(i));
+        }
+    }
+
+    fn log_mixture(ll: &[f64]) -> f64 {
+        let Some((base, alts)) = ll.split_first() else {
+            return 0.0;
+        };
+        let terms: Vec<f64> = alts.iter().map(|l| l - base).collect();
+        log_sum_exp(&terms) - (terms.len() as f64).ln()
+    }
+
+    /// Log e-value of the fail test now (evidence that `r > fail_ratio`).
+    pub fn log_e_fail(&self) -> f64 {
+        Self::log_mixture(&self.ll_fail)
+    }
+
+    /// Log e-value of the pass test now (evidence that `r < pass_ratio`).
+    pub fn log_e_pass(&self) -> f64 {
+        Self::log_mixture(&self.ll_pass)
+    }
+
+    /// Updates the running maxima and the confidence sequence at level `alpha`; call once per
+    /// evaluation after the windows are folded in.
+    pub fn conclude_look(&mut self, alpha: f64) {
+        self.max_log_e_fail = self.max_log_e_fail.max(self.log_e_fail());
+        self.max_log_e_pass = self.max_log_e_pass.max(self.log_e_pass());
+        if self.windows == 0 {
+            return;
+        }
+        if let Some((lo, hi)) = self.confidence_interval(alpha) {
+            self.cs = Some(match self.cs {
+                Some((a, b)) if lo.max(a) <= hi.min(b) => (lo.max(a), hi.min(b)),
+                _ => (lo, hi),
+            });
+        }
+    }
+
+    /// Two-sided mixture e-value of the point null `r = grid_ratio(i)`.
+    fn log_e_grid(&self, i: usize) -> f64 {
+        let h = (GRID_LN_MAX - GRID_LN_MIN) / (GRID_POINTS - 1) as f64;
+        let span = ((self.max_ratio.ln() / h).ceil() as usize).max(1);
+        let base = self.ll_grid.get(i).copied().unwrap_or(0.0);
+        let mut terms = Vec::with_capacity(span);
+        // Every second offset on each side (about 2·span/2 components), fixed before seeing data.
+        for off in (1..=span).step_by(2) {
+            terms.push(i.checked_sub(off).and_then(|j| self.ll_grid.get(j)).map_or(0.0, |l| l - base));
+            terms.push(self.ll_grid.get(i + off).map_or(0.0, |l| l - base));
+        }
+        log_sum_exp(&terms) - (terms.len() as f64).ln()
+    }
+
+    /// The confidence sequence `{r : M(r) < 1/α}` on the grid at this look, found by scanning
+    /// outwards from the maximum-likelihood grid point. `None` before any informative window.
+    pub fn confidence_interval(&self, alpha: f64) -> Option<(f64, f64)> {
+        if self.windows == 0 {
+            return None;
+        }
+        let thr = (1.0 / alpha).ln();
+        let mle = self
+            .ll_grid
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(i, _)| i)
+            .unwrap_or(0);
+        let mut lo = mle;
+        while lo > 0 && self.log_e_grid(lo - 1) < thr {
+            lo -= 1;
+        }
+        let mut hi = mle;
+        while hi + 1 < GRID_POINTS && self.log_e_grid(hi + 1) < thr {
+            hi += 1;
+        }
+        let lo_r = if lo == 0 { 0.0 } else { grid_ratio(lo) };
+        let hi_r = if hi + 1 == GRID_POINTS { f64::INFINITY } else { grid_ratio(hi) };
+        Some((lo_r, hi_r))
+    }
+
+    /// Point estimate of the rate ratio (canary rate / stable rate), NaN without data.
+    pub fn ratio_estimate(&self) -> f64 {
+        let c = self.canary_events / self.canary_exposure;
+        let s = self.stable_events / self.stable_exposure;
+        if s > 0.0 { c / s } else if c > 0.0 { f64::INFINITY } else { f64::NAN }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fail_evidence_grows_when_canary_is_worse() {
+        let mut p = RateRatioProcess::new(1.0, 1.25, 20.0);
+        for _ in 0..10 {
+            p.observe(0.5, 20.0, 10.0, 1000.0, 1000.0);
+            p.conclude_look(0.05);
+        }
+        assert!(p.max_log_e_fail > (20.0f64).ln(), "{}", p.max_log_e_fail);
+        let (lo, hi) = p.cs.unwrap();
+        assert!(lo > 1.2 && hi < 3.5 && lo < 2.0 && hi > 2.0, "{lo} {hi}");
+    }
+
+    #[test]
+    fn equal_rates_give_no_fail_evidence_and_a_cs_around_one() {
+        let mut p = RateRatioProcess::new(1.0, 1.25, 20.0);
+        for _ in 0..50 {
+            p.observe(0.5, 50.0, 50.0, 5000.0, 5000.0);
+            p.conclude_look(0.05);
+        }
+        assert!(p.log_e_fail() < 0.0);
+        let (lo, hi) = p.cs.unwrap();
+        assert!(lo < 1.0 && hi > 1.0 && hi < 1.25, "{lo} {hi}");
+        assert!(p.max_log_e_pass > (20.0f64).ln());
+    }
+
+    #[test]
+    fn unequal_shares_are_accounted_for() {
+        // Canary has 10% of the traffic and 10% of the errors: no evidence of a regression.
+        let mut p = RateRatioProcess::new(1.0, 1.25, 20.0);
+        for _ in 0..20 {
+            p.observe(0.1, 10.0, 90.0, 1000.0, 9000.0);
+            p.conclude_look(0.05);
+        }
+        assert!(p.max_log_e_fail < 1.0);
+        assert!((p.ratio_estimate() - 1.0).abs() < 1e-12);
+    }
+}
