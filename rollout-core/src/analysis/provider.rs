@@ -10,11 +10,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde_json::Value;
 
 use super::AnalysisPhase;
 use super::judge::WeightPoint;
 use super::types::{Argument, Measurement, Metric, MetricProvider};
+use super::value::MetricValue;
 use crate::common::Timestamp;
 
 /// What a provider is asked to measure: one metric of one run, with args already substituted.
@@ -47,7 +47,7 @@ pub enum Observation {
     /// `failureCondition` decide the phase. `value` is the text shown in the measurement.
     Result {
         /// The value the conditions see as `result`.
-        result: Value,
+        result: MetricValue,
         /// The text stored in `measurement.value`.
         value: String,
         /// Provider metadata stored in `measurement.metadata`.

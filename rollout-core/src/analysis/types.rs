@@ -367,19 +367,19 @@ pub struct AnalysisRunStatus {
 #[serde(rename_all = "camelCase")]
 pub struct RunSummary {
     /// Metrics counted.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub count: i32,
     /// Successful metrics.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub successful: i32,
     /// Failed metrics.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub failed: i32,
     /// Inconclusive metrics.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub inconclusive: i32,
     /// Error metrics.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub error: i32,
 }
 
@@ -399,25 +399,25 @@ pub struct MetricResult {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
     /// Measurements that completed without Error.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub count: i32,
     /// Successful measurements.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub successful: i32,
     /// Failed measurements.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub failed: i32,
     /// Inconclusive measurements.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub inconclusive: i32,
     /// Error measurements.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub error: i32,
     /// Error measurements in a row.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub consecutive_error: i32,
     /// Successful measurements in a row.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub consecutive_success: i32,
     /// Whether this metric is dry-run.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -452,4 +452,8 @@ pub struct Measurement {
     /// When to resume an in-flight measurement.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume_at: Option<Timestamp>,
+}
+
+fn is_zero(v: &i32) -> bool {
+    *v == 0
 }
