@@ -23,5 +23,6 @@ pub mod error_ratio;
 pub mod guard;
 pub mod seq;
 pub mod special;
+pub mod threshold;
 
 pub use data::{Detail, JudgeData, Phase, Verdict};
