@@ -1,0 +1,731 @@
+//! The canary strategy (`rollout/canary.go`, `rollout/sync.go:syncRolloutStatusCanary`).
+
+use super::{Ctx, analysis, conditions, plus_secs, workload};
+use crate::rollout::hash;
+use crate::rollout::observed::{Action, EventType, ObservedReplicaSet};
+use crate::rollout::replicas::{
+    BasicCanary, RsCounts, TrafficRoutedCanary, dss_abort_weight, progress_threshold_met,
+    resolve_surge_unavailable,
+};
+use crate::rollout::spec::{CanaryStep, CanaryStrategy, DEFAULT_SCALE_DOWN_DELAY_SECONDS};
+use crate::rollout::status::{ConditionStatus, ConditionType, PauseReason, TrafficWeights, WeightDestination};
+
+fn counts(rs: &ObservedReplicaSet) -> RsCounts {
+    RsCounts {
+        spec: rs.replicas,
+        status_replicas: rs.status_replicas,
+        available: rs.available,
+    }
+}
+
+pub(super) fn run(c: &mut Ctx) {
+    let Some(canary) = c.ro.canary() else { return };
+    let step_hash = hash::step_hash(canary.steps.as_deref());
+    if let Some(reason) = c.inputs.force_abort.clone()
+        && !c.prev.abort
+        && c.prev.stable_rs != c.hash
+    {
+        c.abort(reason);
+    }
+    if c.new_rs.is_none()
+        || c.prev.current_pod_hash != c.hash
+        || c.prev.current_step_hash != step_hash
+    {
+        new_update(c, step_hash);
+        return;
+    }
+    if c.prev.abort && c.prev.stable_rs == c.hash {
+        c.remove_abort = true;
+    }
+    if analysis::reconcile_canary(c) {
+        sync_status(c);
+        return;
+    }
+    c.revision_history_gc();
+    reconcile_services_and_traffic(c, canary);
+    let halted = c.ro.spec.paused
+        || c.prev.pause_condition(PauseReason::InconclusiveAnalysisRun).is_some();
+    if !halted && reconcile_replica_sets(c, canary) {
+        sync_status(c);
+        return;
+    }
+    reconcile_pause(c);
+    sync_status(c);
+}
+
+/// Template or steps changed (or first reconcile): create/adopt the new RS and reset status.
+fn new_update(c: &mut Ctx, step_hash: String) {
+    let steps_len = c.ro.steps().len() as i32;
+    let name = match c.new_rs {
+        None => {
+            let replicas = if c.stable_rs.is_none() { c.replicas() } else { 0 };
+            c.create_new_rs(replicas)
+        }
+        Some(rs) => {
+            let max = c.max_revision();
+            if rs.revision < max {
+                c.actions.push(Action::SetReplicaSetRevision {
+                    name: rs.name.clone(),
+                    revision: max + 1,
+                });
+            }
+            rs.name.clone()
+        }
+    };
+    c.clear_pause = true;
+    c.remove_abort = c.add_abort.is_none();
+    c.st.promote_full = false;
+    c.st.canary.current_step_analysis_run_status = None;
+    c.st.canary.current_background_analysis_run_status = None;
+    c.st.restarted_at = c.ro.spec.restart_at;
+    c.st.current_step_index = if steps_len == 0 { None } else { Some(0) };
+    c.st.current_pod_hash = c.hash.clone();
+    c.st.current_step_hash = step_hash;
+    if !c.prev.stable_rs.is_empty() && c.hash == c.prev.stable_rs {
+        if steps_len > 0 {
+            c.st.current_step_index = Some(steps_len);
+        }
+        c.event(
+            EventType::Normal,
+            "SkipSteps",
+            "Rollback to stable ReplicaSets".into(),
+        );
+    } else if within_rollback_window(c) && c.new_rs.is_some_and(|r| r.replicas > 0) {
+        if steps_len > 0 {
+            c.st.current_step_index = Some(steps_len);
+        }
+        c.event(
+            EventType::Normal,
+            "SkipSteps",
+            "Rollback to active ReplicaSets within RollbackWindow".into(),
+        );
+    }
+    if c.prev.current_pod_hash != c.hash {
+        let (reason, msg) = if c.new_rs.is_none() {
+            (
+                conditions::REASON_NEW_RS_CREATED,
+                format!("Created new replica set {name:?}"),
+            )
+        } else {
+            (
+                conditions::REASON_FOUND_NEW_RS,
+                format!("Found new replica set {name:?}"),
+            )
+        };
+        c.st.remove_condition(ConditionType::Progressing);
+        let now = c.now;
+        c.st.set_condition(ConditionType::Progressing, ConditionStatus::True, reason, msg, now);
+    }
+    c.base_counts();
+    let now = c.now;
+    c.wake_at(now);
+}
+
+/// `isRollbackWithinWindow`: the new RS is older than the stable and fewer than
+/// `rollbackWindow.revisions` RSs were created between them.
+pub(super) fn within_rollback_window(c: &Ctx) -> bool {
+    let Some(window) = c.ro.spec.rollback_window.as_ref().and_then(|w| w.revisions) else {
+        return false;
+    };
+    let (Some(new), Some(stable)) = (c.new_rs, c.stable_rs) else {
+        return false;
+    };
+    if new.created_at >= stable.created_at {
+        return false;
+    }
+    let between = c
+        .obs
+        .replica_sets
+        .iter()
+        .filter(|r| r.created_at > new.created_at && r.created_at < stable.created_at)
+        .count();
+    (between as i64) < i64::from(window)
+}
+
+fn current_step<'a>(c: &Ctx<'a>) -> Option<(usize, &'a CanaryStep)> {
+    let steps = c.ro.steps();
+    let idx = usize::try_from(c.st.current_step_index.unwrap_or(0)).ok()?;
+    steps.get(idx).map(|s| (idx, s))
+}
+
+/// Upstream `GetCurrentSetWeight`.
+fn current_set_weight(c: &Ctx, aborted: bool) -> i32 {
+    if aborted {
+        return 0;
+    }
+    let steps = c.ro.steps();
+    match current_step(c) {
+        None => c.ro.max_traffic_weight(),
+        Some((idx, _)) => steps
+            .get(..=idx)
+            .unwrap_or_default()
+            .iter()
+            .rev()
+            .find_map(|s| s.set_weight)
+            .unwrap_or(0),
+    }
+}
+
+/// Upstream `GetAbortScaleDownDelaySecondsOrDefault`: `None` = never scale down.
+pub(super) fn abort_delay(c: &Ctx, canary: &CanaryStrategy) -> Option<i32> {
+    if canary.traffic_routing.is_none() {
+        return Some(0);
+    }
+    match canary.abort_scale_down_delay_seconds {
+        Some(0) => None,
+        Some(d) => Some(d),
+        None => {
+            let _ = c;
+            Some(DEFAULT_SCALE_DOWN_DELAY_SECONDS)
+        }
+    }
+}
+
+fn should_delay_scale_down_on_abort(c: &Ctx, canary: &CanaryStrategy) -> bool {
+    let explicit = canary
+        .abort_scale_down_delay_seconds
+        .is_some_and(|d| d != 0);
+    c.is_aborted()
+        && c.stable_rs.is_some()
+        && canary.traffic_routing.is_some()
+        && abort_delay(c, canary).is_some()
+        && !(canary.dynamic_stable_scale && !explicit)
+}
+
+/// Upstream `GetCanaryReplicasOrWeight`: `(override replicas, weight)`.
+fn canary_replicas_or_weight(c: &Ctx, canary: &CanaryStrategy) -> (Option<i32>, i32) {
+    let m = c.ro.max_traffic_weight();
+    let aborted = c.is_aborted();
+    if c.st.promote_full || c.prev.stable_rs.is_empty() || c.hash == c.prev.stable_rs {
+        return (None, m);
+    }
+    if canary.traffic_routing.is_some() && !(aborted && abort_delay(c, canary).is_some())
+        && let Some((idx, _)) = current_step(c)
+    {
+        for s in c.ro.steps().get(..=idx).unwrap_or_default().iter().rev() {
+            if let Some(scale) = &s.set_canary_scale {
+                if scale.match_traffic_weight {
+                    break;
+                }
+                if let Some(r) = scale.replicas {
+                    return (Some(r), 0);
+                }
+                if let Some(w) = scale.weight {
+                    return (None, w);
+                }
+            }
+        }
+    }
+    if aborted
+        && canary.dynamic_stable_scale
+        && let (Some(new), Some(stable)) = (c.new_rs, c.stable_rs)
+    {
+        let weights: Vec<i32> = c.ro.steps().iter().filter_map(|s| s.set_weight).collect();
+        let explicit = canary.abort_scale_down_delay_seconds.is_some_and(|d| d != 0);
+        return (
+            None,
+            dss_abort_weight(&weights, c.replicas(), m, stable.available, new.available, explicit),
+        );
+    }
+    (None, current_set_weight(c, aborted))
+}
+
+/// Desired `(new, stable)` sizes for this tick.
+fn desired_counts(c: &Ctx, canary: &CanaryStrategy) -> (i32, i32) {
+    let r = c.replicas();
+    let (override_replicas, weight) = canary_replicas_or_weight(c, canary);
+    if canary.traffic_routing.is_some() {
+        let recorded = c
+            .prev
+            .canary
+            .weights
+            .as_ref()
+            .map(|w| (w.canary.weight, w.stable.weight));
+        return TrafficRoutedCanary {
+            replicas: r,
+            max_weight: c.ro.max_traffic_weight(),
+            weight,
+            override_replicas,
+            dynamic_stable_scale: canary.dynamic_stable_scale,
+            min_pods: canary.min_pods_per_replica_set,
+            recorded,
+            aborted: c.is_aborted(),
+        }
+        .counts();
+    }
+    let (surge, unavailable) = resolve_surge_unavailable(
+        canary.max_surge.as_ref(),
+        canary.max_unavailable.as_ref(),
+        r,
+    );
+    let stable_is_new = c.stable_rs.is_some_and(|s| Some(s.name.as_str()) == c.new_rs.map(|n| n.name.as_str()));
+    BasicCanary {
+        replicas: r,
+        weight,
+        max_weight: 100,
+        max_surge: surge,
+        max_unavailable: unavailable,
+        new: c.new_rs.map(counts),
+        stable: if stable_is_new { None } else { c.stable_rs.map(counts) },
+        others_spec: c.others.iter().map(|r| r.replicas).sum(),
+    }
+    .counts()
+}
+
+/// Upstream `AtDesiredReplicaCountsForCanary`.
+fn at_desired(c: &Ctx, canary: &CanaryStrategy) -> bool {
+    let (dn, ds) = desired_counts(c, canary);
+    if !progress_threshold_met(
+        canary.replica_progress_threshold.as_ref(),
+        c.new_rs.map(counts),
+        dn,
+    ) {
+        return false;
+    }
+    if canary.traffic_routing.is_none() || !canary.dynamic_stable_scale {
+        match c.stable_rs {
+            Some(s) if s.replicas == ds && s.status_replicas == ds => {}
+            _ => return false,
+        }
+    }
+    if canary.traffic_routing.is_none() && c.others.iter().map(|r| r.available).sum::<i32>() != 0 {
+        return false;
+    }
+    true
+}
+
+fn reconcile_services_and_traffic(c: &mut Ctx, canary: &CanaryStrategy) {
+    let aborted = c.is_aborted();
+    let m = c.ro.max_traffic_weight();
+    let fully_promoted = !c.prev.stable_rs.is_empty() && c.prev.stable_rs == c.hash;
+    let mut w = 0;
+    if canary.traffic_routing.is_some() {
+        w = if fully_promoted {
+            0
+        } else if aborted {
+            abort_weight(c, canary)
+        } else if c.new_rs.is_none_or(|r| r.available == 0) {
+            0
+        } else if c.st.promote_full {
+            if canary.dynamic_stable_scale {
+                let r = c.replicas().max(1);
+                m * c.new_rs.map_or(0, |n| n.available) / r
+            } else {
+                c.prev.canary.weights.as_ref().map_or(0, |x| x.canary.weight)
+            }
+        } else if let Some((idx, _)) = current_step(c) {
+            if !at_desired(c, canary) {
+                c.ro.steps()
+                    .get(..idx)
+                    .unwrap_or_default()
+                    .iter()
+                    .rev()
+                    .find_map(|s| s.set_weight)
+                    .unwrap_or(0)
+            } else {
+                current_set_weight(c, false)
+            }
+        } else if c.st.current_step_index.is_some() {
+            m
+        } else {
+            0
+        };
+    }
+    let stable_hash = c.prev.stable_rs.clone();
+    let canary_target = if aborted
+        && (canary.traffic_routing.is_none() || !canary.dynamic_stable_scale || w == 0)
+    {
+        stable_hash.clone()
+    } else {
+        c.hash.clone()
+    };
+    c.ensure_service(&canary.stable_service, &stable_hash);
+    c.ensure_service(&canary.canary_service, &canary_target);
+    if canary.traffic_routing.is_none() || stable_hash.is_empty() {
+        return;
+    }
+    let canary_hash = if fully_promoted { stable_hash.clone() } else { c.hash.clone() };
+    let weights = TrafficWeights {
+        canary: WeightDestination {
+            weight: w,
+            service_name: canary.canary_service.clone(),
+            pod_template_hash: canary_hash.clone(),
+        },
+        stable: WeightDestination {
+            weight: m - w,
+            service_name: canary.stable_service.clone(),
+            pod_template_hash: stable_hash.clone(),
+        },
+        additional: Vec::new(),
+        verified: None,
+    };
+    let prev = c.prev.canary.weights.clone();
+    if prev.as_ref() != Some(&weights) {
+        // Do not shift traffic back to a stable that cannot take it yet.
+        let r = c.replicas();
+        let needed = if m == 0 { 0 } else { (m - w) * r / m };
+        let stable_avail = c.stable_rs.map_or(0, |s| s.available);
+        let prev_w = prev.as_ref().map_or(0, |p| p.canary.weight);
+        if w < prev_w && stable_avail < needed && !canary.dynamic_stable_scale {
+            return;
+        }
+        c.actions.push(Action::SetTrafficWeight {
+            canary_hash,
+            stable_hash,
+            weight: w,
+        });
+        if prev_w != w {
+            c.event(
+                EventType::Normal,
+                "TrafficWeightUpdated",
+                format!("Traffic weight updated from {prev_w} to {w}"),
+            );
+        }
+        c.st.canary.weights = Some(weights);
+    }
+}
+
+/// `abortOrRollbackWeight` (dynamic stable scale drains gradually; otherwise 0).
+fn abort_weight(c: &Ctx, canary: &CanaryStrategy) -> i32 {
+    let r = c.replicas();
+    let (Some(_), Some(stable)) = (c.new_rs, c.stable_rs) else {
+        return 0;
+    };
+    if !canary.dynamic_stable_scale || r == 0 {
+        return 0;
+    }
+    let m = c.ro.max_traffic_weight();
+    let (_, d) = canary_replicas_or_weight(c, canary);
+    let e = (m - m * stable.available / r).max(0);
+    let Some(cur) = c.prev.canary.weights.as_ref().map(|w| w.canary.weight) else {
+        return e.max(d);
+    };
+    if d <= 0 {
+        e.min(cur)
+    } else if m * stable.available / r < m - d {
+        cur
+    } else {
+        d.min(cur)
+    }
+}
+
+/// Scales stable, then new, then old ReplicaSets; returns true if anything was scaled.
+fn reconcile_replica_sets(c: &mut Ctx, canary: &CanaryStrategy) -> bool {
+    let delay_on_abort = should_delay_scale_down_on_abort(c, canary);
+    let same = c.stable_rs.is_some_and(|s| Some(s.name.as_str()) == c.new_rs.map(|n| n.name.as_str()));
+    if let Some(new) = c.new_rs
+        && new.scale_down_deadline.is_some()
+        && !delay_on_abort
+    {
+        c.actions.push(Action::SetScaleDownDeadline {
+            name: new.name.clone(),
+            deadline: None,
+        });
+    }
+    if let Some(stable) = c.stable_rs
+        && !same
+        && stable.scale_down_deadline.is_some()
+    {
+        c.actions.push(Action::SetScaleDownDeadline {
+            name: stable.name.clone(),
+            deadline: None,
+        });
+    }
+    let (dn, ds) = desired_counts(c, canary);
+    if let Some(stable) = c.stable_rs
+        && !same
+        && stable.replicas != ds
+    {
+        c.scale(stable, ds);
+        return true;
+    }
+    if let Some(new) = c.new_rs {
+        let mut target = if same { c.replicas() } else { dn };
+        if delay_on_abort && !same {
+            if let Some(deadline) = new.scale_down_deadline {
+                if c.now < deadline {
+                    c.wake_at(deadline);
+                    target = new.replicas;
+                }
+            } else if let Some(delay) = abort_delay(c, canary) {
+                let r = c.replicas();
+                if c.stable_rs.is_some_and(|s| s.available >= r) {
+                    let deadline = plus_secs(c.now, i64::from(delay));
+                    c.actions.push(Action::SetScaleDownDeadline {
+                        name: new.name.clone(),
+                        deadline: Some(deadline),
+                    });
+                    c.wake_at(deadline);
+                }
+                target = new.replicas;
+            }
+        }
+        if new.replicas != target {
+            c.scale(new, target);
+            workload::progressive_drain(c, Some(target));
+            return true;
+        }
+        workload::progressive_drain(c, None);
+    }
+    scale_down_old(c, canary)
+}
+
+fn is_referenced(c: &Ctx, rs: &ObservedReplicaSet) -> bool {
+    let h = &rs.pod_template_hash;
+    if h == &c.prev.stable_rs || h == &c.hash {
+        return true;
+    }
+    if let Some(w) = &c.prev.canary.weights
+        && (&w.canary.pod_template_hash == h || &w.stable.pod_template_hash == h)
+    {
+        return true;
+    }
+    c.obs
+        .services
+        .iter()
+        .any(|s| s.selector_hash.as_deref() == Some(h.as_str()))
+}
+
+/// Upstream `scaleDownOldReplicaSetsForCanary`.
+fn scale_down_old(c: &mut Ctx, canary: &CanaryStrategy) -> bool {
+    let r = c.replicas();
+    let (_, unavailable) = resolve_surge_unavailable(
+        canary.max_surge.as_ref(),
+        canary.max_unavailable.as_ref(),
+        r,
+    );
+    let mut old: Vec<&ObservedReplicaSet> = c.others.clone();
+    old.sort_by(|a, b| b.revision.cmp(&a.revision).then(a.name.cmp(&b.name)));
+    let mut scaled = false;
+    for rs in &old {
+        if rs.replicas > rs.available && !(canary.traffic_routing.is_some() && is_referenced(c, rs)) {
+            c.scale(rs, rs.available);
+            scaled = true;
+        }
+    }
+    if scaled {
+        return true;
+    }
+    let total_available: i32 = c.obs.replica_sets.iter().map(|x| x.available).sum();
+    let mut budget = total_available - (r - unavailable);
+    let fully_promoted = !c.prev.stable_rs.is_empty() && c.prev.stable_rs == c.hash;
+    let mut annotated = 0;
+    for rs in old {
+        if rs.replicas == 0 {
+            continue;
+        }
+        let tr = canary.traffic_routing.is_some();
+        if tr && is_referenced(c, rs) {
+            continue;
+        }
+        if budget <= 0 {
+            break;
+        }
+        let desired = if !tr {
+            (rs.replicas - budget).max(0)
+        } else if fully_promoted || rs.scale_down_deadline.is_some() {
+            if canary.dynamic_stable_scale {
+                0
+            } else {
+                scale_down_delay(c, canary, rs, &mut annotated)
+            }
+        } else {
+            0
+        };
+        if desired == rs.replicas {
+            continue;
+        }
+        c.scale(rs, desired);
+        budget -= rs.replicas - desired;
+        scaled = true;
+    }
+    scaled
+}
+
+/// Upstream `scaleDownDelayHelper`: annotate, wait for the deadline, then 0.
+fn scale_down_delay(
+    c: &mut Ctx,
+    canary: &CanaryStrategy,
+    rs: &ObservedReplicaSet,
+    annotated: &mut i32,
+) -> i32 {
+    let delay = canary
+        .scale_down_delay_seconds
+        .unwrap_or(DEFAULT_SCALE_DOWN_DELAY_SECONDS);
+    if let Some(deadline) = rs.scale_down_deadline {
+        *annotated += 1;
+        if canary
+            .scale_down_delay_revision_limit
+            .is_some_and(|l| *annotated > l)
+        {
+            return 0;
+        }
+        if c.now >= deadline {
+            return 0;
+        }
+        c.wake_at(deadline);
+        return rs.replicas;
+    }
+    if delay > 0 {
+        let deadline = plus_secs(c.now, i64::from(delay));
+        c.actions.push(Action::SetScaleDownDeadline {
+            name: rs.name.clone(),
+            deadline: Some(deadline),
+        });
+        c.wake_at(deadline);
+        return rs.replicas;
+    }
+    0
+}
+
+/// Upstream `reconcileCanaryPause`.
+fn reconcile_pause(c: &mut Ctx) {
+    if c.ro.spec.paused {
+        return;
+    }
+    let Some((_, step)) = current_step(c) else {
+        return;
+    };
+    let Some(pause) = step.pause.clone() else {
+        return;
+    };
+    match c.prev.pause_condition(PauseReason::CanaryPauseStep) {
+        None => {
+            if !c.prev.controller_pause {
+                c.add_pause.push(PauseReason::CanaryPauseStep);
+                if let Some(d) = pause.duration_seconds() {
+                    let t = plus_secs(c.now, d + 1);
+                    c.wake_at(t);
+                }
+            }
+        }
+        Some(cond) => {
+            if let Some(d) = pause.duration_seconds() {
+                let t = plus_secs(cond.start_time, d + 1);
+                c.wake_at(t);
+            }
+        }
+    }
+}
+
+/// Upstream `completedCurrentCanaryStep`.
+fn completed_current_step(c: &Ctx, canary: &CanaryStrategy) -> bool {
+    if c.ro.spec.paused {
+        return false;
+    }
+    let Some((_, step)) = current_step(c) else {
+        return false;
+    };
+    if let Some(p) = &step.pause {
+        let cond = c.prev.pause_condition(PauseReason::CanaryPauseStep);
+        return match p.duration_seconds() {
+            Some(d) => cond.is_some_and(|cond| c.now > plus_secs(cond.start_time, d)),
+            None => c.prev.controller_pause && cond.is_none(),
+        };
+    }
+    if step.set_canary_scale.is_some() {
+        return at_desired(c, canary);
+    }
+    if step.set_weight.is_some() {
+        let verified = c.prev.canary.weights.as_ref().and_then(|w| w.verified);
+        return at_desired(c, canary) && verified != Some(false);
+    }
+    if step.analysis.is_some() {
+        return c
+            .st
+            .canary
+            .current_step_analysis_run_status
+            .as_ref()
+            .is_some_and(|s| s.status == crate::analysis::AnalysisPhase::Successful);
+    }
+    step.set_header_route.is_some() || step.set_mirror_route.is_some()
+}
+
+/// Upstream `shouldFullPromote` for canary.
+fn should_full_promote(c: &Ctx, canary: &CanaryStrategy) -> Option<String> {
+    if c.prev.stable_rs.is_empty() {
+        return Some("Initial deploy".into());
+    }
+    if c.is_aborted() {
+        return None;
+    }
+    let new = c.new_rs?;
+    let r = c.replicas();
+    if new.available < r
+        && !progress_threshold_met(canary.replica_progress_threshold.as_ref(), Some(counts(new)), r)
+    {
+        return None;
+    }
+    if c.hash == c.prev.stable_rs {
+        return Some("Fast rollback".into());
+    }
+    if within_rollback_window(c) {
+        return Some("Rollback within window".into());
+    }
+    if c.inputs.hold {
+        return None;
+    }
+    if c.st.promote_full {
+        return Some("Full promotion requested".into());
+    }
+    let n = c.ro.steps().len() as i32;
+    if n == 0 || c.st.current_step_index == Some(n) {
+        return Some(format!("Completed all {n} canary steps"));
+    }
+    None
+}
+
+/// Upstream `syncRolloutStatusCanary`.
+fn sync_status(c: &mut Ctx) {
+    let Some(canary) = c.ro.canary() else { return };
+    c.base_counts();
+    let n = c.ro.steps().len() as i32;
+    if c.st.promote_full || (within_rollback_window(c) && c.hash != c.prev.stable_rs) {
+        c.clear_pause = true;
+        c.remove_abort = c.add_abort.is_none();
+        if n > 0 {
+            c.st.current_step_index = Some(n);
+        }
+    }
+    if let Some(reason) = should_full_promote(c, canary) {
+        promote_stable(c, &reason);
+    } else if c.is_aborted() {
+        if n > 0 {
+            c.st.current_step_index = Some(if c.prev.stable_rs == c.hash { n } else { 0 });
+        }
+    } else if !c.inputs.hold && completed_current_step(c, canary) {
+        if let Some((idx, step)) = current_step(c) {
+            let desc = step.describe();
+            c.st.current_step_index = Some(idx as i32 + 1);
+            c.st.canary.current_step_analysis_run_status = None;
+            c.remove_pause.push(PauseReason::CanaryPauseStep);
+            let msg = format!("Rollout step {}/{} completed ({desc})", idx + 1, n);
+            c.event(EventType::Normal, "RolloutStepCompleted", msg);
+            let now = c.now;
+            c.wake_at(now);
+        }
+    }
+    c.calculate_conditions();
+}
+
+/// Upstream `promoteStable`.
+pub(super) fn promote_stable(c: &mut Ctx, reason: &str) {
+    c.clear_pause = true;
+    c.remove_abort = c.add_abort.is_none();
+    let n = c.ro.steps().len() as i32;
+    if n > 0 {
+        c.st.current_step_index = Some(n);
+    }
+    if c.st.stable_rs != c.hash {
+        c.st.stable_rs = c.hash.clone();
+        let msg = format!(
+            "Rollout completed update to revision {} ({}): {reason}",
+            c.revision(),
+            c.hash
+        );
+        c.event(EventType::Normal, "RolloutCompleted", msg);
+        let now = c.now;
+        c.wake_at(now);
+    }
+    workload::on_promote_stable(c);
+}

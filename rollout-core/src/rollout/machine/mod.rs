@@ -1,0 +1,510 @@
+//! The rollout machine: one pure entry point, [`reconcile`].
+//!
+//! Level-triggered and idempotent: the same inputs give the same [`Decision`]; applying the
+//! actions and calling again makes progress; at most one step advance per call; within one
+//! call at most one of stable/new/old ReplicaSets is scaled (Go's early-return ordering).
+
+mod analysis;
+mod bluegreen;
+mod canary;
+mod conditions;
+mod workload;
+
+use serde_json::Value;
+
+use super::hash::{self, POD_TEMPLATE_HASH_LABEL};
+use super::observed::{Action, Decision, Event, EventType, Inputs, Observed, ObservedReplicaSet};
+use super::spec::Rollout;
+use super::status::{ConditionStatus, ConditionType, PauseCondition, PauseReason, RolloutStatus};
+use super::validation::{unsupported_steps, validate};
+use crate::common::Timestamp;
+
+pub use conditions::calculate_phase;
+
+/// Requeue delay after an invalid spec, as upstream.
+const INVALID_SPEC_REQUEUE_SECS: i64 = 20;
+
+/// Reconciles one Rollout: the pure core of the controller.
+///
+/// Give it the Rollout (spec + last persisted status), what the driver observed, `now` and the
+/// coordinator [`Inputs`]; apply [`Decision::actions`] in order, persist
+/// [`Decision::status`], and call again (at the latest at [`Decision::next_wakeup`]).
+///
+/// ```
+/// use rollout_core::rollout::{Rollout, machine::reconcile, Observed, Inputs, Action};
+/// let ro: Rollout = serde_json::from_value(serde_json::json!({
+///   "metadata": {"name": "demo", "generation": 1},
+///   "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "demo"}},
+///     "template": {"metadata": {"labels": {"app": "demo"}},
+///                  "spec": {"containers": [{"name": "c", "image": "demo:1"}]}},
+///     "strategy": {"canary": {"steps": [{"setWeight": 20}, {"pause": {}}]}}}
+/// })).unwrap();
+/// let now = "2024-01-01T00:00:00Z".parse().unwrap();
+/// let d = reconcile(&ro, &Observed::default(), now, &Inputs::default());
+/// // First tick ever: create the first ReplicaSet at full size.
+/// assert!(matches!(&d.actions[0], Action::CreateReplicaSet { replicas: 3, revision: 1, .. }));
+/// ```
+pub fn reconcile(ro: &Rollout, obs: &Observed, now: Timestamp, inputs: &Inputs) -> Decision {
+    let mut ctx = Ctx::new(ro, obs, now, inputs);
+    ctx.run();
+    ctx.finish()
+}
+
+/// Shared per-tick state.
+pub(crate) struct Ctx<'a> {
+    pub ro: &'a Rollout,
+    pub obs: &'a Observed,
+    pub now: Timestamp,
+    pub inputs: &'a Inputs,
+    pub prev: &'a RolloutStatus,
+    pub st: RolloutStatus,
+    pub actions: Vec<Action>,
+    pub wake: Option<Timestamp>,
+    pub template: Value,
+    pub hash: String,
+    pub new_rs: Option<&'a ObservedReplicaSet>,
+    pub stable_rs: Option<&'a ObservedReplicaSet>,
+    pub others: Vec<&'a ObservedReplicaSet>,
+    pub add_pause: Vec<PauseReason>,
+    pub remove_pause: Vec<PauseReason>,
+    pub clear_pause: bool,
+    pub add_abort: Option<String>,
+    pub remove_abort: bool,
+    /// Set when the pass persisted status only (invalid spec, paused-condition patch).
+    pub status_only: bool,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(ro: &'a Rollout, obs: &'a Observed, now: Timestamp, inputs: &'a Inputs) -> Self {
+        Ctx {
+            ro,
+            obs,
+            now,
+            inputs,
+            prev: &ro.status,
+            st: ro.status.clone(),
+            actions: Vec::new(),
+            wake: None,
+            template: Value::Null,
+            hash: String::new(),
+            new_rs: None,
+            stable_rs: None,
+            others: Vec::new(),
+            add_pause: Vec::new(),
+            remove_pause: Vec::new(),
+            clear_pause: false,
+            add_abort: None,
+            remove_abort: false,
+            status_only: false,
+        }
+    }
+
+    fn run(&mut self) {
+        // 1. resolve the template (workloadRef) and validate.
+        let workload_template = self.obs.workload.as_ref().map(|w| &w.template);
+        let mut errs = validate(self.ro, workload_template);
+        if self.ro.spec.workload_ref.is_some() && self.obs.workload.is_none() {
+            let wr = self.ro.spec.workload_ref.as_ref();
+            errs.insert(
+                0,
+                super::validation::FieldError {
+                    path: "spec.workloadRef".into(),
+                    kind: super::validation::FieldErrorKind::Required,
+                    message: format!(
+                        "workload {} {:?} was not observed",
+                        wr.map(|w| w.kind.as_str()).unwrap_or_default(),
+                        wr.map(|w| w.name.as_str()).unwrap_or_default()
+                    ),
+                },
+            );
+        }
+        errs.extend(unsupported_steps(self.ro));
+        if let Some(first) = errs.first() {
+            self.invalid_spec(first.to_string());
+            return;
+        }
+        self.st.remove_condition(ConditionType::InvalidSpec);
+        self.template = match (&self.ro.spec.workload_ref, &self.obs.workload) {
+            (Some(_), Some(w)) => w.template.clone(),
+            _ => self.ro.spec.template.clone().unwrap_or(Value::Null),
+        };
+        // 2. pod-template hash, adoption, collisions; classify ReplicaSets.
+        self.classify();
+        // 3. paused-condition bookkeeping (its own status-only pass, as upstream).
+        if self.check_paused_conditions() {
+            self.status_only = true;
+            return;
+        }
+        if self.ro.blue_green().is_some() {
+            bluegreen::run(self);
+        } else {
+            canary::run(self);
+        }
+    }
+
+    fn invalid_spec(&mut self, message: String) {
+        let now = self.now;
+        let prev_same = self
+            .prev
+            .condition(ConditionType::InvalidSpec)
+            .is_some_and(|c| c.message == message);
+        if !prev_same {
+            self.st.remove_condition(ConditionType::InvalidSpec);
+            self.st.set_condition(
+                ConditionType::InvalidSpec,
+                ConditionStatus::True,
+                "InvalidSpec",
+                message,
+                now,
+            );
+        }
+        self.status_only = true;
+        self.wake_at(plus_secs(now, INVALID_SPEC_REQUEUE_SECS));
+    }
+
+    fn classify(&mut self) {
+        let rss = &self.obs.replica_sets;
+        let mut collision = self.prev.collision_count;
+        let mut h = hash::pod_template_hash(&self.template, collision);
+        let mut new_rs = None;
+        for _ in 0..16 {
+            match rss.iter().find(|r| r.pod_template_hash == h) {
+                Some(rs)
+                    if rs
+                        .template
+                        .as_ref()
+                        .is_some_and(|t| !hash::templates_equal(t, &self.template)) =>
+                {
+                    collision = Some(collision.unwrap_or(0) + 1);
+                    h = hash::pod_template_hash(&self.template, collision);
+                }
+                found => {
+                    new_rs = found;
+                    break;
+                }
+            }
+        }
+        if new_rs.is_none() {
+            // Adopt an RS created by another controller whose template is equal.
+            new_rs = rss.iter().find(|r| {
+                r.template
+                    .as_ref()
+                    .is_some_and(|t| hash::templates_equal(t, &self.template))
+            });
+            if let Some(rs) = new_rs {
+                h = rs.pod_template_hash.clone();
+            }
+        }
+        self.st.collision_count = collision;
+        self.hash = h;
+        self.new_rs = new_rs;
+        let stable = &self.prev.stable_rs;
+        self.stable_rs = if stable.is_empty() {
+            None
+        } else {
+            rss.iter().find(|r| &r.pod_template_hash == stable)
+        };
+        let (nh, sh) = (
+            self.new_rs.map(|r| r.name.as_str()),
+            self.stable_rs.map(|r| r.name.as_str()),
+        );
+        self.others = rss
+            .iter()
+            .filter(|r| Some(r.name.as_str()) != nh && Some(r.name.as_str()) != sh)
+            .collect();
+    }
+
+    /// Upstream `checkPausedConditions`; returns true when it patched conditions (stop).
+    fn check_paused_conditions(&mut self) -> bool {
+        let prog = self.prev.condition(ConditionType::Progressing);
+        let prog_paused = prog.is_some_and(|c| c.reason == conditions::REASON_PAUSED);
+        let abort_cond = prog.is_some_and(|c| c.reason == conditions::REASON_ABORTED);
+        let paused = !self.prev.pause_conditions.is_empty() || self.ro.spec.paused;
+        let now = self.now;
+        let mut changed = false;
+        if paused != prog_paused && !abort_cond {
+            let (reason, msg) = if paused {
+                (conditions::REASON_PAUSED, conditions::MSG_PAUSED)
+            } else {
+                (conditions::REASON_RESUMED, conditions::MSG_RESUMED)
+            };
+            changed |= self.st.set_condition(
+                ConditionType::Progressing,
+                ConditionStatus::Unknown,
+                reason,
+                msg.into(),
+                now,
+            );
+        }
+        if !self.prev.abort && abort_cond && self.inputs.force_abort.is_none() {
+            changed |= self.st.set_condition(
+                ConditionType::Progressing,
+                ConditionStatus::Unknown,
+                conditions::REASON_RETRY,
+                conditions::MSG_RETRY.into(),
+                now,
+            );
+        }
+        let paused_true = self
+            .prev
+            .condition(ConditionType::Paused)
+            .is_some_and(|c| c.status == ConditionStatus::True);
+        if paused != paused_true && !abort_cond {
+            let s = if paused {
+                ConditionStatus::True
+            } else {
+                ConditionStatus::False
+            };
+            changed |= self.st.set_condition(
+                ConditionType::Paused,
+                s,
+                conditions::REASON_PAUSED,
+                conditions::MSG_PAUSED.into(),
+                now,
+            );
+        }
+        changed
+    }
+
+    fn finish(mut self) -> Decision {
+        if !self.status_only {
+            self.calculate_pause_status();
+        }
+        self.st.observed_generation = self
+            .ro
+            .metadata
+            .generation
+            .map(|g| g.to_string())
+            .unwrap_or_default();
+        self.st.workload_observed_generation = match (&self.ro.spec.workload_ref, &self.obs.workload) {
+            (Some(_), Some(w)) => w.generation.to_string(),
+            _ => String::new(),
+        };
+        let (phase, message) = calculate_phase(self.ro, &self.st);
+        self.st.phase = Some(phase);
+        self.st.message = message;
+        if self.prev.pause_conditions.is_empty() != self.st.pause_conditions.is_empty() {
+            if let Some(first) = self.st.pause_conditions.first() {
+                let msg = format!("{} ({})", conditions::MSG_PAUSED, first.reason);
+                self.event(EventType::Normal, conditions::REASON_PAUSED, msg);
+            } else if self.st.aborted_at.is_none() {
+                self.event(
+                    EventType::Normal,
+                    conditions::REASON_RESUMED,
+                    conditions::MSG_RESUMED.into(),
+                );
+            }
+        }
+        Decision {
+            status: self.st,
+            actions: self.actions,
+            next_wakeup: self.wake,
+        }
+    }
+
+    /// Upstream `CalculatePauseStatus` (+ `abortedAt`).
+    fn calculate_pause_status(&mut self) {
+        let aborted = self.is_aborted();
+        self.st.abort = aborted;
+        self.st.aborted_at = if aborted {
+            self.prev.aborted_at.or(Some(self.now))
+        } else {
+            None
+        };
+        let mut conds: Vec<PauseCondition> = Vec::new();
+        let mut controller_pause = self.prev.controller_pause;
+        if !aborted && !self.clear_pause {
+            for c in &self.prev.pause_conditions {
+                if !self.remove_pause.contains(&c.reason) {
+                    conds.push(c.clone());
+                }
+            }
+            for r in &self.add_pause {
+                let exists = self.prev.pause_conditions.iter().any(|c| c.reason == *r)
+                    || conds.iter().any(|c| c.reason == *r);
+                if !exists {
+                    conds.push(PauseCondition {
+                        reason: *r,
+                        start_time: self.now,
+                    });
+                    controller_pause = true;
+                }
+            }
+        }
+        if conds.is_empty() {
+            controller_pause = false;
+        }
+        self.st.pause_conditions = conds;
+        self.st.controller_pause = controller_pause;
+    }
+
+    pub fn is_aborted(&self) -> bool {
+        if self.add_abort.is_some() {
+            return true;
+        }
+        !self.remove_abort && self.prev.abort
+    }
+
+    pub fn abort(&mut self, message: String) {
+        if self.add_abort.is_none() {
+            self.add_abort = Some(message);
+        }
+    }
+
+    pub fn replicas(&self) -> i32 {
+        self.ro.replicas()
+    }
+
+    pub fn event(&mut self, kind: EventType, reason: &str, message: String) {
+        self.actions.push(Action::Event(Event {
+            kind,
+            reason: reason.to_string(),
+            message,
+        }));
+    }
+
+    pub fn wake_at(&mut self, t: Timestamp) {
+        self.wake = Some(self.wake.map_or(t, |w| w.min(t)));
+    }
+
+    /// The revision of the current update (new RS revision, else the Rollout annotation).
+    pub fn revision(&self) -> i64 {
+        self.new_rs.map_or_else(|| self.ro.revision(), |r| r.revision)
+    }
+
+    pub fn max_revision(&self) -> i64 {
+        self.obs
+            .replica_sets
+            .iter()
+            .map(|r| r.revision)
+            .max()
+            .unwrap_or(0)
+    }
+
+    pub fn scale(&mut self, rs: &ObservedReplicaSet, to: i32) {
+        let op = if rs.replicas < to { "up" } else { "down" };
+        self.actions.push(Action::ScaleReplicaSet {
+            name: rs.name.clone(),
+            from: rs.replicas,
+            to,
+        });
+        let msg = format!(
+            "Scaled {op} ReplicaSet {} (revision {}) from {} to {}",
+            rs.name, rs.revision, rs.replicas, to
+        );
+        self.event(EventType::Normal, "ScalingReplicaSet", msg);
+    }
+
+    /// Creates the new RS (revision max+1) with `replicas`; returns its name.
+    pub fn create_new_rs(&mut self, replicas: i32) -> String {
+        let name = format!("{}-{}", self.ro.metadata.name, self.hash);
+        let revision = self.max_revision() + 1;
+        let mut template = self.template.clone();
+        if let Some(obj) = template.as_object_mut() {
+            let meta = obj
+                .entry("metadata")
+                .or_insert_with(|| Value::Object(Default::default()));
+            if let Some(meta) = meta.as_object_mut() {
+                let labels = meta
+                    .entry("labels")
+                    .or_insert_with(|| Value::Object(Default::default()));
+                if let Some(labels) = labels.as_object_mut() {
+                    labels.insert(POD_TEMPLATE_HASH_LABEL.into(), Value::String(self.hash.clone()));
+                }
+            }
+        }
+        self.actions.push(Action::CreateReplicaSet {
+            name: name.clone(),
+            pod_template_hash: self.hash.clone(),
+            revision,
+            replicas,
+            template,
+        });
+        let msg = format!("Created ReplicaSet {name} (revision {revision})");
+        self.event(EventType::Normal, "NewReplicaSetCreated", msg);
+        name
+    }
+
+    /// Status counts common to both strategies (upstream `calculateBaseStatus`).
+    pub fn base_counts(&mut self) {
+        let rss = &self.obs.replica_sets;
+        self.st.current_pod_hash = self.hash.clone();
+        self.st.replicas = rss.iter().map(|r| r.status_replicas).sum();
+        self.st.updated_replicas = self.new_rs.map_or(0, |r| r.status_replicas);
+        self.st.ready_replicas = rss.iter().map(|r| r.ready).sum();
+        self.st.available_replicas = rss.iter().map(|r| r.available).sum();
+        self.st.hpa_replicas = self.st.replicas;
+        self.st.promote_full = self.st.current_pod_hash != self.st.stable_rs && self.prev.promote_full;
+        self.st.selector = self
+            .ro
+            .spec
+            .selector
+            .as_ref()
+            .or(self.obs.workload.as_ref().and_then(|w| w.selector.as_ref()))
+            .map(|s| {
+                s.match_labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .unwrap_or_default();
+    }
+
+    /// Upstream `reconcileRevisionHistoryLimit` over the given old RSs.
+    pub fn revision_history_gc(&mut self) {
+        let limit = usize::try_from(self.ro.revision_history_limit().max(0)).unwrap_or(0);
+        let mut old: Vec<&ObservedReplicaSet> = self.others.clone();
+        if old.len() <= limit {
+            return;
+        }
+        old.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.name.cmp(&b.name)));
+        let diff = old.len() - limit;
+        for rs in old.into_iter().take(diff) {
+            if rs.replicas == 0 && rs.status_replicas == 0 {
+                self.actions.push(Action::DeleteReplicaSet {
+                    name: rs.name.clone(),
+                });
+            }
+        }
+    }
+
+    /// Points `service` at `hash` when the target RS has an available pod.
+    pub fn ensure_service(&mut self, service: &str, hash: &str) {
+        if service.is_empty() || hash.is_empty() {
+            return;
+        }
+        let current = self
+            .obs
+            .services
+            .iter()
+            .find(|s| s.name == service)
+            .and_then(|s| s.selector_hash.as_deref());
+        if current == Some(hash) {
+            return;
+        }
+        let target_available = self
+            .obs
+            .replica_sets
+            .iter()
+            .find(|r| r.pod_template_hash == hash)
+            .is_some_and(|r| r.available > 0);
+        if target_available {
+            self.actions.push(Action::SetServiceSelector {
+                service: service.to_string(),
+                pod_template_hash: hash.to_string(),
+            });
+        }
+    }
+}
+
+/// Timestamp plus seconds.
+pub(crate) fn plus_secs(t: Timestamp, secs: i64) -> Timestamp {
+    t.saturating_add(jiff::SignedDuration::from_secs(secs))
+        .unwrap_or(t)
+}
+
+/// `t + secs`, saturating (public for the `testing` helpers).
+pub fn plus_secs_pub(t: Timestamp, secs: i64) -> Timestamp {
+    plus_secs(t, secs)
+}

@@ -1,0 +1,278 @@
+//! What the driver observed this tick, the coordinator inputs, and the machine's output.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::args::ResolvedArg;
+use super::spec::{AnalysisTemplateRef, LabelSelector};
+use super::status::RolloutStatus;
+use crate::analysis::AnalysisPhase;
+use crate::common::Timestamp;
+
+/// A snapshot of the cluster objects a Rollout owns or references.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Observed {
+    /// ReplicaSets owned by the Rollout.
+    #[serde(default)]
+    pub replica_sets: Vec<ObservedReplicaSet>,
+    /// Services the strategy references (active/preview/canary/stable).
+    #[serde(default)]
+    pub services: Vec<ObservedService>,
+    /// AnalysisRuns owned by the Rollout.
+    #[serde(default)]
+    pub analysis_runs: Vec<ObservedAnalysisRun>,
+    /// The object `workloadRef` points at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<ObservedWorkload>,
+}
+
+/// One ReplicaSet as the machine needs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedReplicaSet {
+    /// Name.
+    pub name: String,
+    /// Its `rollouts-pod-template-hash` label.
+    pub pod_template_hash: String,
+    /// `rollout.argoproj.io/revision` annotation.
+    pub revision: i64,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// `spec.replicas`.
+    pub replicas: i32,
+    /// `status.replicas`.
+    pub status_replicas: i32,
+    /// `status.readyReplicas`.
+    pub ready: i32,
+    /// `status.availableReplicas`.
+    pub available: i32,
+    /// `scale-down-deadline` annotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_down_deadline: Option<Timestamp>,
+    /// Pod template (used to adopt RSs created with another hash scheme); optional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<Value>,
+}
+
+/// A Service and the pod-template hash its selector pins (if any).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedService {
+    /// Service name.
+    pub name: String,
+    /// Value of `rollouts-pod-template-hash` in its selector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector_hash: Option<String>,
+}
+
+/// Why an AnalysisRun exists (upstream label `rollout-type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AnalysisRunKind {
+    /// Inline `analysis` step.
+    Step,
+    /// `canary.analysis`.
+    Background,
+    /// Blue-green `prePromotionAnalysis`.
+    PrePromotion,
+    /// Blue-green `postPromotionAnalysis`.
+    PostPromotion,
+}
+
+/// An AnalysisRun owned by the Rollout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedAnalysisRun {
+    /// Run name.
+    pub name: String,
+    /// Run kind.
+    pub kind: AnalysisRunKind,
+    /// Pod-template hash label.
+    pub pod_template_hash: String,
+    /// Step index label (step runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_index: Option<i32>,
+    /// Phase.
+    pub phase: AnalysisPhase,
+    /// Status message.
+    #[serde(default)]
+    pub message: String,
+    /// `spec.terminate` already requested.
+    #[serde(default)]
+    pub terminating: bool,
+}
+
+/// The workload referenced by `workloadRef`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedWorkload {
+    /// Its pod template.
+    pub template: Value,
+    /// Its selector (used when the Rollout has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<LabelSelector>,
+    /// `metadata.generation`.
+    #[serde(default)]
+    pub generation: i64,
+    /// `spec.replicas` (Deployments).
+    #[serde(default)]
+    pub replicas: i32,
+}
+
+/// Inputs from a coordinator (lockstep groups, dry runs, operators).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Inputs {
+    /// Hold at the current step: no step completes and no promotion happens (initial deploys
+    /// and fast rollbacks still complete). Scaling toward the current step continues.
+    #[serde(default)]
+    pub hold: bool,
+    /// Abort the update now with this reason (as if analysis failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force_abort: Option<String>,
+}
+
+/// Normal or Warning event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventType {
+    /// Normal.
+    Normal,
+    /// Warning.
+    Warning,
+}
+
+/// A Kubernetes event for the Rollout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    /// Normal/Warning.
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    /// Reason (`RolloutStepCompleted`, `RolloutCompleted`, ...).
+    pub reason: String,
+    /// Message.
+    pub message: String,
+}
+
+/// What the machine wants the driver to create for an analysis run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalysisRunRequest {
+    /// Run name (`<rollout>-<hash>-<revision>[-<step>|-pre|-post][.<n>]`).
+    pub name: String,
+    /// Kind (label `rollout-type`).
+    pub kind: AnalysisRunKind,
+    /// Step index (label `step-index`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_index: Option<i32>,
+    /// Pod-template hash label.
+    pub pod_template_hash: String,
+    /// Templates to combine.
+    pub templates: Vec<AnalysisTemplateRef>,
+    /// Rollout-side args, resolved.
+    pub args: Vec<ResolvedArg>,
+    /// Dry-run rules (opaque).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dry_run: Vec<Value>,
+    /// Measurement retention rules (opaque).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub measurement_retention: Vec<Value>,
+    /// Labels for the run.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// One side effect for the driver. Plain data: it can be logged instead of applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "camelCase")]
+pub enum Action {
+    /// Create a ReplicaSet.
+    CreateReplicaSet {
+        /// Name (`<rollout>-<hash>`).
+        name: String,
+        /// Pod-template hash.
+        pod_template_hash: String,
+        /// Revision annotation.
+        revision: i64,
+        /// Initial `spec.replicas`.
+        replicas: i32,
+        /// Pod template with the hash label added.
+        template: Value,
+    },
+    /// Set `spec.replicas`.
+    ScaleReplicaSet {
+        /// RS name.
+        name: String,
+        /// Previous size.
+        from: i32,
+        /// New size.
+        to: i32,
+    },
+    /// Set (`Some`) or remove (`None`) the `scale-down-deadline` annotation.
+    SetScaleDownDeadline {
+        /// RS name.
+        name: String,
+        /// Deadline.
+        deadline: Option<Timestamp>,
+    },
+    /// Bump a ReplicaSet's revision annotation (rollback to an old RS).
+    SetReplicaSetRevision {
+        /// RS name.
+        name: String,
+        /// New revision.
+        revision: i64,
+    },
+    /// Delete an old ReplicaSet (revisionHistoryLimit).
+    DeleteReplicaSet {
+        /// RS name.
+        name: String,
+    },
+    /// Point a Service's selector at a pod-template hash.
+    SetServiceSelector {
+        /// Service name.
+        service: String,
+        /// Hash to select.
+        pod_template_hash: String,
+    },
+    /// Set the canary traffic weight on the router.
+    SetTrafficWeight {
+        /// Canary hash.
+        canary_hash: String,
+        /// Stable hash.
+        stable_hash: String,
+        /// Canary weight (0..=maxTrafficWeight).
+        weight: i32,
+    },
+    /// Create an AnalysisRun.
+    CreateAnalysisRun(AnalysisRunRequest),
+    /// Terminate an AnalysisRun (`spec.terminate = true`).
+    TerminateAnalysisRun {
+        /// Run name.
+        name: String,
+    },
+    /// Scale the workload referenced by `workloadRef` (migration drain).
+    ScaleWorkload {
+        /// Kind.
+        kind: String,
+        /// Name.
+        name: String,
+        /// New `spec.replicas`.
+        replicas: i32,
+    },
+    /// Emit an event.
+    Event(Event),
+}
+
+/// The machine's answer for one tick.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Decision {
+    /// The status to persist.
+    pub status: RolloutStatus,
+    /// Side effects, in order.
+    pub actions: Vec<Action>,
+    /// Call again no later than this (pause end, deadlines, progress check); `None` = only on
+    /// the next observed change.
+    pub next_wakeup: Option<Timestamp>,
+}

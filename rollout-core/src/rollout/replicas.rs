@@ -1,0 +1,385 @@
+//! Replica math, as upstream's `utils/replicaset/canary.go`, exposed as pure functions.
+//!
+//! Notation: `R` = `spec.replicas`, `M` = `maxTrafficWeight` (100), `W` = desired weight,
+//! `S`/`U` = resolved maxSurge/maxUnavailable. Go's float64 operation order is reproduced
+//! exactly (10 replicas at 15% hits the 1.5 tie only because of it), and Go's int32
+//! multiplications are done in `i64` and saturated back instead of overflowing.
+//!
+//! ```
+//! use rollout_core::rollout::replicas::{approximate_weighted_counts, BasicCanary, RsCounts};
+//! // "How many pods at 15% of 10, without surge?"
+//! assert_eq!(approximate_weighted_counts(10, 15, 100, 0), (2, 8));
+//! // 10 replicas, 10%, surge 1, unavailable 1, from canary 0 / stable 10:
+//! let step = BasicCanary {
+//!     replicas: 10, weight: 10, max_weight: 100, max_surge: 1, max_unavailable: 1,
+//!     new: Some(RsCounts::ready(0)), stable: Some(RsCounts::ready(10)), others_spec: 0,
+//! };
+//! assert_eq!(step.counts(), (1, 9));
+//! ```
+
+use crate::common::IntOrString;
+
+use super::spec::{ProgressThresholdType, ReplicaProgressThreshold};
+
+/// The counts of one ReplicaSet the math needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RsCounts {
+    /// `spec.replicas`.
+    pub spec: i32,
+    /// `status.replicas`.
+    pub status_replicas: i32,
+    /// `status.availableReplicas`.
+    pub available: i32,
+}
+
+impl RsCounts {
+    /// An RS with `n` pods, all available.
+    pub fn ready(n: i32) -> Self {
+        RsCounts {
+            spec: n,
+            status_replicas: n,
+            available: n,
+        }
+    }
+}
+
+fn sat(v: i64) -> i32 {
+    v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+}
+
+/// Resolves maxSurge/maxUnavailable as upstream (`resolveFenceposts` + `MaxSurge`/`MaxUnavailable`):
+/// defaults `"25"` (25%), surge rounds up, unavailable rounds down, both 0 → unavailable 1,
+/// unavailable capped at `replicas`, `replicas == 0` → unavailable 0. An unparsable value
+/// resolves both to 0 (upstream ignores the error; validation reports it).
+///
+/// ```
+/// use rollout_core::rollout::replicas::resolve_surge_unavailable;
+/// assert_eq!(resolve_surge_unavailable(None, None, 10), (3, 2));
+/// assert_eq!(resolve_surge_unavailable(Some(&0.into()), Some(&0.into()), 10), (0, 1));
+/// ```
+pub fn resolve_surge_unavailable(
+    max_surge: Option<&IntOrString>,
+    max_unavailable: Option<&IntOrString>,
+    replicas: i32,
+) -> (i32, i32) {
+    let default = IntOrString::String("25".into());
+    let total = i64::from(replicas);
+    let surge = max_surge.unwrap_or(&default).scaled(total, true);
+    let unavailable = max_unavailable.unwrap_or(&default).scaled(total, false);
+    let (surge, mut unavailable) = match (surge, unavailable) {
+        (Ok(s), Ok(u)) => (sat(s), sat(u)),
+        _ => (0, 0),
+    };
+    if surge == 0 && unavailable == 0 {
+        unavailable = 1;
+    }
+    if replicas == 0 {
+        unavailable = 0;
+    }
+    (surge, unavailable.min(replicas))
+}
+
+/// `ceil(float64(w) * float64(r) / float64(m))` (upstream `trafficWeightToReplicas`).
+pub fn weight_to_replicas(replicas: i32, weight: i32, max_weight: i32) -> i32 {
+    if max_weight == 0 {
+        return 0;
+    }
+    (f64::from(weight) * f64::from(replicas) / f64::from(max_weight)).ceil() as i32
+}
+
+fn tied(total: i32, weight: i32, max_weight: i32) -> bool {
+    let x = f64::from(total) * (f64::from(weight) / f64::from(max_weight));
+    x.fract() == 0.5
+}
+
+fn weight_delta(weight: i32, canary: i32, total: i32, max_weight: i32) -> f64 {
+    let actual = sat(i64::from(canary) * i64::from(max_weight)) as f64 / f64::from(total);
+    (actual - f64::from(weight)).abs()
+}
+
+/// Nearest-ratio canary/stable split for a basic canary (upstream
+/// `approximateWeightedCanaryStableReplicaCounts`). Returns `(canary, stable)`; the total is
+/// `replicas`, or `replicas + 1` when surge allows a closer ratio. As upstream, the surge
+/// options reuse the ceil/floor canary counts computed for `replicas`.
+pub fn approximate_weighted_counts(
+    replicas: i32,
+    weight: i32,
+    max_weight: i32,
+    max_surge: i32,
+) -> (i32, i32) {
+    if replicas == 0 || max_weight == 0 {
+        return (0, 0);
+    }
+    let split = |total: i32| {
+        let x = f64::from(sat(i64::from(total) * i64::from(weight))) / f64::from(max_weight);
+        (x.ceil() as i32, x.floor() as i32)
+    };
+    let zero_ok = weight == max_weight || weight == 0 || (replicas == 1 && max_surge == 0);
+    let mut options: Vec<(i32, i32)> = Vec::with_capacity(4);
+    let (hi, lo) = split(replicas);
+    if hi < replicas || zero_ok {
+        options.push((hi, replicas));
+    }
+    if !tied(replicas, weight, max_weight) && (lo != 0 || zero_ok) {
+        options.push((lo, replicas));
+    }
+    if max_surge > 0 {
+        // Upstream reuses the ceil/floor computed for `replicas` with a total of `replicas + 1`.
+        let total = replicas.saturating_add(1);
+        options.push((hi, total));
+        if !tied(total, weight, max_weight) && (lo != 0 || zero_ok) {
+            options.push((lo, total));
+        }
+    }
+    let Some(&first) = options.first() else {
+        return (0, replicas);
+    };
+    let mut best = first;
+    let mut best_delta = weight_delta(weight, best.0, best.1, max_weight);
+    for &opt in options.iter().skip(1) {
+        let d = weight_delta(weight, opt.0, opt.1, max_weight);
+        if d < best_delta {
+            best = opt;
+            best_delta = d;
+        }
+    }
+    (best.0, best.1 - best.0)
+}
+
+/// Upstream `GetReplicasForScaleDown`: the pods of `rs` that count towards availability.
+pub fn replicas_for_scale_down(rs: Option<RsCounts>, ignore_availability: bool) -> i32 {
+    match rs {
+        None => 0,
+        Some(rs) if rs.spec < rs.available => rs.spec,
+        Some(rs) if ignore_availability => rs.spec,
+        Some(rs) => rs.available,
+    }
+}
+
+/// Inputs of one basic-canary (no traffic routing) scaling decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BasicCanary {
+    /// `R`.
+    pub replicas: i32,
+    /// Desired weight `W`.
+    pub weight: i32,
+    /// `M` (100 for a basic canary).
+    pub max_weight: i32,
+    /// Resolved maxSurge.
+    pub max_surge: i32,
+    /// Resolved maxUnavailable.
+    pub max_unavailable: i32,
+    /// The new RS (`None` if not created yet).
+    pub new: Option<RsCounts>,
+    /// The stable RS (`None` on initial deploy; pass `None` too when stable *is* the new RS).
+    pub stable: Option<RsCounts>,
+    /// Σ spec.replicas of all other (older) RSs.
+    pub others_spec: i32,
+}
+
+impl BasicCanary {
+    /// Upstream `CalculateReplicaCountsForBasicCanary`: `(new, stable)` spec counts for this tick.
+    ///
+    /// One deliberate difference: a negative surge budget (total specs above `R + S`, e.g.
+    /// right after `spec.replicas` shrank) is treated as 0 instead of shrinking the stable
+    /// through the scale-up path, so the availability floor always holds.
+    pub fn counts(&self) -> (i32, i32) {
+        let r = self.replicas;
+        let (mut dn, mut ds) =
+            approximate_weighted_counts(r, self.weight, self.max_weight, self.max_surge);
+        if self.stable.is_none() {
+            dn = r;
+            ds = 0;
+        }
+        let mut n = self.new.map_or(0, |x| x.spec);
+        let mut s = self.stable.map_or(0, |x| x.spec);
+        let max_allowed = r.saturating_add(self.max_surge);
+        let mut budget = (max_allowed - self.others_spec - n - s).max(0);
+        if let Some(st) = self.stable
+            && st.spec < ds
+        {
+            if st.spec + budget < ds {
+                s = st.spec + budget;
+                budget = 0;
+            } else {
+                s = ds;
+                budget -= ds - st.spec;
+            }
+        }
+        if let Some(nw) = self.new
+            && nw.spec < dn
+        {
+            n = if nw.spec + budget < dn {
+                nw.spec + budget
+            } else {
+                dn
+            };
+        }
+        if self.others_spec > 0 {
+            return (n, s);
+        }
+        let floor = r - self.max_unavailable;
+        let increasing = self.new.is_none_or(|x| dn >= x.spec);
+        let pool = replicas_for_scale_down(self.new, !increasing)
+            + replicas_for_scale_down(self.stable, increasing);
+        if pool <= floor {
+            return (n, s);
+        }
+        let k = pool - floor;
+        if increasing {
+            if self.stable.is_none() {
+                return (n, s);
+            }
+            s = scale_down_toward(self.stable, ds, k, s);
+            let (s2, n2) = rebalance(self.stable, self.new, s, n, max_allowed, floor);
+            (n2, s2)
+        } else {
+            n = scale_down_toward(self.new, dn, k, n);
+            let (n2, s2) = rebalance(self.new, self.stable, n, s, max_allowed, floor);
+            (n2, s2)
+        }
+    }
+}
+
+/// Upstream `calculateScaleDownReplicaCount`.
+fn scale_down_toward(rs: Option<RsCounts>, desired: i32, k: i32, current: i32) -> i32 {
+    match rs {
+        Some(rs) if rs.spec > desired => desired.max(rs.spec - k),
+        _ => current,
+    }
+}
+
+/// Upstream `adjustReplicaWithinLimits`: returns `(drain, keep)`.
+fn rebalance(
+    drain_rs: Option<RsCounts>,
+    keep_rs: Option<RsCounts>,
+    mut drain: i32,
+    mut keep: i32,
+    max_allowed: i32,
+    floor: i32,
+) -> (i32, i32) {
+    let mut over = (keep + drain - max_allowed).max(0);
+    let mut available = 0;
+    if let Some(d) = drain_rs {
+        available += d.available.min(drain);
+    }
+    if let Some(a) = keep_rs {
+        keep -= over;
+        available += a.available.min(keep);
+        let lost = (a.available - keep).max(0);
+        let needed = (floor - available).max(0);
+        keep += lost.min(needed);
+        over = (keep + drain - max_allowed).max(0);
+        drain -= over;
+    }
+    (drain, keep)
+}
+
+/// `minPodsPerReplicaSet` adjustment: a non-zero count is raised to `min(min_pods, replicas)`.
+pub fn apply_min_pods(count: i32, min_pods: Option<i32>, replicas: i32) -> i32 {
+    match min_pods {
+        Some(m) if count != 0 => count.max(m.min(replicas)),
+        _ => count,
+    }
+}
+
+/// Inputs of one traffic-routed canary sizing (upstream
+/// `CalculateReplicaCountsForTrafficRoutedCanary`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrafficRoutedCanary {
+    /// `R`.
+    pub replicas: i32,
+    /// `M`.
+    pub max_weight: i32,
+    /// Desired weight (ignored when `override_replicas` is set).
+    pub weight: i32,
+    /// A `setCanaryScale.replicas` override.
+    pub override_replicas: Option<i32>,
+    /// `dynamicStableScale`.
+    pub dynamic_stable_scale: bool,
+    /// `minPodsPerReplicaSet`.
+    pub min_pods: Option<i32>,
+    /// Recorded `(canary, stable)` traffic weights from `status.canary.weights`.
+    pub recorded: Option<(i32, i32)>,
+    /// Aborted.
+    pub aborted: bool,
+}
+
+impl TrafficRoutedCanary {
+    /// `(canary, stable)` desired counts.
+    ///
+    /// ```
+    /// use rollout_core::rollout::replicas::TrafficRoutedCanary;
+    /// let tr = TrafficRoutedCanary { replicas: 10, max_weight: 100, weight: 15,
+    ///     override_replicas: None, dynamic_stable_scale: false, min_pods: None,
+    ///     recorded: None, aborted: false };
+    /// assert_eq!(tr.counts(), (2, 10)); // stable stays at 100% without DSS
+    /// ```
+    pub fn counts(&self) -> (i32, i32) {
+        let (r, m) = (self.replicas, self.max_weight);
+        let mut canary = self.override_replicas.unwrap_or_else(|| {
+            apply_min_pods(weight_to_replicas(r, self.weight, m), self.min_pods, r)
+        });
+        if !self.dynamic_stable_scale {
+            return (canary, r);
+        }
+        let mut stable = weight_to_replicas(r, m - self.weight, m);
+        if let Some((cw, sw)) = self.recorded {
+            stable = stable.max(weight_to_replicas(r, sw, m));
+            if self.aborted {
+                canary = canary.max(weight_to_replicas(r, cw, m));
+            }
+        }
+        (
+            apply_min_pods(canary, self.min_pods, r),
+            apply_min_pods(stable, self.min_pods, r),
+        )
+    }
+}
+
+/// Upstream `ReplicaProgressThresholdMet`: whether enough of the new RS's desired pods are
+/// available for a step to count as reached.
+pub fn progress_threshold_met(
+    threshold: Option<&ReplicaProgressThreshold>,
+    new: Option<RsCounts>,
+    desired: i32,
+) -> bool {
+    let Some(new) = new else { return false };
+    match threshold {
+        Some(t) if t.value >= 0 => match t.kind {
+            ProgressThresholdType::Percent => {
+                if desired == 0 {
+                    return true;
+                }
+                f64::from(new.available) / f64::from(desired) >= f64::from(t.value) / 100.0 - 1e-10
+            }
+            ProgressThresholdType::Pods => new.available >= t.value,
+        },
+        _ => new.spec == desired && new.available == desired,
+    }
+}
+
+/// Dynamic-stable-scale abort drain (upstream `GetDesiredCanaryWeight` abort branch): the
+/// weight whose canary size the aborted canary may still keep while the stable scales up.
+/// `set_weights` are the steps' `setWeight` values in step order.
+pub fn dss_abort_weight(
+    set_weights: &[i32],
+    replicas: i32,
+    max_weight: i32,
+    stable_available: i32,
+    new_available: i32,
+    explicit_abort_delay: bool,
+) -> i32 {
+    let expected = replicas - stable_available;
+    let canary = if explicit_abort_delay {
+        expected
+    } else {
+        expected.max(new_available)
+    };
+    set_weights
+        .iter()
+        .rev()
+        .copied()
+        .find(|w| weight_to_replicas(replicas, *w, max_weight) < canary)
+        .unwrap_or(0)
+}
