@@ -22,8 +22,9 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::discovery::{self, Scope};
 use kube::runtime::wait::{await_condition, conditions};
 use kube::{Client, Config};
 
@@ -416,8 +417,7 @@ impl TestEnv {
         let api = Api::<CustomResourceDefinition>::all(self.client()?);
         let pp = PatchParams::apply("rollout-testenv").force();
         let mut names = Vec::new();
-        for doc in serde_yaml::Deserializer::from_str(yaml) {
-            let value = serde_json::Value::deserialize_from_yaml(doc)?;
+        for value in yaml_documents(yaml)? {
             if value.get("kind").and_then(|k| k.as_str()) != Some("CustomResourceDefinition") {
                 continue;
             }
@@ -442,14 +442,60 @@ impl TestEnv {
     }
 }
 
-trait FromYamlDoc: Sized {
-    fn deserialize_from_yaml(doc: serde_yaml::Deserializer<'_>) -> Result<Self, TestEnvError>;
+/// Splits a multi-document YAML stream into JSON values, skipping empty documents.
+pub fn yaml_documents(yaml: &str) -> Result<Vec<serde_json::Value>, TestEnvError> {
+    let mut out = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(yaml) {
+        let value: serde_json::Value =
+            serde::Deserialize::deserialize(doc).map_err(|e| TestEnvError::Manifest(format!("YAML: {e}")))?;
+        if !value.is_null() {
+            out.push(value);
+        }
+    }
+    Ok(out)
 }
 
-impl FromYamlDoc for serde_json::Value {
-    fn deserialize_from_yaml(doc: serde_yaml::Deserializer<'_>) -> Result<Self, TestEnvError> {
-        serde::Deserialize::deserialize(doc).map_err(|e| TestEnvError::Manifest(format!("YAML: {e}")))
+/// Server-side applies `objects` (any kinds the server knows, resolved through discovery) with
+/// `client`, putting namespaced objects without a namespace into `namespace`. Returns the
+/// objects as stored by the server.
+pub async fn apply_objects(
+    client: &Client,
+    objects: &[serde_json::Value],
+    namespace: &str,
+) -> Result<Vec<DynamicObject>, TestEnvError> {
+    let pp = PatchParams::apply("rollout-testenv").force();
+    let mut out = Vec::new();
+    for value in objects {
+        let obj: DynamicObject = serde_json::from_value(value.clone())
+            .map_err(|e| TestEnvError::Manifest(format!("object: {e}")))?;
+        let types = obj
+            .types
+            .clone()
+            .ok_or_else(|| TestEnvError::Manifest("object without apiVersion/kind".into()))?;
+        let gvk = GroupVersionKind::try_from(&types).map_err(|e| TestEnvError::Manifest(e.to_string()))?;
+        let (ar, caps) = discovery::pinned_kind(client, &gvk).await?;
+        let name = obj
+            .metadata
+            .name
+            .clone()
+            .ok_or_else(|| TestEnvError::Manifest(format!("{} without a name", types.kind)))?;
+        let api: Api<DynamicObject> = if caps.scope == Scope::Namespaced {
+            let ns = obj
+                .metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| namespace.to_string());
+            Api::namespaced_with(client.clone(), &ns, &ar)
+        } else {
+            Api::all_with(client.clone(), &ar)
+        };
+        let mut body = value.clone();
+        if caps.scope == Scope::Namespaced && body["metadata"].get("namespace").is_none() {
+            body["metadata"]["namespace"] = serde_json::Value::String(namespace.to_string());
+        }
+        out.push(api.patch(&name, &pp, &Patch::Apply(&body)).await?);
     }
+    Ok(out)
 }
 
 impl Drop for TestEnv {
