@@ -182,9 +182,11 @@ impl FakeCluster {
         for i in 0..max_ticks {
             let before = self.rollout.status.clone();
             let d = self.tick();
+            let observed = self.observed.clone();
             self.advance(1);
             let quiet = d.actions.iter().all(|a| matches!(a, Action::Event(_)))
-                && before == self.rollout.status;
+                && before == self.rollout.status
+                && observed == self.observed;
             if quiet {
                 match d.next_wakeup {
                     Some(t) if follow_wakeups && t > self.now => {
