@@ -63,7 +63,7 @@ _wasm_setup() {
     rm -rf "$cache/wit-bindgen-build"
   fi
 
-  export PATH="$venv/bin:$wbdir/bin:$jsdir/node_modules/.bin:$PATH"
+  export PATH="$venv/bin:$wbdir/bin:$PATH"
   export WASM_TOOLS="$venv/bin/wasm-tools"
   export COMPONENTIZE_PY="$venv/bin/componentize-py"
   export COMPONENTIZE_JS="$jsdir/node_modules/.bin/componentize-js"
@@ -74,6 +74,20 @@ _wasm_setup() {
   # --- rebuild every judge outside the repository ------------------------------------------------
   export ROLLOUT_REBUILT_JUDGES="$cache/judges-rebuilt"
   "$root/plugins/build" --out "$ROLLOUT_REBUILT_JUDGES"
+
+  # The committed Rust and C components should be what their sources build to (both builds are
+  # reproducible with the same toolchain versions); say so when they are not.
+  local f pinned actual
+  for f in rust-error-ratio.wasm c-error-ratio.wasm; do
+    pinned="$(grep -E "  $f\$" "$root/plugins/dist/SHA256SUMS" | cut -d' ' -f1 || true)"
+    actual="$(sha256sum "$ROLLOUT_REBUILT_JUDGES/$f" | cut -d' ' -f1)"
+    if [ "$pinned" = "$actual" ]; then
+      echo "rebuilt $f is identical to plugins/dist/$f"
+    else
+      echo "WARNING: rebuilt $f ($actual) differs from plugins/dist/$f (${pinned:-no SHA256SUMS line});" \
+        "run plugins/build and commit plugins/dist if the sources changed"
+    fi
+  done
 }
 
 _wasm_setup
