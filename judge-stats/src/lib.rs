@@ -21,6 +21,7 @@ pub mod counts;
 pub mod data;
 pub mod error_ratio;
 pub mod guard;
+pub mod kayenta;
 pub mod seq;
 pub mod special;
 pub mod threshold;
