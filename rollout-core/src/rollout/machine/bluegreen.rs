@@ -63,7 +63,8 @@ pub(super) fn run(c: &mut Ctx) {
     // Pause before promotion.
     let fast_track = active_hash.is_empty() || active_hash == c.hash || c.st.promote_full;
     let mut pause_done = true;
-    if !fast_track && !aborted && saturated && pre_done {
+    let checkpoint = c.prev.blue_green.scale_up_preview_check_point;
+    if !fast_track && !aborted && saturated && pre_done && !checkpoint {
         let auto = bg.auto_promotion_enabled.unwrap_or(true);
         let secs = bg.auto_promotion_seconds.unwrap_or(0);
         if !auto || secs > 0 {
