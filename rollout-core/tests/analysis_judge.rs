@@ -2,10 +2,7 @@
 //! found by name + sha256, and records the verdict in the measurement.
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::pin::pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
 
 use async_trait::async_trait;
 use rollout_core::analysis::judge::{
@@ -18,16 +15,9 @@ use rollout_core::analysis::{
 };
 use serde_json::Value;
 
-/// Polls a future that never waits on IO to completion.
-fn block_on<F: Future>(fut: F) -> F::Output {
-    let mut fut = pin!(fut);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
-}
+mod analysis_support;
+
+use analysis_support::{at, block_on};
 
 /// A fake range-query source: answers by the `query` string of its config.
 struct FakeProm {
@@ -201,4 +191,38 @@ fn registry_lookup_is_case_insensitive_on_digest() {
     judges.insert("j", "ABCD", Arc::new(RatioThresholdJudge));
     assert!(block_on(judges.lookup("j", "abcd")).is_ok());
     assert!(block_on(judges.lookup("k", "abcd")).is_err());
+}
+
+#[test]
+fn judge_metric_through_the_run_machine_explains_the_failure() {
+    let (judge_provider, prom) = setup(20.0);
+    let mut providers = Providers::new();
+    providers.register(prom).register(Arc::new(judge_provider));
+    let mut run = rollout_core::analysis::AnalysisRun::default();
+    run.metadata.name = Some("canary-judge".into());
+    run.spec.metrics = vec![serde_yaml::from_str(METRIC).unwrap()];
+    let mut results = vec![];
+    let mut now = at(0);
+    for _ in 0..10 {
+        let out = rollout_core::analysis::step(&run, now, std::mem::take(&mut results));
+        run.status = Some(out.status.clone());
+        if out.status.phase.is_completed() {
+            break;
+        }
+        for task in &out.tasks {
+            results.extend(block_on(rollout_core::analysis::perform(&providers, task)));
+        }
+        if results.is_empty() {
+            now = out.next_wake.unwrap();
+        }
+    }
+    let st = run.status.unwrap();
+    assert_eq!(st.phase, AnalysisPhase::Failed);
+    assert_eq!(
+        st.message,
+        "Metric \"errors\" assessed Failed due to failed (1) > failureLimit (0): \"Error Message: canary error ratio 0.1000 exceeds stable 0.0100 by more than 0.01\""
+    );
+    let m = &st.metric_results[0].measurements[0];
+    assert_eq!(m.metadata[metadata_keys::CODE], "regression");
+    assert_eq!(m.value, "0");
 }

@@ -112,7 +112,7 @@ fn judge_metrics_are_checked() {
     let good = judge(
         "    name: ratio\n    sha256: \"0000000000000000000000000000000000000000000000000000000000000001\"\n    queries:\n      canary: {points: {prometheus: {query: q}}}\n",
     );
-    assert_eq!(validate_metrics(&[good.clone()]), Ok(()));
+    assert_eq!(validate_metrics(std::slice::from_ref(&good)), Ok(()));
     let mut with_cond = good.clone();
     with_cond.success_condition = Some("result > 1".into());
     assert_eq!(

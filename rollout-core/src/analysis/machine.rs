@@ -27,7 +27,7 @@ use std::time::Duration;
 use super::AnalysisPhase;
 use super::condition::evaluate_result;
 use super::create::{CreateError, resolve_metric_args, resolve_placeholders_lenient};
-use super::provider::{MeasurementRequest, Observation, ProviderError};
+use super::provider::{MeasurementRequest, Observation, ProviderError, Providers};
 use super::types::{AnalysisRun, AnalysisRunStatus, Argument, Measurement, Metric, MetricResult, RunSummary};
 use super::validate::{
     DEFAULT_MEASUREMENT_HISTORY_LIMIT, dry_run_metrics, retention_limits, validate_metrics,
@@ -87,6 +87,8 @@ pub struct RunStep {
 }
 
 /// Turns a provider outcome into a measurement, applying the metric's conditions to raw results.
+/// Values of secret args (`valueFrom.secretKeyRef` args the driver filled in `request.args`) are
+/// replaced by `*****` in the message, as upstream.
 pub fn finish_measurement(
     request: &MeasurementRequest,
     outcome: Result<Observation, ProviderError>,
@@ -143,10 +145,37 @@ pub fn finish_measurement(
             m.finished_at = Some(finished_at);
         }
     }
+    for secret in request
+        .args
+        .iter()
+        .filter(|a| a.value_from.as_ref().is_some_and(|v| v.secret_key_ref.is_some()))
+    {
+        if let Some(value) = secret.value.as_deref().filter(|v| !v.is_empty()) {
+            m.message = m.message.replace(value, "*****");
+        }
+    }
     MeasurementResult {
         metric: request.metric.name.clone(),
         measurement: m,
         resumed: request.in_flight.is_some(),
+    }
+}
+
+/// Performs one task with `providers` (the driver's side of the loop, async but runtime-free):
+/// Measure/Resume → the provider's observation turned into a [`MeasurementResult`] finished at
+/// the request's `now`; Terminate → `provider.terminate` (errors ignored, as upstream), `None`.
+pub async fn perform(providers: &Providers, task: &MeasurementTask) -> Option<MeasurementResult> {
+    match task.kind {
+        TaskKind::Terminate => {
+            if let Ok(p) = providers.for_provider(&task.request.metric.provider) {
+                let _ = p.terminate(&task.request).await;
+            }
+            None
+        }
+        TaskKind::Measure | TaskKind::Resume => {
+            let outcome = providers.observe(&task.request).await;
+            Some(finish_measurement(&task.request, outcome, task.request.now))
+        }
     }
 }
 
@@ -447,7 +476,6 @@ fn record(r: &mut MetricResult, m: &Measurement) {
 fn error_step(mut status: AnalysisRunStatus, now: Timestamp, message: String) -> RunStep {
     status.phase = AnalysisPhase::Error;
     status.message = message;
-    status.started_at.get_or_insert(now);
     status.completed_at = Some(now);
     RunStep {
         status,

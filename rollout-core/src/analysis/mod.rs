@@ -21,7 +21,7 @@ pub mod validate;
 mod value;
 
 pub use create::{CreateError, new_run_from_templates};
-pub use machine::{MeasurementResult, MeasurementTask, RunStep, TaskKind, finish_measurement, step};
+pub use machine::{MeasurementResult, MeasurementTask, RunStep, TaskKind, finish_measurement, perform, step};
 pub use phase::AnalysisPhase;
 pub use provider::{MeasurementProvider, MeasurementRequest, Observation, ProviderError, Providers};
 pub use types::*;

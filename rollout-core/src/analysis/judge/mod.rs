@@ -137,6 +137,7 @@ impl From<VerdictPhase> for AnalysisPhase {
 
 /// WIT `detail`: why a judge decided as it did, for one metric or sub-check.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Detail {
     /// What was checked, e.g. `error-ratio`.
     pub name: String,
