@@ -209,7 +209,7 @@ static bool evaluate(const input_t *in, verdict_t *ret, judge_string_t *err) {
 
   buf_t reason = {0};
   if (cd < min_f || sd < min_f) {
-    uint64_t have = to_u64(cd < sd ? cd : sd);
+    uint64_t have = to_u64(fmin(cd, sd));  // ignores a NaN, like Rust's f64::min
     detail->value = 0.0;
     detail->samples_needed.is_some = true;
     detail->samples_needed.val = min_requests > have ? min_requests - have : 0;

@@ -15,6 +15,13 @@ function toU64(x) {
   return BigInt(Math.trunc(x));
 }
 
+/** The smaller of two numbers, ignoring a NaN (IEEE minNum, like Rust's f64::min and C's fmin). */
+function fmin(a, b) {
+  if (Number.isNaN(a)) return b;
+  if (Number.isNaN(b)) return a;
+  return b < a ? b : a;
+}
+
 function firstArg(args, name) {
   const arg = args.find((a) => a.name === name);
   return arg === undefined ? undefined : arg.value;
@@ -81,7 +88,7 @@ export const evaluator = {
     const minF = Number(minRequests);
 
     if (cd < minF || sd < minF) {
-      const have = toU64(Math.min(cd, sd));
+      const have = toU64(fmin(cd, sd));
       const needed = minRequests > have ? minRequests - have : 0n;
       return {
         phase: "inconclusive",

@@ -22,6 +22,15 @@ def to_u64(x: float) -> int:
     return int(x)
 
 
+def fmin(a: float, b: float) -> float:
+    """The smaller of two floats, ignoring a NaN (IEEE minNum, like Rust's f64::min and C's fmin)."""
+    if math.isnan(a):
+        return b
+    if math.isnan(b):
+        return a
+    return b if b < a else a
+
+
 def is_digits(s: str) -> bool:
     return len(s) > 0 and all(c in DIGITS for c in s)
 
@@ -87,7 +96,7 @@ class Evaluator(exports.Evaluator):
         min_f = float(min_requests)
 
         if cd < min_f or sd < min_f:
-            have = to_u64(min(cd, sd))
+            have = to_u64(fmin(cd, sd))
             needed = min_requests - have if min_requests > have else 0
             reason = "need %d requests per arm, have canary %d stable %d" % (
                 min_requests,
