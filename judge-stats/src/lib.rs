@@ -22,6 +22,8 @@ pub mod data;
 pub mod error_ratio;
 pub mod guard;
 pub mod kayenta;
+pub mod latency;
+pub mod pair;
 pub mod seq;
 pub mod special;
 pub mod threshold;

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{Detail, JudgeData, Phase, Verdict, codes};
 use crate::special::mean;
-use classifier::{Direction, EffectMeasure, Label, NanStrategy, Settings, classify, default_threshold, transform};
+use classifier::{Direction, EffectMeasure, NanStrategy, Settings, classify, default_threshold, transform};
 use scorer::{ScoreClass, Scored, classify_score, score};
 
 /// Judge name, as Kayenta reports it.
