@@ -195,14 +195,27 @@ impl RateRatioProcess {
             .max_by(|a, b| a.1.total_cmp(b.1))
             .map(|(i, _)| i)
             .unwrap_or(0);
-        let mut lo = mle;
-        while lo > 0 && self.log_e_grid(lo - 1) < thr {
-            lo -= 1;
+        // The excluded set is taken to be the complement of an interval around the MLE (the
+        // mixture e-value grows with the distance from it), so each end is found by bisection.
+        let inside = |i: usize| self.log_e_grid(i) < thr;
+        let (mut a, mut b) = (0usize, mle); // find the smallest inside index in [0, mle]
+        if inside(0) {
+            b = 0;
         }
-        let mut hi = mle;
-        while hi + 1 < GRID_POINTS && self.log_e_grid(hi + 1) < thr {
-            hi += 1;
+        while b > a + 1 {
+            let m = a + (b - a) / 2;
+            if inside(m) { b = m } else { a = m }
         }
+        let lo = b;
+        let (mut a, mut b) = (mle, GRID_POINTS - 1); // largest inside index in [mle, end]
+        if inside(GRID_POINTS - 1) {
+            a = GRID_POINTS - 1;
+        }
+        while b > a + 1 {
+            let m = a + (b - a) / 2;
+            if inside(m) { a = m } else { b = m }
+        }
+        let hi = a;
         let lo_r = if lo == 0 { 0.0 } else { grid_ratio(lo) };
         let hi_r = if hi + 1 == GRID_POINTS { f64::INFINITY } else { grid_ratio(hi) };
         Some((lo_r, hi_r))
