@@ -1,5 +1,35 @@
 //! # rollout-sim
 //!
-//! Run rollouts without a cluster: in-memory implementations of every adapter trait on a simulated
-//! clock, pods that become ready after a delay, and a per-version traffic and metrics model with
-//! injected faults. The `rollout simulate` command is built on it.
+//! Run rollouts without a cluster: the core's rollout machine and analysis run machine driven on a
+//! simulated clock against an in-memory cluster, a per-version traffic and metrics model with
+//! injected faults, a simulated Prometheus and real judges. Deterministic for a given seed.
+//!
+//! Map of the crate:
+//! - [`scenario`]: the environment and faults, from YAML.
+//! - [`model`]: traffic (Poisson arrivals, binomial errors, log-normal latencies) into series.
+//! - [`promql`]: the in-memory series store and the PromQL subset it evaluates.
+//! - [`provider`]: [`SimPrometheus`](provider::SimPrometheus), the `prometheus` provider of a simulation.
+//! - [`cluster`]: ReplicaSets, pods with start-up delays or crash loops, Services, router weight.
+//! - [`driver`]: the loop that runs everything to an outcome; [`simulate`] is the one-call entry.
+//! - [`log`]: the event log, timeline and report.
+//! - [`report`]: the SVG / HTML timeline chart.
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod cluster;
+pub mod driver;
+pub mod log;
+pub mod model;
+pub mod promql;
+pub mod provider;
+pub mod report;
+pub mod scenario;
+
+pub use driver::{SimError, SimInput, Simulation};
+pub use log::{LogEvent, Outcome, SimReport};
+pub use scenario::Scenario;
+
+/// Runs a simulation to its outcome, calling `sink` for each event as it happens.
+pub async fn simulate(input: SimInput, sink: &mut dyn FnMut(&LogEvent)) -> Result<SimReport, SimError> {
+    Simulation::new(input).await?.run(sink).await
+}

@@ -1,0 +1,293 @@
+//! The deterministic driver: runs the core's rollout machine and analysis run machine against the
+//! in-memory [`Cluster`], the traffic model and the providers (simulated Prometheus, judges) on a
+//! simulated clock, and records what happened.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use rollout_core::analysis::judge::{JudgeProvider, JudgeRegistry, WeightPoint};
+use rollout_core::analysis::{
+    AnalysisPhase, AnalysisRun, AnalysisRunStatus, AnalysisTemplate, Argument, DryRun, MeasurementResult,
+    MeasurementRetention, Providers, TaskKind, finish_measurement, new_run_from_templates, step,
+};
+use rollout_core::rollout::{
+    Action, AnalysisRunKind, AnalysisRunRequest, Inputs, ObservedAnalysisRun, PauseReason, Rollout,
+    RolloutPhase, reconcile,
+};
+
+use crate::cluster::Cluster;
+use crate::log::{EventKind, LogEvent, Outcome, SimReport, TimelinePoint, VersionPoint};
+use crate::model::{Share, TrafficModel};
+use crate::provider::{MetricSource, SimPrometheus};
+use crate::scenario::{Effect, Scenario, ScenarioError, VersionBehaviour, When};
+
+/// Where simulated time starts (2023-11-14T22:13:20Z); the update is applied once the first
+/// revision is healthy.
+pub const EPOCH_SECONDS: i64 = 1_700_000_000;
+
+/// Reconciles at one instant before the driver moves the clock on regardless.
+const MAX_PASSES_PER_INSTANT: usize = 25;
+
+/// Why a simulation could not run.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SimError {
+    /// The scenario is invalid.
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    /// The Rollout has no pod template to update.
+    #[error("the Rollout has no spec.template with containers to update")]
+    NoTemplate,
+    /// The first revision never became healthy.
+    #[error("the initial revision did not become healthy: {0}")]
+    InitialDeploy(String),
+}
+
+/// Everything a simulation needs.
+#[derive(Clone)]
+pub struct SimInput {
+    /// The Rollout (its template is the stable version; the simulation applies an update).
+    pub rollout: Rollout,
+    /// AnalysisTemplates and ClusterAnalysisTemplates the Rollout references.
+    pub templates: Vec<AnalysisTemplate>,
+    /// The environment and faults.
+    pub scenario: Scenario,
+    /// Seed of the traffic model.
+    pub seed: u64,
+    /// Judges for `judge` metrics (e.g. WASM components from `plugins/dist`).
+    pub judges: Arc<dyn JudgeRegistry>,
+}
+
+struct RunState {
+    run: AnalysisRun,
+    kind: AnalysisRunKind,
+    hash: String,
+    step_index: Option<i32>,
+    terminating: bool,
+    next_wake: Option<Timestamp>,
+}
+
+/// A running simulation. Use [`simulate`] unless you want to step it yourself.
+pub struct Simulation {
+    rollout: Rollout,
+    templates: Vec<AnalysisTemplate>,
+    scenario: Scenario,
+    seed: u64,
+    cluster: Cluster,
+    runs: Vec<RunState>,
+    providers: Providers,
+    source: Arc<Mutex<MetricSource>>,
+    model: TrafficModel,
+    now: Timestamp,
+    start: Timestamp,
+    tick: Duration,
+    next_traffic: Timestamp,
+    stable: VersionBehaviour,
+    canary: VersionBehaviour,
+    stable_hash: String,
+    canary_hash: String,
+    fired: Vec<bool>,
+    weights: Vec<WeightPoint>,
+    events: Vec<LogEvent>,
+    timeline: Vec<TimelinePoint>,
+    last_phase: Option<RolloutPhase>,
+    last_step: Option<i32>,
+    last_weight: Option<i32>,
+    promote_at: Option<Timestamp>,
+    wakeup: Option<Timestamp>,
+    recording: bool,
+}
+
+fn plus(t: Timestamp, d: Duration) -> Timestamp {
+    SignedDuration::try_from(d)
+        .ok()
+        .and_then(|d| t.checked_add(d).ok())
+        .unwrap_or(t)
+}
+
+impl Simulation {
+    /// Sets up the cluster with the Rollout's current template deployed and healthy.
+    pub async fn new(input: SimInput) -> Result<Self, SimError> {
+        input.scenario.validate()?;
+        let tick = input.scenario.tick()?;
+        let source = Arc::new(Mutex::new(MetricSource::default()));
+        let mut sources = Providers::new();
+        sources.register(Arc::new(SimPrometheus::new(source.clone())));
+        let mut providers = sources.clone();
+        providers.register(Arc::new(JudgeProvider::new(input.judges.clone(), sources)));
+        let mut rollout = input.rollout;
+        if rollout.metadata.generation.is_none() {
+            rollout.metadata.generation = Some(1);
+        }
+        let now =
+            Timestamp::from_second(EPOCH_SECONDS).map_err(|e| SimError::InitialDeploy(e.to_string()))?;
+        let cluster = Cluster::new(&rollout, input.scenario.ready_after()?);
+        let mut sim = Simulation {
+            rollout,
+            templates: input.templates,
+            stable: input.scenario.stable,
+            canary: input.scenario.canary,
+            fired: vec![false; input.scenario.faults.len()],
+            scenario: input.scenario,
+            seed: input.seed,
+            cluster,
+            runs: Vec::new(),
+            providers,
+            source,
+            model: TrafficModel::new(input.seed, 0.0),
+            now,
+            start: now,
+            tick,
+            next_traffic: now,
+            stable_hash: String::new(),
+            canary_hash: String::new(),
+            weights: Vec::new(),
+            events: Vec::new(),
+            timeline: Vec::new(),
+            last_phase: None,
+            last_step: None,
+            last_weight: None,
+            promote_at: None,
+            wakeup: None,
+            recording: false,
+        };
+        // Initial deploy: no traffic, no recording, until Healthy.
+        for _ in 0..200 {
+            sim.reconcile_instant().await;
+            if sim.rollout.status.phase == Some(RolloutPhase::Healthy)
+                && !sim.rollout.status.stable_rs.is_empty()
+            {
+                sim.stable_hash = sim.rollout.status.stable_rs.clone();
+                return Ok(sim);
+            }
+            let next = sim
+                .cluster
+                .next_pod_ready(sim.now)
+                .unwrap_or(plus(sim.now, Duration::from_secs(1)));
+            sim.now = next;
+        }
+        Err(SimError::InitialDeploy(sim.rollout.status.message.clone()))
+    }
+
+    fn log(&mut self, kind: EventKind, sink: &mut dyn FnMut(&LogEvent)) {
+        if !self.recording {
+            return;
+        }
+        let t = self.now.duration_since(self.start).as_secs_f64();
+        let e = LogEvent { t, kind };
+        sink(&e);
+        self.events.push(e);
+    }
+
+    /// Applies the update (a new image for the first container) and runs to an outcome,
+    /// calling `sink` for every event as it happens.
+    pub async fn run(mut self, sink: &mut dyn FnMut(&LogEvent)) -> Result<SimReport, SimError> {
+        self.apply_update()?;
+        self.start = self.now;
+        self.recording = true;
+        self.next_traffic = self.now;
+        self.model = TrafficModel::new(self.seed, self.scenario.traffic.requests_per_second);
+        let max = plus(self.start, self.scenario.max_duration()?);
+        let (outcome, reason) = loop {
+            self.fire_faults(sink);
+            if self.now >= self.next_traffic {
+                self.traffic_tick();
+                self.next_traffic = plus(self.next_traffic, self.tick);
+            }
+            if self.promote_at.is_some_and(|t| t <= self.now) {
+                self.promote_at = None;
+                self.promote();
+                self.log(EventKind::Promote, sink);
+            }
+            self.reconcile_instant_logged(sink).await;
+            self.fire_faults(sink);
+            if let Some(done) = self.outcome()? {
+                break done;
+            }
+            if self.now >= max {
+                break (
+                    Outcome::TimedOut,
+                    format!("still {} after maxDuration", self.phase_name()),
+                );
+            }
+            self.now = self.next_instant();
+        };
+        self.snapshot();
+        self.log(
+            EventKind::Finished {
+                outcome,
+                reason: reason.clone(),
+            },
+            sink,
+        );
+        Ok(SimReport {
+            rollout: self.rollout.metadata.name.clone(),
+            scenario: self.scenario.name.clone(),
+            seed: self.seed,
+            outcome,
+            reason,
+            duration_secs: self.now.duration_since(self.start).as_secs_f64(),
+            stable_hash: self.stable_hash,
+            canary_hash: self.canary_hash,
+            events: self.events,
+            timeline: self.timeline,
+        })
+    }
+
+    fn apply_update(&mut self) -> Result<(), SimError> {
+        let image = self
+            .rollout
+            .spec
+            .template
+            .as_ref()
+            .and_then(|t| t.pointer("/spec/containers/0/image"))
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+            .ok_or(SimError::NoTemplate)?;
+        let next = match image.rsplit_once(':') {
+            Some((repo, tag)) if !tag.contains('/') => format!("{repo}:{tag}-next"),
+            _ => format!("{image}:next"),
+        };
+        if let Some(c) = self
+            .rollout
+            .spec
+            .template
+            .as_mut()
+            .and_then(|t| t.pointer_mut("/spec/containers/0"))
+            .and_then(|c| c.as_object_mut())
+        {
+            c.insert("image".into(), serde_json::Value::String(next));
+        }
+        self.rollout.metadata.generation = Some(self.rollout.metadata.generation.unwrap_or(1) + 1);
+        Ok(())
+    }
+
+    fn phase_name(&self) -> String {
+        self.rollout
+            .status
+            .phase
+            .map(|p| format!("{p:?}"))
+            .unwrap_or_else(|| "Progressing".to_string())
+    }
+
+    /// The next instant anything can happen.
+    fn next_instant(&self) -> Timestamp {
+        let mut candidates = vec![self.next_traffic];
+        candidates.extend(self.cluster.next_pod_ready(self.now));
+        candidates.extend(self.runs.iter().filter_map(|r| r.next_wake));
+        candidates.extend(self.promote_at);
+        if let Some(w) = self.wakeup {
+            candidates.push(w);
+        }
+        for (i, fired) in self.fired.iter().enumerate() {
+            if !fired && let Ok((When::Time(d), _)) = self.scenario.fault(i) {
+                candidates.push(plus(self.start, d));
+            }
+        }
+        let after_now: Vec<Timestamp> = candidates.into_iter().filter(|t| *t > self.now).collect();
+        after_now.into_iter().min().unwrap_or(plus(self.now, self.tick))
+    }
+}
+
+mod steps;

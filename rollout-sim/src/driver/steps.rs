@@ -1,0 +1,535 @@
+//! The driver's per-instant work: reconcile, apply, analysis runs, faults, traffic, outcome.
+
+use super::*;
+
+impl Simulation {
+    /// Reconciles at the current instant until nothing changes (without logging).
+    pub(super) async fn reconcile_instant(&mut self) {
+        self.reconcile_instant_logged(&mut |_| {}).await;
+    }
+
+    /// Reconciles at the current instant until nothing changes, logging what happens.
+    pub(super) async fn reconcile_instant_logged(&mut self, sink: &mut dyn FnMut(&LogEvent)) {
+        for _ in 0..MAX_PASSES_PER_INSTANT {
+            let before = self.rollout.status.clone();
+            let mut observed = self.cluster.observe(self.now);
+            observed.analysis_runs = self.observed_runs();
+            let decision = reconcile(&self.rollout, &observed, self.now, &Inputs::default());
+            let mut changed = false;
+            for action in &decision.actions {
+                match action {
+                    Action::Event(e) => self.log(
+                        EventKind::RolloutEvent {
+                            reason: e.reason.clone(),
+                            message: e.message.clone(),
+                        },
+                        sink,
+                    ),
+                    Action::CreateAnalysisRun(req) => self.create_run(req, sink),
+                    Action::TerminateAnalysisRun { name } => {
+                        if let Some(r) = self
+                            .runs
+                            .iter_mut()
+                            .find(|r| r.run.metadata.name.as_deref() == Some(name))
+                        {
+                            r.run.spec.terminate = true;
+                            r.terminating = true;
+                        }
+                    }
+                    Action::CreateReplicaSet { name, replicas, .. } if *replicas > 0 => self.log(
+                        EventKind::Scale {
+                            replica_set: name.clone(),
+                            from: 0,
+                            to: *replicas,
+                        },
+                        sink,
+                    ),
+                    Action::ScaleReplicaSet { name, from, to } => self.log(
+                        EventKind::Scale {
+                            replica_set: name.clone(),
+                            from: *from,
+                            to: *to,
+                        },
+                        sink,
+                    ),
+                    _ => {}
+                }
+                changed |= !matches!(action, Action::Event(_));
+                self.cluster.apply(action, self.now);
+            }
+            self.rollout.status = decision.status;
+            self.wakeup = decision.next_wakeup;
+            self.log_status(sink);
+            let runs_changed = self.advance_runs(sink).await;
+            if !changed && !runs_changed && before == self.rollout.status {
+                break;
+            }
+        }
+    }
+
+    fn current_weight(&self) -> i32 {
+        self.rollout
+            .status
+            .canary
+            .weights
+            .as_ref()
+            .map(|w| w.canary.weight)
+            .or_else(|| self.cluster.router.as_ref().map(|r| r.weight))
+            .unwrap_or(0)
+    }
+
+    fn log_status(&mut self, sink: &mut dyn FnMut(&LogEvent)) {
+        let st = &self.rollout.status;
+        if self.recording
+            && self.canary_hash.is_empty()
+            && !st.current_pod_hash.is_empty()
+            && st.current_pod_hash != self.stable_hash
+        {
+            self.canary_hash = st.current_pod_hash.clone();
+            let hash = self.canary_hash.clone();
+            self.log(EventKind::Update { hash }, sink);
+        }
+        let step = self.rollout.status.current_step_index;
+        if step != self.last_step {
+            self.last_step = step;
+            if let Some(index) = step.filter(|_| !self.rollout.status.abort) {
+                let idx = usize::try_from(index).unwrap_or(usize::MAX);
+                let desc = self
+                    .rollout
+                    .steps()
+                    .get(idx)
+                    .map(|s| s.describe())
+                    .unwrap_or_else(|| "all steps completed".to_string());
+                self.log(EventKind::Step { index, step: desc }, sink);
+            }
+        }
+        let weight = self.current_weight();
+        if Some(weight) != self.last_weight {
+            self.last_weight = Some(weight);
+            self.weights.push(WeightPoint {
+                time_ms: self.now.as_millisecond(),
+                canary_weight: u32::try_from(weight.clamp(0, 100)).unwrap_or(0),
+            });
+            if self.recording {
+                self.log(EventKind::Weight { weight }, sink);
+            }
+        }
+        let phase = self.rollout.status.phase;
+        if phase != self.last_phase {
+            self.last_phase = phase;
+            let message = self.rollout.status.message.clone();
+            self.log(
+                EventKind::Phase {
+                    phase: self.phase_name(),
+                    message,
+                },
+                sink,
+            );
+        }
+    }
+
+    fn observed_runs(&self) -> Vec<ObservedAnalysisRun> {
+        self.runs
+            .iter()
+            .map(|r| {
+                let status = r.run.status.clone().unwrap_or_default();
+                ObservedAnalysisRun {
+                    name: r.run.metadata.name.clone().unwrap_or_default(),
+                    kind: r.kind,
+                    pod_template_hash: r.hash.clone(),
+                    step_index: r.step_index,
+                    phase: match status.phase {
+                        AnalysisPhase::Pending => AnalysisPhase::Running,
+                        p => p,
+                    },
+                    message: status.message,
+                    terminating: r.terminating,
+                }
+            })
+            .collect()
+    }
+
+    fn create_run(&mut self, req: &AnalysisRunRequest, sink: &mut dyn FnMut(&LogEvent)) {
+        let args: Vec<Argument> = req
+            .args
+            .iter()
+            .map(|a| Argument {
+                name: a.name.clone(),
+                value: a.value.clone(),
+                value_from: None,
+            })
+            .collect();
+        let mut namespaced = Vec::new();
+        let mut cluster = Vec::new();
+        let mut missing = Vec::new();
+        for r in &req.templates {
+            let wanted_kind = if r.cluster_scope {
+                "ClusterAnalysisTemplate"
+            } else {
+                "AnalysisTemplate"
+            };
+            let found = self.templates.iter().find(|t| {
+                t.metadata.name.as_deref() == Some(r.template_name.as_str())
+                    && t.kind.as_deref().unwrap_or("AnalysisTemplate") == wanted_kind
+            });
+            match (found, r.cluster_scope) {
+                (Some(t), false) => namespaced.push(t.clone()),
+                (Some(t), true) => cluster.push(t.clone()),
+                (None, _) => missing.push(format!("{wanted_kind} {:?}", r.template_name)),
+            }
+        }
+        let dry_run: Vec<DryRun> = req
+            .dry_run
+            .iter()
+            .filter_map(|v| serde_json::from_value(v.clone()).ok())
+            .collect();
+        let retention: Vec<MeasurementRetention> = req
+            .measurement_retention
+            .iter()
+            .filter_map(|v| serde_json::from_value(v.clone()).ok())
+            .collect();
+        let namespace = self.rollout.metadata.namespace.clone();
+        let created = if missing.is_empty() {
+            new_run_from_templates(
+                &namespaced,
+                &cluster,
+                &args,
+                &dry_run,
+                &retention,
+                &req.name,
+                namespace.as_deref(),
+            )
+            .map_err(|e| e.to_string())
+        } else {
+            Err(format!("not found: {}", missing.join(", ")))
+        };
+        let run = match created {
+            Ok(run) => run,
+            Err(message) => {
+                let mut run = AnalysisRun::default();
+                run.metadata.name = Some(req.name.clone());
+                run.status = Some(AnalysisRunStatus {
+                    phase: AnalysisPhase::Error,
+                    message: format!("Analysis spec invalid: {message}"),
+                    started_at: Some(self.now),
+                    completed_at: Some(self.now),
+                    ..AnalysisRunStatus::default()
+                });
+                run
+            }
+        };
+        self.log(
+            EventKind::AnalysisStarted {
+                run: req.name.clone(),
+            },
+            sink,
+        );
+        self.runs.push(RunState {
+            run,
+            kind: req.kind,
+            hash: req.pod_template_hash.clone(),
+            step_index: req.step_index,
+            terminating: false,
+            next_wake: None,
+        });
+    }
+
+    /// Steps every run; takes due measurements. Returns whether any run changed.
+    async fn advance_runs(&mut self, sink: &mut dyn FnMut(&LogEvent)) -> bool {
+        let mut any = false;
+        for i in 0..self.runs.len() {
+            let mut results: Vec<MeasurementResult> = Vec::new();
+            for _ in 0..MAX_PASSES_PER_INSTANT {
+                let Some(state) = self.runs.get(i) else { break };
+                let before = state.run.status.clone();
+                let outcome = step(&state.run, self.now, std::mem::take(&mut results));
+                let tasks = outcome.tasks;
+                let completed_now = outcome.status.phase.is_completed()
+                    && !before.as_ref().is_some_and(|b| b.phase.is_completed());
+                let (name, phase, message) = (
+                    state.run.metadata.name.clone().unwrap_or_default(),
+                    outcome.status.phase,
+                    outcome.status.message.clone(),
+                );
+                let changed = before.as_ref() != Some(&outcome.status);
+                if let Some(state) = self.runs.get_mut(i) {
+                    state.run.status = Some(outcome.status);
+                    state.next_wake = outcome.next_wake;
+                }
+                any |= changed;
+                if completed_now {
+                    self.log(
+                        EventKind::AnalysisCompleted {
+                            run: name.clone(),
+                            phase: format!("{phase:?}"),
+                            message,
+                        },
+                        sink,
+                    );
+                }
+                for task in tasks {
+                    let mut request = task.request;
+                    request.weights = self.weights.clone();
+                    match task.kind {
+                        TaskKind::Terminate => {
+                            if let Ok(p) = self.providers.for_provider(&request.metric.provider) {
+                                let _ = p.terminate(&request).await;
+                            }
+                        }
+                        TaskKind::Measure | TaskKind::Resume => {
+                            let observed = self.providers.observe(&request).await;
+                            let result = finish_measurement(&request, observed, self.now);
+                            if result.measurement.phase.is_completed() {
+                                self.log(
+                                    EventKind::Measurement {
+                                        run: name.clone(),
+                                        metric: result.metric.clone(),
+                                        phase: format!("{:?}", result.measurement.phase),
+                                        value: result.measurement.value.clone(),
+                                        message: result.measurement.message.clone(),
+                                    },
+                                    sink,
+                                );
+                            }
+                            results.push(result);
+                        }
+                    }
+                }
+                if results.is_empty() {
+                    break;
+                }
+            }
+        }
+        any
+    }
+
+    /// Starts the faults that are due.
+    pub(super) fn fire_faults(&mut self, sink: &mut dyn FnMut(&LogEvent)) {
+        for i in 0..self.fired.len() {
+            if self.fired.get(i).copied().unwrap_or(true) {
+                continue;
+            }
+            let Ok((when, effect)) = self.scenario.fault(i) else {
+                continue;
+            };
+            let due = match when {
+                When::Time(d) => self.now >= plus(self.start, d),
+                When::Step(s) => self.rollout.status.current_step_index.is_some_and(|c| c >= s),
+                When::CanaryWeight(w) => self.current_weight() >= w,
+            };
+            // A crash loop needs the canary's ReplicaSet; wait until the update created it.
+            if !due || (effect == Effect::CanaryCrashLoop && self.canary_hash.is_empty()) {
+                continue;
+            }
+            if let Some(f) = self.fired.get_mut(i) {
+                *f = true;
+            }
+            let description = match effect {
+                Effect::CanaryErrorRate(r) => {
+                    self.canary.error_rate = r;
+                    format!("canary error rate is now {:.1}%", r * 100.0)
+                }
+                Effect::StableErrorRate(r) => {
+                    self.stable.error_rate = r;
+                    format!("stable error rate is now {:.1}%", r * 100.0)
+                }
+                Effect::CanaryLatency(ms) => {
+                    let scale = ms / self.canary.latency_p50_ms;
+                    self.canary.latency_p50_ms = ms;
+                    self.canary.latency_p99_ms *= scale;
+                    format!("canary median latency is now {ms} ms")
+                }
+                Effect::MetricsUnreachable(d) => {
+                    let end = plus(self.now, d);
+                    if let Ok(mut s) = self.source.lock() {
+                        s.outages.push((self.now, end));
+                    }
+                    format!(
+                        "metric source unreachable for {}",
+                        crate::log::human_duration(d.as_secs_f64())
+                    )
+                }
+                Effect::CanaryCrashLoop => {
+                    let hash = self.canary_hash.clone();
+                    self.cluster.crash_looping.push(hash.clone());
+                    for rs in self.cluster.replica_sets.iter_mut().filter(|r| r.hash == hash) {
+                        for p in &mut rs.pods {
+                            p.ready_at = None;
+                        }
+                    }
+                    "canary pods crash-loop".to_string()
+                }
+            };
+            self.log(EventKind::Fault { description }, sink);
+        }
+    }
+
+    /// A timeline point of the current state, without traffic (used at the end).
+    pub(super) fn snapshot(&mut self) {
+        let max_weight = self.rollout.max_traffic_weight();
+        let split = self.cluster.traffic_split(self.now, max_weight);
+        self.push_point(&split, &BTreeMap::new());
+    }
+
+    fn push_point(&mut self, split: &[(String, f64)], served: &BTreeMap<String, crate::model::Served>) {
+        let mut versions = BTreeMap::new();
+        for rs in &self.cluster.replica_sets {
+            let s = served.get(&rs.hash).copied().unwrap_or_default();
+            versions.insert(
+                rs.hash.clone(),
+                VersionPoint {
+                    replicas: rs.replicas,
+                    ready: rs.ready(self.now),
+                    traffic: split.iter().find(|(h, _)| h == &rs.hash).map_or(0.0, |(_, f)| *f),
+                    requests: s.requests,
+                    errors: s.errors,
+                },
+            );
+        }
+        self.timeline.push(TimelinePoint {
+            t: self.now.duration_since(self.start).as_secs_f64(),
+            weight: self.current_weight(),
+            step: self.rollout.status.current_step_index,
+            versions,
+        });
+    }
+
+    /// One tick of traffic into the metric source, and a timeline point.
+    pub(super) fn traffic_tick(&mut self) {
+        let max_weight = self.rollout.max_traffic_weight();
+        let split = self.cluster.traffic_split(self.now, max_weight);
+        let shares: Vec<Share> = split
+            .iter()
+            .map(|(hash, fraction)| Share {
+                hash: hash.clone(),
+                fraction: *fraction,
+                behaviour: if !self.canary_hash.is_empty() && hash == &self.canary_hash {
+                    self.canary
+                } else {
+                    self.stable
+                },
+            })
+            .collect();
+        let served = match self.source.lock() {
+            Ok(mut source) => {
+                self.model
+                    .tick(self.now.as_millisecond(), self.tick, &shares, &mut source.store)
+            }
+            Err(_) => BTreeMap::new(),
+        };
+        self.push_point(&split, &served);
+    }
+
+    /// `kubectl argo rollouts promote`.
+    pub(super) fn promote(&mut self) {
+        self.rollout.spec.paused = false;
+        let n = i32::try_from(self.rollout.steps().len()).unwrap_or(i32::MAX);
+        let st = &mut self.rollout.status;
+        if st.pause_conditions.is_empty()
+            || st
+                .pause_conditions
+                .iter()
+                .all(|p| p.reason == PauseReason::CanaryPauseStep)
+        {
+            let idx = st.current_step_index.unwrap_or(0);
+            if idx < n {
+                st.current_step_index = Some(idx + 1);
+            }
+        }
+        st.pause_conditions.clear();
+    }
+
+    fn failed_analysis(&self) -> Option<String> {
+        self.runs.iter().rev().find_map(|r| {
+            let st = r.run.status.as_ref()?;
+            matches!(
+                st.phase,
+                AnalysisPhase::Failed | AnalysisPhase::Error | AnalysisPhase::Inconclusive
+            )
+            .then(|| {
+                format!(
+                    "analysis {} {:?}: {}",
+                    r.run.metadata.name.clone().unwrap_or_default(),
+                    st.phase,
+                    st.message
+                )
+            })
+        })
+    }
+
+    /// The outcome, once there is one.
+    pub(super) fn outcome(&mut self) -> Result<Option<(Outcome, String)>, SimError> {
+        let st = &self.rollout.status;
+        if st.abort {
+            let stable_ready = self
+                .cluster
+                .by_hash(&st.stable_rs)
+                .is_some_and(|r| r.replicas > 0 && r.ready(self.now) >= r.replicas);
+            let no_canary_traffic = self.cluster.router.as_ref().is_none_or(|r| r.weight == 0);
+            if stable_ready && no_canary_traffic {
+                let why = self.failed_analysis().unwrap_or_else(|| st.message.clone());
+                return Ok(Some((
+                    Outcome::Aborted,
+                    format!("rolled back to the stable version: {why}"),
+                )));
+            }
+            return Ok(None);
+        }
+        match st.phase {
+            Some(RolloutPhase::Healthy)
+                if !self.canary_hash.is_empty() && st.stable_rs == self.canary_hash =>
+            {
+                let runs = self
+                    .runs
+                    .iter()
+                    .filter(|r| {
+                        r.run
+                            .status
+                            .as_ref()
+                            .is_some_and(|s| s.phase == AnalysisPhase::Successful)
+                    })
+                    .count();
+                Ok(Some((
+                    Outcome::Promoted,
+                    format!(
+                        "all {} steps completed; {runs} analysis run(s) successful",
+                        self.rollout.steps().len()
+                    ),
+                )))
+            }
+            Some(RolloutPhase::Degraded) => Ok(Some((Outcome::Degraded, st.message.clone()))),
+            Some(RolloutPhase::Paused) => {
+                if st.pause_condition(PauseReason::InconclusiveAnalysisRun).is_some() {
+                    let why = self.failed_analysis().unwrap_or_else(|| st.message.clone());
+                    return Ok(Some((
+                        Outcome::Paused,
+                        format!("paused, not rolled back: {why}; waiting for promote or abort"),
+                    )));
+                }
+                let indefinite = st
+                    .current_step_index
+                    .and_then(|i| usize::try_from(i).ok())
+                    .and_then(|i| self.rollout.steps().get(i))
+                    .and_then(|s| s.pause.as_ref())
+                    .is_some_and(|p| p.duration_seconds().is_none());
+                if st.pause_condition(PauseReason::CanaryPauseStep).is_some() && indefinite {
+                    match self.scenario.promote_paused_after()? {
+                        Some(d) => {
+                            if self.promote_at.is_none() {
+                                self.promote_at = Some(plus(self.now, d));
+                            }
+                            Ok(None)
+                        }
+                        None => Ok(Some((
+                            Outcome::Paused,
+                            "paused at an indefinite pause step; waiting for promote".to_string(),
+                        ))),
+                    }
+                } else {
+                    Ok(None)
+                }
+            }
+            _ => Ok(None),
+        }
+    }
+}

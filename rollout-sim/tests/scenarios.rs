@@ -1,0 +1,129 @@
+//! Whole simulations of the bundled Rollout with a native judge (the CLI tests run the same
+//! scenarios with the real WebAssembly judge).
+
+use std::sync::Arc;
+
+use rollout_core::analysis::AnalysisTemplate;
+use rollout_core::analysis::judge::{RatioThresholdJudge, StaticJudges};
+use rollout_core::rollout::Rollout;
+use rollout_sim::{Outcome, Scenario, SimInput, SimReport, simulate};
+
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/scenarios");
+
+fn read(name: &str) -> String {
+    std::fs::read_to_string(format!("{DIR}/{name}")).unwrap()
+}
+
+/// The bundled template with the WASM judge swapped for the native one (same series, same rule).
+fn templates() -> Vec<AnalysisTemplate> {
+    let text = read("analysis.yaml")
+        .replace(
+            "name: error-ratio-reference",
+            &format!("name: {}", RatioThresholdJudge::NAME),
+        )
+        .replace(
+            "sha256: 5318de441fe708f52a13b95a655c92aff9dbc0ea2a9e0c0f1bb9b996769a75d3",
+            &format!(
+                "sha256: {}\n          config: {{maxIncrease: 0.05, minSamples: 100}}",
+                RatioThresholdJudge::SHA256
+            ),
+        );
+    vec![serde_yaml::from_str(&text).unwrap()]
+}
+
+fn input(scenario: &str, seed: u64) -> SimInput {
+    let mut judges = StaticJudges::new();
+    judges.insert(
+        RatioThresholdJudge::NAME,
+        RatioThresholdJudge::SHA256,
+        Arc::new(RatioThresholdJudge),
+    );
+    SimInput {
+        rollout: serde_yaml::from_str::<Rollout>(&read("rollout.yaml")).unwrap(),
+        templates: templates(),
+        scenario: Scenario::from_yaml(&read(scenario)).unwrap(),
+        seed,
+        judges: Arc::new(judges),
+    }
+}
+
+async fn run(scenario: &str, seed: u64) -> SimReport {
+    let mut lines = Vec::new();
+    let report = simulate(input(scenario, seed), &mut |e| lines.push(e.line()))
+        .await
+        .unwrap();
+    eprintln!("{}", lines.join("\n"));
+    report
+}
+
+#[tokio::test]
+async fn healthy_canary_is_promoted() {
+    let r = run("healthy.yaml", 1).await;
+    assert_eq!(r.outcome, Outcome::Promoted, "{}", r.reason);
+    // 4 one-minute pauses plus pod start-up: between 4 and 10 simulated minutes.
+    assert!((240.0..600.0).contains(&r.duration_secs), "{}", r.duration_secs);
+}
+
+#[tokio::test]
+async fn error_spike_at_40_percent_is_aborted_and_rolled_back() {
+    let r = run("error-spike.yaml", 1).await;
+    assert_eq!(r.outcome, Outcome::Aborted, "{}", r.reason);
+    let last = r.timeline.last().unwrap();
+    assert_eq!(last.weight, 0);
+}
+
+#[tokio::test]
+async fn low_traffic_pauses_instead_of_rolling_back() {
+    let r = run("low-traffic.yaml", 1).await;
+    assert_eq!(r.outcome, Outcome::Paused, "{}", r.reason);
+    assert!(r.reason.contains("Inconclusive"), "{}", r.reason);
+}
+
+#[tokio::test]
+async fn same_seed_same_log() {
+    let a = run("error-spike.yaml", 9).await;
+    let b = run("error-spike.yaml", 9).await;
+    assert_eq!(
+        serde_json::to_string(&a).unwrap(),
+        serde_json::to_string(&b).unwrap()
+    );
+}
+
+#[tokio::test]
+async fn environment_already_failing_is_aborted_by_the_absolute_guard() {
+    let r = run("already-failing.yaml", 1).await;
+    assert_eq!(r.outcome, Outcome::Aborted, "{}", r.reason);
+    assert!(r.reason.contains("canary-error-ratio"), "{}", r.reason);
+}
+
+#[tokio::test]
+async fn a_metric_outage_shorter_than_the_error_limit_does_not_roll_back() {
+    let mut i = input("healthy.yaml", 3);
+    i.scenario.faults = Scenario::from_yaml("faults: [{at: {time: 70s}, metricsUnreachable: 30s}]")
+        .unwrap()
+        .faults;
+    let mut lines = Vec::new();
+    let r = simulate(i, &mut |e| lines.push(e.line())).await.unwrap();
+    let errors = lines.iter().filter(|l| l.contains("connection refused")).count();
+    assert!(errors >= 2, "{}", lines.join("\n"));
+    assert_eq!(r.outcome, Outcome::Promoted, "{}\n{}", r.reason, lines.join("\n"));
+}
+
+#[tokio::test]
+async fn crash_looping_canary_never_progresses() {
+    let mut i = input("healthy.yaml", 1);
+    i.scenario.max_duration = "20m".into();
+    i.scenario.faults = Scenario::from_yaml("faults: [{at: {time: 0s}, canaryCrashLoop: true}]")
+        .unwrap()
+        .faults;
+    let r = simulate(i, &mut |_| {}).await.unwrap();
+    // progressDeadlineSeconds (600 s) passes with the canary never ready.
+    assert!(
+        matches!(r.outcome, Outcome::Degraded | Outcome::TimedOut),
+        "{:?}: {}",
+        r.outcome,
+        r.reason
+    );
+    let last = r.timeline.last().unwrap();
+    assert_eq!(last.versions[&r.canary_hash].ready, 0);
+}
