@@ -195,10 +195,13 @@ fn progress_threshold_table() {
 #[test]
 fn dss_abort_drain_weight() {
     // steps 25/75, R=4: stable has 2 available -> expected canary 2 -> weight 25 (1 pod < 2)
-    assert_eq!(dss_abort_weight(&[25, 75], 4, 100, 2, 1, false), 25);
+    assert_eq!(dss_abort_weight(&[25, 75], 4, 100, 2, 1, false, None), 25);
     // stable fully available and canary empty -> 0
-    assert_eq!(dss_abort_weight(&[25, 75], 4, 100, 4, 0, false), 0);
+    assert_eq!(dss_abort_weight(&[25, 75], 4, 100, 4, 0, false, None), 0);
     // without explicit delay the canary's own availability counts
-    assert_eq!(dss_abort_weight(&[25, 75], 4, 100, 4, 4, false), 75);
-    assert_eq!(dss_abort_weight(&[25, 75], 4, 100, 4, 4, true), 0);
+    assert_eq!(dss_abort_weight(&[25, 75], 4, 100, 4, 4, false, None), 75);
+    assert_eq!(dss_abort_weight(&[25, 75], 4, 100, 4, 4, true, None), 0);
+    // minPodsPerReplicaSet: 1% of 2 is 1 pod but 2 with minPods, so it no longer fits
+    assert_eq!(dss_abort_weight(&[1], 2, 100, 2, 2, false, None), 1);
+    assert_eq!(dss_abort_weight(&[1], 2, 100, 2, 2, false, Some(2)), 0);
 }

@@ -362,6 +362,10 @@ pub fn progress_threshold_met(
 /// Dynamic-stable-scale abort drain (upstream `GetDesiredCanaryWeight` abort branch): the
 /// weight whose canary size the aborted canary may still keep while the stable scales up.
 /// `set_weights` are the steps' `setWeight` values in step order.
+///
+/// Deliberate difference: a step's pod count is compared after the `minPodsPerReplicaSet`
+/// adjustment (`min_pods`). Upstream compares the raw count, so with `minPodsPerReplicaSet`
+/// a small weight keeps selecting itself and the aborted canary never drains.
 pub fn dss_abort_weight(
     set_weights: &[i32],
     replicas: i32,
@@ -369,6 +373,7 @@ pub fn dss_abort_weight(
     stable_available: i32,
     new_available: i32,
     explicit_abort_delay: bool,
+    min_pods: Option<i32>,
 ) -> i32 {
     let expected = replicas - stable_available;
     let canary = if explicit_abort_delay {
@@ -380,6 +385,6 @@ pub fn dss_abort_weight(
         .iter()
         .rev()
         .copied()
-        .find(|w| weight_to_replicas(replicas, *w, max_weight) < canary)
+        .find(|w| apply_min_pods(weight_to_replicas(replicas, *w, max_weight), min_pods, replicas) < canary)
         .unwrap_or(0)
 }

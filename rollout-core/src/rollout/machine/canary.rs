@@ -224,7 +224,15 @@ fn canary_replicas_or_weight(c: &Ctx, canary: &CanaryStrategy) -> (Option<i32>, 
         let explicit = canary.abort_scale_down_delay_seconds.is_some_and(|d| d != 0);
         return (
             None,
-            dss_abort_weight(&weights, c.replicas(), m, stable.available, new.available, explicit),
+            dss_abort_weight(
+                &weights,
+                c.replicas(),
+                m,
+                stable.available,
+                new.available,
+                explicit,
+                canary.min_pods_per_replica_set,
+            ),
         );
     }
     (None, current_set_weight(c, aborted))
@@ -440,7 +448,7 @@ fn reconcile_replica_sets(c: &mut Ctx, canary: &CanaryStrategy) -> bool {
         return true;
     }
     if let Some(new) = c.new_rs {
-        let mut target = if same { c.replicas() } else { dn };
+        let mut target = dn;
         if delay_on_abort && !same {
             if let Some(deadline) = new.scale_down_deadline {
                 if c.now < deadline {
