@@ -1,2 +1,130 @@
-//! Criterion benches of the shipped judges (placeholder replaced below).
-fn main() {}
+//! Criterion benches: one evaluation of each shipped judge on realistic inputs.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use judge_stats::data::{Bucket, JudgeData, Point, RatioPoint, Series};
+use judge_stats::{error_ratio, kayenta, latency, pair, threshold};
+
+fn ratio(name: &str, windows: usize, e: f64, n: f64) -> Series {
+    Series {
+        name: name.into(),
+        ratios: (0..windows)
+            .map(|i| RatioPoint {
+                time_ms: i as i64,
+                numerator: e,
+                denominator: n,
+            })
+            .collect(),
+        ..Series::default()
+    }
+}
+
+fn points(name: &str, n: usize, scale: f64) -> Series {
+    Series {
+        name: name.into(),
+        points: (0..n)
+            .map(|i| Point {
+                time_ms: i as i64,
+                value: scale * (1.0 + ((i * 7919) % 97) as f64 / 97.0),
+            })
+            .collect(),
+        ..Series::default()
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    // error-ratio: 100 windows folded into a fresh state (the worst case: a full-history query).
+    let er = JudgeData {
+        series: vec![
+            ratio("canary", 100, 12.0, 1000.0),
+            ratio("stable", 100, 10.0, 1000.0),
+        ],
+        ..JudgeData::default()
+    };
+    let cfg = error_ratio::Config::default();
+    c.bench_function("error_ratio/100_windows_fresh", |b| {
+        b.iter(|| error_ratio::judge(black_box(&er), &cfg, None))
+    });
+    // error-ratio: one new window on top of a state that has seen 100.
+    let (_, st) = error_ratio::judge(&er, &cfg, None);
+    let one = JudgeData {
+        series: vec![
+            ratio("canary", 101, 12.0, 1000.0),
+            ratio("stable", 101, 10.0, 1000.0),
+        ],
+        ..JudgeData::default()
+    };
+    c.bench_function("error_ratio/incremental_window", |b| {
+        b.iter(|| error_ratio::judge(black_box(&one), &cfg, Some(st.clone())))
+    });
+
+    let th = JudgeData {
+        series: vec![points("canary", 60, 100.0), points("stable", 60, 100.0)],
+        ..JudgeData::default()
+    };
+    let tcfg: threshold::Config = judge_stats::config::parse_config(
+        r#"{"objectives":[{"name":"p99","aggregate":"p99","pass":["<=+10%","<500"],"warning":["<=+25%"]},
+                          {"name":"mean","pass":["<300"]}]}"#,
+    )
+    .unwrap_or_default();
+    c.bench_function("threshold/2_objectives_60_points", |b| {
+        b.iter(|| threshold::judge(black_box(&th), &tcfg, None))
+    });
+
+    let ka = JudgeData {
+        series: vec![points("canary", 60, 110.0), points("stable", 60, 100.0)],
+        ..JudgeData::default()
+    };
+    let kcfg = kayenta::Config::default();
+    c.bench_function("kayenta/1_metric_60_points", |b| {
+        b.iter(|| kayenta::judge(black_box(&ka), &kcfg, None))
+    });
+
+    let h = |name: &str, slow: f64| Series {
+        name: name.into(),
+        buckets: vec![
+            Bucket {
+                upper_bound: 0.1,
+                count: 600.0,
+            },
+            Bucket {
+                upper_bound: 0.5,
+                count: 1000.0 - slow,
+            },
+            Bucket {
+                upper_bound: f64::INFINITY,
+                count: 1000.0,
+            },
+        ],
+        ..Series::default()
+    };
+    let la = JudgeData {
+        series: vec![h("canary", 60.0), h("stable", 50.0)],
+        ..JudgeData::default()
+    };
+    let lcfg = latency::Config {
+        threshold: Some(0.5),
+        ..latency::Config::default()
+    };
+    c.bench_function("latency/slower_than_histogram", |b| {
+        b.iter(|| latency::judge(black_box(&la), &lcfg, None))
+    });
+
+    let pa = JudgeData {
+        series: vec![
+            ratio("canary", 10, 5.0, 1000.0),
+            ratio("stable", 10, 5.0, 1000.0),
+            ratio("canary-publish", 10, 9.0, 3000.0),
+            ratio("stable-publish", 10, 8.0, 3000.0),
+        ],
+        ..JudgeData::default()
+    };
+    let pcfg = pair::Config::default();
+    c.bench_function("pair/2_deployments_10_windows", |b| {
+        b.iter(|| pair::judge(black_box(&pa), &pcfg, None))
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -32,7 +32,9 @@ pub fn parse_config<T: DeserializeOwned + Default>(text: &str) -> Result<T, Conf
 
 /// Parses state bytes produced by [`encode_state`].
 pub fn decode_state<T: DeserializeOwned>(bytes: Option<&[u8]>) -> Result<Option<T>, ConfigError> {
-    bytes.map(|b| serde_json::from_slice(b).map_err(|e| ConfigError::State(e.to_string()))).transpose()
+    bytes
+        .map(|b| serde_json::from_slice(b).map_err(|e| ConfigError::State(e.to_string())))
+        .transpose()
 }
 
 /// Encodes a state as JSON bytes (states hold only plain numbers, so this cannot fail in practice;
@@ -46,7 +48,10 @@ pub fn check_open(field: &'static str, value: f64, lo: f64, hi: f64) -> Result<(
     if value > lo && value < hi {
         Ok(())
     } else {
-        Err(ConfigError::Invalid { field, problem: format!("must be in ({lo}, {hi}), got {value}") })
+        Err(ConfigError::Invalid {
+            field,
+            problem: format!("must be in ({lo}, {hi}), got {value}"),
+        })
     }
 }
 
@@ -55,6 +60,9 @@ pub fn check_min(field: &'static str, value: f64, lo: f64) -> Result<(), ConfigE
     if value.is_finite() && value >= lo {
         Ok(())
     } else {
-        Err(ConfigError::Invalid { field, problem: format!("must be a number >= {lo}, got {value}") })
+        Err(ConfigError::Invalid {
+            field,
+            problem: format!("must be a number >= {lo}, got {value}"),
+        })
     }
 }

@@ -75,22 +75,37 @@ pub struct CountState {
 impl CountState {
     /// A fresh state for `test`.
     pub fn new(test: &CountTest) -> Self {
-        Self { last_time_ms: None, looks: 0, process: RateRatioProcess::new(test.fail_ratio, test.pass_ratio, test.max_ratio) }
+        Self {
+            last_time_ms: None,
+            looks: 0,
+            process: RateRatioProcess::new(test.fail_ratio, test.pass_ratio, test.max_ratio),
+        }
     }
 
     /// A placeholder state (default parameters), returned alongside configuration errors.
     pub fn empty() -> Self {
-        Self { last_time_ms: None, looks: 0, process: RateRatioProcess::new(1.0, 1.25, 20.0) }
+        Self {
+            last_time_ms: None,
+            looks: 0,
+            process: RateRatioProcess::new(1.0, 1.25, 20.0),
+        }
     }
 
     /// `state` if it was built for `test`, else an error message.
     pub fn resume(state: Option<Self>, test: &CountTest) -> Result<Self, String> {
         match state {
             None => Ok(Self::new(test)),
-            Some(s) if s.process.matches(test.fail_ratio, test.pass_ratio, test.max_ratio) => Ok(s),
-            Some(_) => Err("the judge state was produced with a different tolerance or maxRatio; \
+            Some(s)
+                if s.process
+                    .matches(test.fail_ratio, test.pass_ratio, test.max_ratio) =>
+            {
+                Ok(s)
+            }
+            Some(_) => Err(
+                "the judge state was produced with a different tolerance or maxRatio; \
                             the configuration must not change during an analysis run"
-                .to_string()),
+                    .to_string(),
+            ),
         }
     }
 }
@@ -120,7 +135,10 @@ pub fn pair_windows(
 ) -> Result<Vec<CountWindow>, String> {
     for (arm, pts) in [("canary", canary), ("stable", stable)] {
         for p in pts {
-            let ok = p.numerator.is_finite() && p.denominator.is_finite() && p.numerator >= 0.0 && p.denominator >= 0.0;
+            let ok = p.numerator.is_finite()
+                && p.denominator.is_finite()
+                && p.numerator >= 0.0
+                && p.denominator >= 0.0;
             if !ok || (exposure == Exposure::Requests && p.numerator > p.denominator) {
                 return Err(format!(
                     "{arm} window at {} ms has numerator {} and denominator {}; counts must be finite, \
@@ -136,19 +154,40 @@ pub fn pair_windows(
     let stable_new: Vec<&RatioPoint> = stable.iter().filter(fresh).collect();
     let mut used = vec![false; stable_new.len()];
     for c in canary.iter().filter(fresh) {
-        let hit = stable_new.iter().enumerate().find(|(i, s)| s.time_ms == c.time_ms && !used.get(*i).copied().unwrap_or(true));
+        let hit = stable_new
+            .iter()
+            .enumerate()
+            .find(|(i, s)| s.time_ms == c.time_ms && !used.get(*i).copied().unwrap_or(true));
         if let Some((i, s)) = hit {
             if let Some(u) = used.get_mut(i) {
                 *u = true;
             }
-            out.push(window(c.time_ms, c.numerator, c.denominator, s.numerator, s.denominator));
+            out.push(window(
+                c.time_ms,
+                c.numerator,
+                c.denominator,
+                s.numerator,
+                s.denominator,
+            ));
         } else {
-            rest = (rest.0 + c.numerator, rest.1 + c.denominator, rest.2, rest.3, rest.4.max(c.time_ms));
+            rest = (
+                rest.0 + c.numerator,
+                rest.1 + c.denominator,
+                rest.2,
+                rest.3,
+                rest.4.max(c.time_ms),
+            );
         }
     }
     for (s, u) in stable_new.iter().zip(&used) {
         if !u {
-            rest = (rest.0, rest.1, rest.2 + s.numerator, rest.3 + s.denominator, rest.4.max(s.time_ms));
+            rest = (
+                rest.0,
+                rest.1,
+                rest.2 + s.numerator,
+                rest.3 + s.denominator,
+                rest.4.max(s.time_ms),
+            );
         }
     }
     if rest.4 > i64::MIN {
@@ -164,7 +203,14 @@ pub fn pair_windows(
 
 fn window(time_ms: i64, ce: f64, cn: f64, se: f64, sn: f64) -> CountWindow {
     let share = if cn + sn > 0.0 { cn / (cn + sn) } else { f64::NAN };
-    CountWindow { time_ms, share, canary_events: ce, canary_n: cn, stable_events: se, stable_n: sn }
+    CountWindow {
+        time_ms,
+        share,
+        canary_events: ce,
+        canary_n: cn,
+        stable_events: se,
+        stable_n: sn,
+    }
 }
 
 /// Samples per arm still needed to resolve the pass margin, from the two-sample MDE formula
@@ -189,7 +235,9 @@ pub fn samples_needed(test: &CountTest, p: &RateRatioProcess) -> u64 {
 /// Folds `windows` into `state` and judges. `name` labels the detail.
 pub fn assess(test: &CountTest, state: &mut CountState, windows: &[CountWindow], name: &str) -> CountOutcome {
     for w in windows {
-        state.process.observe(w.share, w.canary_events, w.stable_events, w.canary_n, w.stable_n);
+        state
+            .process
+            .observe(w.share, w.canary_events, w.stable_events, w.canary_n, w.stable_n);
         state.last_time_ms = Some(state.last_time_ms.map_or(w.time_ms, |t| t.max(w.time_ms)));
     }
     state.looks += 1;
@@ -214,18 +262,31 @@ pub fn assess(test: &CountTest, state: &mut CountState, windows: &[CountWindow],
         .with("fail-ratio", test.fail_ratio)
         .with("pass-ratio", test.pass_ratio)
         .with("looks", state.looks);
-    let out = |phase, code, reason: String, detail| CountOutcome { phase, code, reason, detail };
+    let out = |phase, code, reason: String, detail| CountOutcome {
+        phase,
+        code,
+        reason,
+        detail,
+    };
 
     if cn <= 0.0 || sn <= 0.0 {
         let v = test.missing_data.verdict("");
         let arm = if cn <= 0.0 { "canary" } else { "stable" };
-        return out(v.phase, codes::NO_DATA, format!("{name}: no {arm} traffic yet; no data is never a pass"), detail);
+        return out(
+            v.phase,
+            codes::NO_DATA,
+            format!("{name}: no {arm} traffic yet; no data is never a pass"),
+            detail,
+        );
     }
     if let Some(slo) = test.max_rate {
         let la = look_alpha(test.alpha, state.looks);
         let st = slo_check(p.stable_events, sn, slo, la);
         let ca = slo_check(p.canary_events, cn, slo, la);
-        detail = detail.with("slo", slo).with("stable-rate-lower", st.lower).with("canary-rate-lower", ca.lower);
+        detail = detail
+            .with("slo", slo)
+            .with("stable-rate-lower", st.lower)
+            .with("canary-rate-lower", ca.lower);
         if st.violated {
             let reason = format!(
                 "{name}: stable itself violates the SLO (rate {stable_rate:.4} > {slo}, lower bound {:.4}); \
@@ -235,7 +296,12 @@ pub fn assess(test: &CountTest, state: &mut CountState, windows: &[CountWindow],
             return out(Phase::Inconclusive, codes::ENVIRONMENT_UNHEALTHY, reason, detail);
         }
         if p.max_log_e_fail >= thr && p.canary_events >= test.min_canary_events {
-            return out(Phase::Failed, codes::REGRESSION, regression_reason(name, p, test), detail);
+            return out(
+                Phase::Failed,
+                codes::REGRESSION,
+                regression_reason(name, p, test),
+                detail,
+            );
         }
         if ca.violated {
             let reason = format!(
@@ -245,25 +311,37 @@ pub fn assess(test: &CountTest, state: &mut CountState, windows: &[CountWindow],
             return out(Phase::Failed, codes::SLO_VIOLATION, reason, detail);
         }
     } else if p.max_log_e_fail >= thr && p.canary_events >= test.min_canary_events {
-        return out(Phase::Failed, codes::REGRESSION, regression_reason(name, p, test), detail);
+        return out(
+            Phase::Failed,
+            codes::REGRESSION,
+            regression_reason(name, p, test),
+            detail,
+        );
     }
     let enough = cn.min(sn) >= test.min_exposure;
     let proven_ratio = p.max_log_e_pass >= thr;
-    let proven_floor = test.pass_below_rate.is_some_and(|floor| {
-        slo_check(p.canary_events, cn, floor, look_alpha(test.alpha, state.looks)).met
-    });
+    let proven_floor = test
+        .pass_below_rate
+        .is_some_and(|floor| slo_check(p.canary_events, cn, floor, look_alpha(test.alpha, state.looks)).met);
     if enough && (proven_ratio || proven_floor) {
         let why = if proven_ratio {
             format!("its rate is at most {:.2}x stable's", test.pass_ratio)
         } else {
             format!("its rate is below {}", test.pass_below_rate.unwrap_or(0.0))
         };
-        let reason = format!("{name}: canary is within tolerance with confidence {:.1}%: {why}", 100.0 * (1.0 - test.alpha));
+        let reason = format!(
+            "{name}: canary is within tolerance with confidence {:.1}%: {why}",
+            100.0 * (1.0 - test.alpha)
+        );
         return out(Phase::Successful, codes::WITHIN_TOLERANCE, reason, detail);
     }
     let needed = samples_needed(test, p);
     detail.samples_needed = Some(needed);
-    let code = if enough { codes::INSUFFICIENT_EVIDENCE } else { codes::INSUFFICIENT_DATA };
+    let code = if enough {
+        codes::INSUFFICIENT_EVIDENCE
+    } else {
+        codes::INSUFFICIENT_DATA
+    };
     let reason = format!(
         "{name}: not enough evidence yet (canary {}/{} vs stable {}/{}, e-value {:.2} of {:.0} needed); \
          about {needed} more requests per arm needed",

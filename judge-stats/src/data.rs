@@ -78,7 +78,11 @@ impl JudgeData {
 
     /// The metric name, or `default` when it is empty.
     pub fn metric_or(&self, default: &str) -> String {
-        if self.metric.is_empty() { default.to_string() } else { self.metric.clone() }
+        if self.metric.is_empty() {
+            default.to_string()
+        } else {
+            self.metric.clone()
+        }
     }
 
     /// The canary weight (0-100) in force at `time_ms`, if the timeline covers it.
@@ -171,7 +175,13 @@ pub struct Verdict {
 impl Verdict {
     /// A verdict with no score and no details.
     pub fn new(phase: Phase, code: &str, reason: impl Into<String>) -> Self {
-        Self { phase, code: code.to_string(), score: None, reason: reason.into(), details: Vec::new() }
+        Self {
+            phase,
+            code: code.to_string(),
+            score: None,
+            reason: reason.into(),
+            details: Vec::new(),
+        }
     }
 
     /// An `Error` verdict with code `invalid-input`.

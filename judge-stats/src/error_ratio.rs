@@ -12,7 +12,6 @@ use crate::counts::{CountState, CountTest, Exposure, assess, pair_windows};
 use crate::data::{JudgeData, Series, Verdict, codes};
 use crate::guard::{MissingData, bonferroni};
 
-
 /// Judge name.
 pub const NAME: &str = "error-ratio";
 
@@ -99,7 +98,13 @@ pub type State = CountState;
 
 /// Finds the stable arm: `name`, or `baseline` when `name` is the default `stable` and absent.
 pub(crate) fn stable_series<'a>(input: &'a JudgeData, name: &str) -> Option<&'a Series> {
-    input.series(name).or_else(|| if name == "stable" { input.series("baseline") } else { None })
+    input.series(name).or_else(|| {
+        if name == "stable" {
+            input.series("baseline")
+        } else {
+            None
+        }
+    })
 }
 
 /// Judges one evaluation. Returns the verdict and the state for the next evaluation (unchanged
@@ -107,18 +112,32 @@ pub(crate) fn stable_series<'a>(input: &'a JudgeData, name: &str) -> Option<&'a 
 pub fn judge(input: &JudgeData, config: &Config, state: Option<State>) -> (Verdict, State) {
     let test = match config.test() {
         Ok(t) => t,
-        Err(e) => return (Verdict::invalid(e.to_string()), state.unwrap_or_else(CountState::empty)),
+        Err(e) => {
+            return (
+                Verdict::invalid(e.to_string()),
+                state.unwrap_or_else(CountState::empty),
+            );
+        }
     };
     let mut st = match CountState::resume(state, &test) {
         Ok(s) => s,
-        Err(e) => return (Verdict::new(crate::data::Phase::Error, codes::STATE_MISMATCH, e), CountState::new(&test)),
+        Err(e) => {
+            return (
+                Verdict::new(crate::data::Phase::Error, codes::STATE_MISMATCH, e),
+                CountState::new(&test),
+            );
+        }
     };
     let empty = Series::default();
     let canary = input.series(&config.canary).unwrap_or(&empty);
     let stable = stable_series(input, &config.stable).unwrap_or(&empty);
-    let windows = match pair_windows(&canary.ratios, &stable.ratios, st.last_time_ms, config.exposure, &|t| {
-        input.weight_at(t)
-    }) {
+    let windows = match pair_windows(
+        &canary.ratios,
+        &stable.ratios,
+        st.last_time_ms,
+        config.exposure,
+        &|t| input.weight_at(t),
+    ) {
         Ok(w) => w,
         Err(e) => return (Verdict::invalid(e), st),
     };

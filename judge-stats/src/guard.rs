@@ -59,10 +59,20 @@ pub struct SloCheck {
 /// Checks `events / exposure` against `slo` with Clopper-Pearson bounds at level `alpha`
 /// (one-sided each way). Pass a look-adjusted level (see [`look_alpha`]) for repeated looks.
 pub fn slo_check(events: f64, exposure: f64, slo: f64, alpha: f64) -> SloCheck {
-    let rate = if exposure > 0.0 { events / exposure } else { f64::NAN };
+    let rate = if exposure > 0.0 {
+        events / exposure
+    } else {
+        f64::NAN
+    };
     let lower = clopper_pearson_lower(events, exposure, alpha);
     let upper = clopper_pearson_upper(events, exposure, alpha);
-    SloCheck { rate, lower, upper, violated: exposure > 0.0 && lower > slo, met: exposure > 0.0 && upper <= slo }
+    SloCheck {
+        rate,
+        lower,
+        upper,
+        violated: exposure > 0.0 && lower > slo,
+        met: exposure > 0.0 && upper <= slo,
+    }
 }
 
 #[cfg(test)]

@@ -98,7 +98,10 @@ impl Config {
         check_open("quantile", self.quantile, 0.0, 1.0)?;
         check_min("minRequests", self.min_requests, 0.0)?;
         if self.mode == Mode::SlowerThan && !self.threshold.is_some_and(f64::is_finite) {
-            return Err(ConfigError::Invalid { field: "threshold", problem: "is required in slower-than mode".into() });
+            return Err(ConfigError::Invalid {
+                field: "threshold",
+                problem: "is required in slower-than mode".into(),
+            });
         }
         Ok(CountTest {
             alpha: bonferroni(self.alpha, self.comparisons),
@@ -131,15 +134,24 @@ pub struct State {
 /// bound `<= threshold`.
 pub fn slow_counts(buckets: &[Bucket], threshold: f64) -> Option<(f64, f64, f64)> {
     let total = buckets.iter().map(|b| b.count).fold(f64::NAN, f64::max);
-    let at = buckets.iter().filter(|b| b.upper_bound <= threshold).max_by(|a, b| a.upper_bound.total_cmp(&b.upper_bound))?;
+    let at = buckets
+        .iter()
+        .filter(|b| b.upper_bound <= threshold)
+        .max_by(|a, b| a.upper_bound.total_cmp(&b.upper_bound))?;
     (total.is_finite() && total >= at.count).then_some((total, total - at.count, at.upper_bound))
 }
 
 fn diff(now: &[Bucket], prev: &[Bucket]) -> Vec<Bucket> {
     now.iter()
         .map(|b| {
-            let p = prev.iter().find(|q| q.upper_bound == b.upper_bound).map_or(0.0, |q| q.count);
-            Bucket { upper_bound: b.upper_bound, count: (b.count - p).max(0.0) }
+            let p = prev
+                .iter()
+                .find(|q| q.upper_bound == b.upper_bound)
+                .map_or(0.0, |q| q.count);
+            Bucket {
+                upper_bound: b.upper_bound,
+                count: (b.count - p).max(0.0),
+            }
         })
         .collect()
 }
@@ -163,8 +175,16 @@ pub fn dkw_quantile_interval(buckets: &[Bucket], q: f64, alpha: f64) -> Option<(
     }
     let eps = ((std::f64::consts::PI.powi(2) * n * n / (3.0 * alpha)).ln() / (2.0 * n)).sqrt();
     let cdf = |b: &Bucket| b.count / n;
-    let lower = buckets.iter().filter(|b| cdf(b) + eps < q).map(|b| b.upper_bound).fold(0.0, f64::max);
-    let upper = buckets.iter().filter(|b| cdf(b) - eps >= q).map(|b| b.upper_bound).fold(f64::INFINITY, f64::min);
+    let lower = buckets
+        .iter()
+        .filter(|b| cdf(b) + eps < q)
+        .map(|b| b.upper_bound)
+        .fold(0.0, f64::max);
+    let upper = buckets
+        .iter()
+        .filter(|b| cdf(b) - eps >= q)
+        .map(|b| b.upper_bound)
+        .fold(f64::INFINITY, f64::min);
     Some((lower, upper, n))
 }
 
@@ -200,7 +220,10 @@ pub fn judge(input: &JudgeData, config: &Config, state: Option<State>) -> (Verdi
     let stable = crate::error_ratio::stable_series(input, &config.stable).unwrap_or(&empty);
     let name = input.metric_or(NAME);
     let (cb, sb) = if config.cumulative_buckets {
-        let d = (diff(&canary.buckets, &st.previous.0), diff(&stable.buckets, &st.previous.1));
+        let d = (
+            diff(&canary.buckets, &st.previous.0),
+            diff(&stable.buckets, &st.previous.1),
+        );
         st.previous = (canary.buckets.clone(), stable.buckets.clone());
         d
     } else {
@@ -217,7 +240,14 @@ pub fn judge(input: &JudgeData, config: &Config, state: Option<State>) -> (Verdi
         let (c, s) = (slow_counts(&cb, threshold), slow_counts(&sb, threshold));
         if let (Some((cn, ce, _)), Some((sn, se, _))) = (c, s) {
             let share = if cn + sn > 0.0 { cn / (cn + sn) } else { f64::NAN };
-            windows.push(CountWindow { time_ms: input.now_ms, share, canary_events: ce, canary_n: cn, stable_events: se, stable_n: sn });
+            windows.push(CountWindow {
+                time_ms: input.now_ms,
+                share,
+                canary_events: ce,
+                canary_n: cn,
+                stable_events: se,
+                stable_n: sn,
+            });
         } else if !cb.is_empty() && !sb.is_empty() {
             let msg = format!("no histogram bucket bound at or below the threshold {threshold} in both arms");
             return (Verdict::invalid(msg), st);
@@ -225,10 +255,19 @@ pub fn judge(input: &JudgeData, config: &Config, state: Option<State>) -> (Verdi
     } else {
         let after = st.last_point_ms;
         let new = |s: &Series| -> Vec<f64> {
-            s.points.iter().filter(|p| after.is_none_or(|t| p.time_ms > t) && p.value.is_finite()).map(|p| p.value).collect()
+            s.points
+                .iter()
+                .filter(|p| after.is_none_or(|t| p.time_ms > t) && p.value.is_finite())
+                .map(|p| p.value)
+                .collect()
         };
         let (c, s) = (new(canary), new(stable));
-        let last = canary.points.iter().chain(&stable.points).map(|p| p.time_ms).max();
+        let last = canary
+            .points
+            .iter()
+            .chain(&stable.points)
+            .map(|p| p.time_ms)
+            .max();
         st.last_point_ms = last.max(st.last_point_ms);
         let slow = |v: &[f64]| v.iter().filter(|x| **x > threshold).count() as f64;
         let (cn, sn) = (c.len() as f64, s.len() as f64);
@@ -245,7 +284,12 @@ pub fn judge(input: &JudgeData, config: &Config, state: Option<State>) -> (Verdi
     }
     // Windows are keyed by evaluation; clear the dedup key so each evaluation counts once.
     st.counts.last_time_ms = None;
-    let o = assess(&test, &mut st.counts, &windows, &format!("{name} slower than {threshold}"));
+    let o = assess(
+        &test,
+        &mut st.counts,
+        &windows,
+        &format!("{name} slower than {threshold}"),
+    );
     let mut v = Verdict::new(o.phase, o.code, o.reason);
     v.score = crate::error_ratio::score_of(&o.detail);
     v.details.push(o.detail.with("threshold", threshold));
@@ -260,22 +304,43 @@ fn quantile_verdict(config: &Config, test: &CountTest, st: &State, name: &str) -
     );
     let (Some((clo, chi, cn)), Some((slo, shi, sn))) = (c, s) else {
         let arm = if c.is_none() { "canary" } else { "stable" };
-        let v = config.missing_data.verdict(format!("{name}: no {arm} histogram yet; no data is never a pass"));
+        let v = config
+            .missing_data
+            .verdict(format!("{name}: no {arm} histogram yet; no data is never a pass"));
         return Verdict::new(v.phase, codes::NO_DATA, v.reason);
     };
-    let mut d = Detail::new(format!("{name} p{}", config.quantile * 100.0), "dkw-quantile-interval", clo);
+    let mut d = Detail::new(
+        format!("{name} p{}", config.quantile * 100.0),
+        "dkw-quantile-interval",
+        clo,
+    );
     d.interval = Some((clo, chi));
     d.samples = (cn as u64, sn as u64);
-    d = d.with("stable-lower", slo).with("stable-upper", shi).with("alpha", test.alpha);
+    d = d
+        .with("stable-lower", slo)
+        .with("stable-upper", shi)
+        .with("alpha", test.alpha);
     // The canary's quantile is strictly above `clo` and stable's at most `shi`.
     let (phase, code, reason) = if clo > 0.0 && clo >= test.fail_ratio * shi {
-        (Phase::Failed, codes::REGRESSION, format!("{name}: canary quantile is above {clo} while stable's is at most {shi}"))
+        (
+            Phase::Failed,
+            codes::REGRESSION,
+            format!("{name}: canary quantile is above {clo} while stable's is at most {shi}"),
+        )
     } else if cn.min(sn) >= test.min_exposure && chi <= test.pass_ratio * slo {
-        (Phase::Successful, codes::WITHIN_TOLERANCE, format!("{name}: canary quantile is at most {chi}, within tolerance of stable's {slo}"))
+        (
+            Phase::Successful,
+            codes::WITHIN_TOLERANCE,
+            format!("{name}: canary quantile is at most {chi}, within tolerance of stable's {slo}"),
+        )
     } else {
         // The band half-width shrinks like sqrt(ln n / n); ask for 4x the data as a rough guide.
         d.samples_needed = Some((3.0 * cn.min(sn)).max(test.min_exposure - cn.min(sn)).ceil() as u64);
-        (Phase::Inconclusive, codes::INSUFFICIENT_EVIDENCE, format!("{name}: quantile intervals overlap (canary [{clo}, {chi}], stable [{slo}, {shi}])"))
+        (
+            Phase::Inconclusive,
+            codes::INSUFFICIENT_EVIDENCE,
+            format!("{name}: quantile intervals overlap (canary [{clo}, {chi}], stable [{slo}, {shi}])"),
+        )
     };
     let mut v = Verdict::new(phase, code, reason);
     v.details.push(d);

@@ -14,7 +14,15 @@
 //! - [`counts`]: the count judgement shared by the error-ratio, latency and pair judges.
 //! - Judges: [`error_ratio`] (the default), [`threshold`], [`kayenta`], [`latency`], [`pair`].
 #![forbid(unsafe_code)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
 
 pub mod config;
 pub mod counts;

@@ -89,7 +89,10 @@ impl Config {
         check_min("minRequests", self.min_requests, 0.0)?;
         check_min("minCanaryErrors", self.min_canary_errors, 0.0)?;
         if self.deployments.is_empty() {
-            return Err(ConfigError::Invalid { field: "deployments", problem: "must list at least one deployment".into() });
+            return Err(ConfigError::Invalid {
+                field: "deployments",
+                problem: "must list at least one deployment".into(),
+            });
         }
         let n = u32::try_from(self.deployments.len()).unwrap_or(u32::MAX);
         Ok(CountTest {
@@ -122,7 +125,10 @@ pub fn judge(input: &JudgeData, config: &Config, state: Option<State>) -> (Verdi
     let prev = state.map(|s| s.deployments).unwrap_or_default();
     if !prev.is_empty() && prev.len() != config.deployments.len() {
         let msg = "the judge state has a different number of deployments than the configuration";
-        return (Verdict::new(Phase::Error, codes::STATE_MISMATCH, msg), State::default());
+        return (
+            Verdict::new(Phase::Error, codes::STATE_MISMATCH, msg),
+            State::default(),
+        );
     }
     let mut states = Vec::new();
     let mut outcomes = Vec::new();
@@ -130,39 +136,85 @@ pub fn judge(input: &JudgeData, config: &Config, state: Option<State>) -> (Verdi
     for (i, d) in config.deployments.iter().enumerate() {
         let mut st = match CountState::resume(prev.get(i).cloned(), &test) {
             Ok(s) => s,
-            Err(e) => return (Verdict::new(Phase::Error, codes::STATE_MISMATCH, e), State::default()),
+            Err(e) => {
+                return (
+                    Verdict::new(Phase::Error, codes::STATE_MISMATCH, e),
+                    State::default(),
+                );
+            }
         };
         let canary = input.series(&d.canary).unwrap_or(&empty);
         let stable = input.series(&d.stable).unwrap_or(&empty);
-        let windows = match pair_windows(&canary.ratios, &stable.ratios, st.last_time_ms, config.exposure, &|t| input.weight_at(t)) {
+        let windows = match pair_windows(
+            &canary.ratios,
+            &stable.ratios,
+            st.last_time_ms,
+            config.exposure,
+            &|t| input.weight_at(t),
+        ) {
             Ok(w) => w,
-            Err(e) => return (Verdict::invalid(format!("{}: {e}", d.name)), State { deployments: prev }),
+            Err(e) => {
+                return (
+                    Verdict::invalid(format!("{}: {e}", d.name)),
+                    State { deployments: prev },
+                );
+            }
         };
         outcomes.push(assess(&test, &mut st, &windows, &d.name));
         states.push(st);
     }
     let st = State { deployments: states };
     let pick = |phase: Phase, code: Option<&str>| {
-        outcomes.iter().filter(|o| o.phase == phase && code.is_none_or(|c| o.code == c)).collect::<Vec<_>>()
+        outcomes
+            .iter()
+            .filter(|o| o.phase == phase && code.is_none_or(|c| o.code == c))
+            .collect::<Vec<_>>()
     };
     let failed = pick(Phase::Failed, None);
     let unhealthy = pick(Phase::Inconclusive, Some(codes::ENVIRONMENT_UNHEALTHY));
     let passed = pick(Phase::Successful, None);
-    let join = |os: &[&crate::counts::CountOutcome]| os.iter().map(|o| o.reason.as_str()).collect::<Vec<_>>().join("; ");
+    let join = |os: &[&crate::counts::CountOutcome]| {
+        os.iter()
+            .map(|o| o.reason.as_str())
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
     let (phase, code, reason) = if let Some(first) = failed.first() {
         (Phase::Failed, first.code, join(&failed))
     } else if !unhealthy.is_empty() {
-        (Phase::Inconclusive, codes::ENVIRONMENT_UNHEALTHY, join(&unhealthy))
+        (
+            Phase::Inconclusive,
+            codes::ENVIRONMENT_UNHEALTHY,
+            join(&unhealthy),
+        )
     } else if passed.len() == outcomes.len() {
         (Phase::Successful, codes::WITHIN_TOLERANCE, join(&passed))
     } else {
         let waiting: Vec<_> = outcomes.iter().filter(|o| o.phase != Phase::Successful).collect();
-        let code = if waiting.iter().any(|o| o.code == codes::NO_DATA) { codes::NO_DATA } else { codes::INSUFFICIENT_EVIDENCE };
-        let phase = waiting.iter().find(|o| o.code == codes::NO_DATA).map_or(Phase::Inconclusive, |o| o.phase);
+        let code = if waiting.iter().any(|o| o.code == codes::NO_DATA) {
+            codes::NO_DATA
+        } else {
+            codes::INSUFFICIENT_EVIDENCE
+        };
+        let phase = waiting
+            .iter()
+            .find(|o| o.code == codes::NO_DATA)
+            .map_or(Phase::Inconclusive, |o| o.phase);
         (phase, code, join(&waiting))
     };
     let mut v = Verdict::new(phase, code, reason);
-    v.details = outcomes.into_iter().map(|o| o.detail.with("phase", format!("{:?}", o.phase)).with("code", o.code)).collect();
-    v.score = v.details.iter().filter_map(crate::error_ratio::score_of).reduce(f64::min);
+    v.details = outcomes
+        .into_iter()
+        .map(|o| {
+            o.detail
+                .with("phase", format!("{:?}", o.phase))
+                .with("code", o.code)
+        })
+        .collect();
+    v.score = v
+        .details
+        .iter()
+        .filter_map(crate::error_ratio::score_of)
+        .reduce(f64::min);
     (v, st)
 }

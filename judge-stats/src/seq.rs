@@ -106,7 +106,14 @@ impl RateRatioProcess {
     /// Folds in one window: canary share of exposure `share` (in (0, 1)), canary and stable event
     /// counts, and the exposures for the running totals. Windows with no events or a degenerate
     /// share carry no information about `r` and only update the totals.
-    pub fn observe(&mut self, share: f64, canary_events: f64, stable_events: f64, canary_n: f64, stable_n: f64) {
+    pub fn observe(
+        &mut self,
+        share: f64,
+        canary_events: f64,
+        stable_events: f64,
+        canary_n: f64,
+        stable_n: f64,
+    ) {
         self.canary_events += canary_events;
         self.stable_events += stable_events;
         self.canary_exposure += canary_n;
@@ -175,7 +182,11 @@ impl RateRatioProcess {
         let mut terms = Vec::with_capacity(span);
         // Every second offset on each side (about 2·span/2 components), fixed before seeing data.
         for off in (1..=span).step_by(2) {
-            terms.push(i.checked_sub(off).and_then(|j| self.ll_grid.get(j)).map_or(0.0, |l| l - base));
+            terms.push(
+                i.checked_sub(off)
+                    .and_then(|j| self.ll_grid.get(j))
+                    .map_or(0.0, |l| l - base),
+            );
             terms.push(self.ll_grid.get(i + off).map_or(0.0, |l| l - base));
         }
         log_sum_exp(&terms) - (terms.len() as f64).ln()
@@ -217,7 +228,11 @@ impl RateRatioProcess {
         }
         let hi = a;
         let lo_r = if lo == 0 { 0.0 } else { grid_ratio(lo) };
-        let hi_r = if hi + 1 == GRID_POINTS { f64::INFINITY } else { grid_ratio(hi) };
+        let hi_r = if hi + 1 == GRID_POINTS {
+            f64::INFINITY
+        } else {
+            grid_ratio(hi)
+        };
         Some((lo_r, hi_r))
     }
 
@@ -225,7 +240,13 @@ impl RateRatioProcess {
     pub fn ratio_estimate(&self) -> f64 {
         let c = self.canary_events / self.canary_exposure;
         let s = self.stable_events / self.stable_exposure;
-        if s > 0.0 { c / s } else if c > 0.0 { f64::INFINITY } else { f64::NAN }
+        if s > 0.0 {
+            c / s
+        } else if c > 0.0 {
+            f64::INFINITY
+        } else {
+            f64::NAN
+        }
     }
 }
 

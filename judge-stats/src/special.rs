@@ -108,7 +108,10 @@ pub fn percentile_sorted(v: &[f64], p: f64) -> f64 {
     let h = (n as f64 - 1.0) * (p / 100.0).clamp(0.0, 1.0);
     let lo = h.floor() as usize;
     let hi = (lo + 1).min(n - 1);
-    let (a, b) = (v.get(lo).copied().unwrap_or(f64::NAN), v.get(hi).copied().unwrap_or(f64::NAN));
+    let (a, b) = (
+        v.get(lo).copied().unwrap_or(f64::NAN),
+        v.get(hi).copied().unwrap_or(f64::NAN),
+    );
     a + (h - lo as f64) * (b - a)
 }
 
@@ -123,7 +126,10 @@ pub struct SplitMix64 {
 impl SplitMix64 {
     /// A generator from a seed.
     pub fn new(seed: u64) -> Self {
-        Self { state: seed, spare: None }
+        Self {
+            state: seed,
+            spare: None,
+        }
     }
 
     /// The next 64 random bits.

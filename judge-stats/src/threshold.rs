@@ -119,7 +119,10 @@ pub struct TotalScore {
 
 impl Default for TotalScore {
     fn default() -> Self {
-        Self { pass: 90.0, warning: 75.0 }
+        Self {
+            pass: 90.0,
+            warning: 75.0,
+        }
     }
 }
 
@@ -205,10 +208,16 @@ impl Criterion {
     /// Parses `<=+10%`, `<600`, `>=0.99`, `=0`.
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
         let t = text.trim();
-        let (op, rest) = [("<=", Op::Le), (">=", Op::Ge), ("<", Op::Lt), (">", Op::Gt), ("=", Op::Eq)]
-            .iter()
-            .find_map(|(p, op)| t.strip_prefix(p).map(|r| (*op, r.trim())))
-            .ok_or_else(|| bad(text, "must start with <, <=, =, >= or >"))?;
+        let (op, rest) = [
+            ("<=", Op::Le),
+            (">=", Op::Ge),
+            ("<", Op::Lt),
+            (">", Op::Gt),
+            ("=", Op::Eq),
+        ]
+        .iter()
+        .find_map(|(p, op)| t.strip_prefix(p).map(|r| (*op, r.trim())))
+        .ok_or_else(|| bad(text, "must start with <, <=, =, >= or >"))?;
         let percent = rest.ends_with('%');
         let num = rest.trim_end_matches('%').trim();
         let relative = percent || num.starts_with('+') || num.starts_with('-');
@@ -216,7 +225,12 @@ impl Criterion {
         if !value.is_finite() {
             return Err(bad(text, "has no finite number"));
         }
-        Ok(Self { op, value, relative, percent })
+        Ok(Self {
+            op,
+            value,
+            relative,
+            percent,
+        })
     }
 
     /// The target value given the baseline aggregate (None if relative without a baseline).
@@ -225,7 +239,11 @@ impl Criterion {
             return Some(self.value);
         }
         let b = baseline.filter(|b| b.is_finite())?;
-        Some(if self.percent { b * (100.0 + self.value) / 100.0 } else { b + self.value })
+        Some(if self.percent {
+            b * (100.0 + self.value) / 100.0
+        } else {
+            b + self.value
+        })
     }
 
     /// Whether `x` satisfies the criterion against `target`.
@@ -241,13 +259,20 @@ impl Criterion {
 }
 
 fn bad(text: &str, problem: &str) -> ConfigError {
-    ConfigError::Invalid { field: "objectives[].pass/warning", problem: format!("criterion {text:?} {problem}") }
+    ConfigError::Invalid {
+        field: "objectives[].pass/warning",
+        problem: format!("criterion {text:?} {problem}"),
+    }
 }
 
 /// The value of a series under `agg` and its sample size; None without data.
 pub fn aggregate(series: &Series, agg: Aggregate) -> Option<(f64, f64)> {
     if agg == Aggregate::Ratio {
-        let ok: Vec<_> = series.ratios.iter().filter(|r| r.numerator.is_finite() && r.denominator.is_finite()).collect();
+        let ok: Vec<_> = series
+            .ratios
+            .iter()
+            .filter(|r| r.numerator.is_finite() && r.denominator.is_finite())
+            .collect();
         let den: f64 = ok.iter().map(|r| r.denominator).sum();
         let num: f64 = ok.iter().map(|r| r.numerator).sum();
         return (den > 0.0).then_some((num / den, den));
@@ -288,7 +313,10 @@ enum Outcome {
 type ParsedSets = Vec<Vec<Criterion>>;
 
 fn parse_sets(c: &Criteria) -> Result<ParsedSets, ConfigError> {
-    c.sets().iter().map(|set| set.iter().map(|s| Criterion::parse(s)).collect()).collect()
+    c.sets()
+        .iter()
+        .map(|set| set.iter().map(|s| Criterion::parse(s)).collect())
+        .collect()
 }
 
 /// Some set fully holds (None if a relative target cannot be computed).
@@ -306,9 +334,14 @@ fn any_set_holds(sets: &ParsedSets, x: f64, baseline: Option<f64>) -> Option<boo
 
 /// Judges one evaluation.
 pub fn judge(input: &JudgeData, config: &Config, state: Option<State>) -> (Verdict, State) {
-    let st = State { looks: state.unwrap_or_default().looks + 1 };
+    let st = State {
+        looks: state.unwrap_or_default().looks + 1,
+    };
     if config.objectives.is_empty() {
-        return (Verdict::invalid("invalid judge configuration: `objectives` must list at least one objective"), st);
+        return (
+            Verdict::invalid("invalid judge configuration: `objectives` must list at least one objective"),
+            st,
+        );
     }
     let mut details = Vec::new();
     let mut outcomes = Vec::new();
@@ -317,12 +350,21 @@ pub fn judge(input: &JudgeData, config: &Config, state: Option<State>) -> (Verdi
             (Ok(p), Ok(w)) => (p, w),
             (Err(e), _) | (_, Err(e)) => return (Verdict::invalid(e.to_string()), st),
         };
-        let name = if obj.name.is_empty() { format!("objective-{i}") } else { obj.name.clone() };
-        let canary = input.series(&obj.series).and_then(|s| aggregate(s, obj.aggregate));
+        let name = if obj.name.is_empty() {
+            format!("objective-{i}")
+        } else {
+            obj.name.clone()
+        };
+        let canary = input
+            .series(&obj.series)
+            .and_then(|s| aggregate(s, obj.aggregate));
         let base_series = crate::error_ratio::stable_series(input, &config.baseline);
         let baseline = base_series.and_then(|s| aggregate(s, obj.aggregate));
         let mut d = Detail::new(&name, format!("{:?}", obj.aggregate).to_lowercase(), f64::NAN);
-        d.samples = (canary.map_or(0, |c| c.1 as u64), baseline.map_or(0, |b| b.1 as u64));
+        d.samples = (
+            canary.map_or(0, |c| c.1 as u64),
+            baseline.map_or(0, |b| b.1 as u64),
+        );
         if let Some((b, _)) = baseline {
             d = d.with("baseline", b);
         }
@@ -331,11 +373,13 @@ pub fn judge(input: &JudgeData, config: &Config, state: Option<State>) -> (Verdi
             Some((x, n)) => {
                 d.value = x;
                 d.effect = baseline.map(|(b, _)| x - b);
-                let abs_pass: ParsedSets =
-                    pass.iter().map(|s| s.iter().filter(|c| !c.relative).copied().collect()).collect();
+                let abs_pass: ParsedSets = pass
+                    .iter()
+                    .map(|s| s.iter().filter(|c| !c.relative).copied().collect())
+                    .collect();
                 let guard = config.baseline_guard && abs_pass.iter().any(|s| !s.is_empty());
-                let base_bad = guard
-                    && baseline.is_some_and(|(b, _)| any_set_holds(&abs_pass, b, None) == Some(false));
+                let base_bad =
+                    guard && baseline.is_some_and(|(b, _)| any_set_holds(&abs_pass, b, None) == Some(false));
                 if n < obj.min_samples {
                     d.samples_needed = Some((obj.min_samples - n).ceil() as u64);
                     Outcome::TooFew
@@ -354,7 +398,9 @@ pub fn judge(input: &JudgeData, config: &Config, state: Option<State>) -> (Verdi
                 }
             }
         };
-        d = d.with("result", format!("{outcome:?}").to_lowercase()).with("pass", format!("{:?}", obj.pass.sets()));
+        d = d
+            .with("result", format!("{outcome:?}").to_lowercase())
+            .with("pass", format!("{:?}", obj.pass.sets()));
         details.push(d);
         outcomes.push((obj, name, outcome));
     }
@@ -365,19 +411,38 @@ pub fn judge(input: &JudgeData, config: &Config, state: Option<State>) -> (Verdi
         reason,
         details,
     };
-    let names = |o: Outcome| outcomes.iter().filter(|x| x.2 == o).map(|x| x.1.as_str()).collect::<Vec<_>>().join(", ");
+    let names = |o: Outcome| {
+        outcomes
+            .iter()
+            .filter(|x| x.2 == o)
+            .map(|x| x.1.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let has = |o: Outcome| outcomes.iter().any(|x| x.2 == o);
     if has(Outcome::Unhealthy) {
-        let r = format!("the baseline itself violates the absolute criteria of {}; environment unhealthy, canary neither blamed nor promoted", names(Outcome::Unhealthy));
-        return (verdict(Phase::Inconclusive, codes::ENVIRONMENT_UNHEALTHY, r, details), st);
+        let r = format!(
+            "the baseline itself violates the absolute criteria of {}; environment unhealthy, canary neither blamed nor promoted",
+            names(Outcome::Unhealthy)
+        );
+        return (
+            verdict(Phase::Inconclusive, codes::ENVIRONMENT_UNHEALTHY, r, details),
+            st,
+        );
     }
     if has(Outcome::NoData) {
-        let v = config.missing_data.verdict(format!("no data for {} (no data is never a pass)", names(Outcome::NoData)));
+        let v = config.missing_data.verdict(format!(
+            "no data for {} (no data is never a pass)",
+            names(Outcome::NoData)
+        ));
         return (verdict(v.phase, codes::NO_DATA, v.reason, details), st);
     }
     if has(Outcome::TooFew) {
         let r = format!("fewer samples than the minimum for {}", names(Outcome::TooFew));
-        return (verdict(Phase::Inconclusive, codes::INSUFFICIENT_DATA, r, details), st);
+        return (
+            verdict(Phase::Inconclusive, codes::INSUFFICIENT_DATA, r, details),
+            st,
+        );
     }
     let (mut got, mut max) = (0.0, 0.0);
     for (obj, _, o) in &outcomes {
@@ -391,21 +456,41 @@ pub fn judge(input: &JudgeData, config: &Config, state: Option<State>) -> (Verdi
         };
     }
     let pct = if max > 0.0 { 100.0 * got / max } else { 100.0 };
-    let key_failed: Vec<&str> =
-        outcomes.iter().filter(|(obj, _, o)| obj.key && *o == Outcome::Fail).map(|x| x.1.as_str()).collect();
+    let key_failed: Vec<&str> = outcomes
+        .iter()
+        .filter(|(obj, _, o)| obj.key && *o == Outcome::Fail)
+        .map(|x| x.1.as_str())
+        .collect();
     let mut v = if !key_failed.is_empty() {
-        verdict(Phase::Failed, codes::THRESHOLD_VIOLATED, format!("key objective failed: {}", key_failed.join(", ")), details)
+        verdict(
+            Phase::Failed,
+            codes::THRESHOLD_VIOLATED,
+            format!("key objective failed: {}", key_failed.join(", ")),
+            details,
+        )
     } else if pct >= config.total_score.pass {
-        verdict(Phase::Successful, codes::PASS, format!("score {pct:.1}% >= {}%", config.total_score.pass), details)
+        verdict(
+            Phase::Successful,
+            codes::PASS,
+            format!("score {pct:.1}% >= {}%", config.total_score.pass),
+            details,
+        )
     } else if pct >= config.total_score.warning {
         let phase = match config.on_warning {
             OnWarning::Inconclusive => Phase::Inconclusive,
             OnWarning::Successful => Phase::Successful,
         };
-        let r = format!("score {pct:.1}% is in the warning band [{}%, {}%)", config.total_score.warning, config.total_score.pass);
+        let r = format!(
+            "score {pct:.1}% is in the warning band [{}%, {}%)",
+            config.total_score.warning, config.total_score.pass
+        );
         verdict(phase, codes::WARNING, r, details)
     } else {
-        let r = format!("score {pct:.1}% < {}%; failed: {}", config.total_score.warning, names(Outcome::Fail));
+        let r = format!(
+            "score {pct:.1}% < {}%; failed: {}",
+            config.total_score.warning,
+            names(Outcome::Fail)
+        );
         verdict(Phase::Failed, codes::THRESHOLD_VIOLATED, r, details)
     };
     v.score = Some(pct / 100.0);

@@ -6,6 +6,7 @@
 //! - Power: a 1% → 2% error-rate rise is detected with a median ≤ 3000 requests per arm.
 //! - Low traffic (50 requests per arm) is Inconclusive; a failing baseline is
 //!   Inconclusive `environment-unhealthy`.
+//!
 //! Measured rates are printed (run with `--nocapture`).
 
 use judge_stats::data::{Bucket, JudgeData, Phase, RatioPoint, Series, codes};
@@ -57,7 +58,8 @@ fn stream(kind: Stream, base: f64, lift: f64, seed: u64, looks: usize) -> Vec<Lo
                 Stream::HeavyTailed => {
                     // Pareto(1.5) traffic bursts and a heavy-tailed (Student-t-like) rate multiplier.
                     traffic *= (1.0 - rng.uniform()).powf(-1.0 / 1.5);
-                    let t = rng.gaussian() / (rng.gaussian().powi(2) + rng.gaussian().powi(2) + 1e-9).sqrt() * 2f64.sqrt();
+                    let t = rng.gaussian() / (rng.gaussian().powi(2) + rng.gaussian().powi(2) + 1e-9).sqrt()
+                        * 2f64.sqrt();
                     (base * t.abs().max(0.05)).min(0.5)
                 }
                 Stream::ZeroInflated => {
@@ -80,10 +82,18 @@ fn stream(kind: Stream, base: f64, lift: f64, seed: u64, looks: usize) -> Vec<Lo
 fn ratio_input(t: i64, l: Look) -> JudgeData {
     let s = |name: &str, e: f64, n: f64| Series {
         name: name.into(),
-        ratios: vec![RatioPoint { time_ms: t, numerator: e, denominator: n }],
+        ratios: vec![RatioPoint {
+            time_ms: t,
+            numerator: e,
+            denominator: n,
+        }],
         ..Series::default()
     };
-    JudgeData { now_ms: t, series: vec![s("canary", l.0, l.1), s("stable", l.2, l.3)], ..JudgeData::default() }
+    JudgeData {
+        now_ms: t,
+        series: vec![s("canary", l.0, l.1), s("stable", l.2, l.3)],
+        ..JudgeData::default()
+    }
 }
 
 /// Histograms with `n` requests of which `slow` are slower than 0.5.
@@ -91,14 +101,30 @@ fn latency_input(t: i64, l: Look) -> JudgeData {
     let h = |name: &str, slow: f64, n: f64| Series {
         name: name.into(),
         buckets: vec![
-            Bucket { upper_bound: 0.1, count: (n - slow) * 0.6 },
-            Bucket { upper_bound: 0.5, count: n - slow },
-            Bucket { upper_bound: 2.0, count: n - slow * 0.3 },
-            Bucket { upper_bound: f64::INFINITY, count: n },
+            Bucket {
+                upper_bound: 0.1,
+                count: (n - slow) * 0.6,
+            },
+            Bucket {
+                upper_bound: 0.5,
+                count: n - slow,
+            },
+            Bucket {
+                upper_bound: 2.0,
+                count: n - slow * 0.3,
+            },
+            Bucket {
+                upper_bound: f64::INFINITY,
+                count: n,
+            },
         ],
         ..Series::default()
     };
-    JudgeData { now_ms: t, series: vec![h("canary", l.0, l.1), h("stable", l.2, l.3)], ..JudgeData::default() }
+    JudgeData {
+        now_ms: t,
+        series: vec![h("canary", l.0, l.1), h("stable", l.2, l.3)],
+        ..JudgeData::default()
+    }
 }
 
 /// Runs the error-ratio judge over a stream; returns the phases of every look.
@@ -128,7 +154,10 @@ fn run_latency(looks: &[Look], cfg: &latency::Config) -> Vec<(Phase, String)> {
         .collect()
 }
 
-fn type_one(kind: Stream, base: f64, judge: &dyn Fn(&[Look]) -> Vec<(Phase, String)>, salt: u64) -> f64 {
+/// Phase and code of every look of one run.
+type Run = Vec<(Phase, String)>;
+
+fn type_one(kind: Stream, base: f64, judge: &dyn Fn(&[Look]) -> Run, salt: u64) -> f64 {
     let fails = (0..RUNS)
         .filter(|r| {
             let looks = stream(kind, base, 1.0, salt * 1_000_003 + *r as u64, LOOKS);
@@ -142,20 +171,47 @@ fn type_one(kind: Stream, base: f64, judge: &dyn Fn(&[Look]) -> Vec<(Phase, Stri
 fn error_ratio_type_one_error_is_controlled() {
     let cfg = error_ratio::Config::default();
     let judge = |l: &[Look]| run_error_ratio(l, &cfg);
-    for (i, kind) in [Stream::Iid, Stream::Ar1(0.5), Stream::Ar1(0.9), Stream::HeavyTailed, Stream::ZeroInflated].iter().enumerate() {
+    for (i, kind) in [
+        Stream::Iid,
+        Stream::Ar1(0.5),
+        Stream::Ar1(0.9),
+        Stream::HeavyTailed,
+        Stream::ZeroInflated,
+    ]
+    .iter()
+    .enumerate()
+    {
         let rate = type_one(*kind, 0.01, &judge, 10 + i as u64);
-        println!("error-ratio type-I over {LOOKS} looks, {kind:?}: {:.2}% ({RUNS} runs)", 100.0 * rate);
+        println!(
+            "error-ratio type-I over {LOOKS} looks, {kind:?}: {:.2}% ({RUNS} runs)",
+            100.0 * rate
+        );
         assert!(rate <= ALPHA + tolerance(), "{kind:?}: type-I {rate}");
     }
 }
 
 #[test]
 fn latency_type_one_error_is_controlled() {
-    let cfg = latency::Config { threshold: Some(0.5), ..latency::Config::default() };
+    let cfg = latency::Config {
+        threshold: Some(0.5),
+        ..latency::Config::default()
+    };
     let judge = |l: &[Look]| run_latency(l, &cfg);
-    for (i, kind) in [Stream::Iid, Stream::Ar1(0.5), Stream::Ar1(0.9), Stream::HeavyTailed, Stream::ZeroInflated].iter().enumerate() {
+    for (i, kind) in [
+        Stream::Iid,
+        Stream::Ar1(0.5),
+        Stream::Ar1(0.9),
+        Stream::HeavyTailed,
+        Stream::ZeroInflated,
+    ]
+    .iter()
+    .enumerate()
+    {
         let rate = type_one(*kind, 0.05, &judge, 20 + i as u64);
-        println!("latency (slower-than) type-I over {LOOKS} looks, {kind:?}: {:.2}% ({RUNS} runs)", 100.0 * rate);
+        println!(
+            "latency (slower-than) type-I over {LOOKS} looks, {kind:?}: {:.2}% ({RUNS} runs)",
+            100.0 * rate
+        );
         assert!(rate <= ALPHA + tolerance(), "{kind:?}: type-I {rate}");
     }
 }
@@ -167,10 +223,20 @@ fn doubling_of_a_one_percent_error_rate_is_detected_within_3000_requests_per_arm
         .map(|r| {
             let mut rng = SplitMix64::new(7_000 + r);
             let looks: Vec<Look> = (0..300)
-                .map(|_| (rng.binomial(100, 0.02) as f64, 100.0, rng.binomial(100, 0.01) as f64, 100.0))
+                .map(|_| {
+                    (
+                        rng.binomial(100, 0.02) as f64,
+                        100.0,
+                        rng.binomial(100, 0.01) as f64,
+                        100.0,
+                    )
+                })
                 .collect();
             let phases = run_error_ratio(&looks, &cfg);
-            phases.iter().position(|(p, _)| *p == Phase::Failed).map_or(f64::INFINITY, |i| 100.0 * (i + 1) as f64)
+            phases
+                .iter()
+                .position(|(p, _)| *p == Phase::Failed)
+                .map_or(f64::INFINITY, |i| 100.0 * (i + 1) as f64)
         })
         .collect();
     needed.sort_by(f64::total_cmp);
@@ -183,15 +249,28 @@ fn doubling_of_a_one_percent_error_rate_is_detected_within_3000_requests_per_arm
 #[test]
 fn fifty_requests_per_arm_are_inconclusive() {
     let cfg = error_ratio::Config::default();
-    let lcfg = latency::Config { threshold: Some(0.5), ..latency::Config::default() };
+    let lcfg = latency::Config {
+        threshold: Some(0.5),
+        ..latency::Config::default()
+    };
     for r in 0..200 {
         let mut rng = SplitMix64::new(90_000 + r);
         let lift = if r % 2 == 0 { 1.0 } else { 2.0 };
         // 50 requests per arm over 5 looks of 10.
         let looks: Vec<Look> = (0..5)
-            .map(|_| (rng.binomial(10, 0.01 * lift) as f64, 10.0, rng.binomial(10, 0.01) as f64, 10.0))
+            .map(|_| {
+                (
+                    rng.binomial(10, 0.01 * lift) as f64,
+                    10.0,
+                    rng.binomial(10, 0.01) as f64,
+                    10.0,
+                )
+            })
             .collect();
-        for (p, code) in run_error_ratio(&looks, &cfg).iter().chain(run_latency(&looks, &lcfg).iter()) {
+        for (p, code) in run_error_ratio(&looks, &cfg)
+            .iter()
+            .chain(run_latency(&looks, &lcfg).iter())
+        {
             assert_eq!(*p, Phase::Inconclusive, "run {r}: {code}");
         }
     }
@@ -199,14 +278,23 @@ fn fifty_requests_per_arm_are_inconclusive() {
 
 #[test]
 fn failing_baseline_is_environment_unhealthy() {
-    let cfg = error_ratio::Config { max_error_rate: Some(0.05), ..error_ratio::Config::default() };
+    let cfg = error_ratio::Config {
+        max_error_rate: Some(0.05),
+        ..error_ratio::Config::default()
+    };
     let mut unhealthy = 0;
     for r in 0..100 {
         let lift = if r % 2 == 0 { 1.0 } else { 1.5 };
         let looks = stream(Stream::Iid, 0.10, lift, 50_000 + r, 30);
         let phases = run_error_ratio(&looks, &cfg);
-        assert!(phases.iter().all(|(p, _)| *p == Phase::Inconclusive), "run {r}: {phases:?}");
-        if phases.last().is_some_and(|(_, c)| c == codes::ENVIRONMENT_UNHEALTHY) {
+        assert!(
+            phases.iter().all(|(p, _)| *p == Phase::Inconclusive),
+            "run {r}: {phases:?}"
+        );
+        if phases
+            .last()
+            .is_some_and(|(_, c)| c == codes::ENVIRONMENT_UNHEALTHY)
+        {
             unhealthy += 1;
         }
     }

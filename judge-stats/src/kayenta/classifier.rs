@@ -131,7 +131,15 @@ pub struct Classification {
 
 impl Classification {
     fn simple(label: Label, reason: Option<String>, critical: bool) -> Self {
-        Self { label, reason, deviation: 1.0, effect_size: f64::NAN, critical, interval: None, estimate: None }
+        Self {
+            label,
+            reason,
+            deviation: 1.0,
+            effect_size: f64::NAN,
+            critical,
+            interval: None,
+            estimate: None,
+        }
     }
 }
 
@@ -176,8 +184,11 @@ pub fn mean_ratio(experiment: &[f64], control: &[f64]) -> f64 {
 /// CLES `(2·R₁ − m(m+1)) / (2·m·n)` with average-tie ranks of the experiment in the pooled sample.
 pub fn cles(experiment: &[f64], control: &[f64]) -> f64 {
     let (m, n) = (experiment.len() as f64, control.len() as f64);
-    let mut pooled: Vec<(f64, bool)> =
-        experiment.iter().map(|v| (*v, true)).chain(control.iter().map(|v| (*v, false))).collect();
+    let mut pooled: Vec<(f64, bool)> = experiment
+        .iter()
+        .map(|v| (*v, true))
+        .chain(control.iter().map(|v| (*v, false)))
+        .collect();
     pooled.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut r1 = 0.0;
     let mut i = 0;
@@ -228,7 +239,11 @@ pub fn classify(name: &str, experiment: &[f64], control: &[f64], s: &Settings) -
     sx.sort_by(f64::total_cmp);
     sy.sort_by(f64::total_cmp);
     if sx == sy {
-        return Classification::simple(Label::Pass, Some("The canary and baseline data are identical".into()), false);
+        return Classification::simple(
+            Label::Pass,
+            Some("The canary and baseline data are identical".into()),
+            false,
+        );
     }
     let all: Vec<f64> = experiment.iter().chain(control).copied().collect();
     if distinct(&all) == 1 {
@@ -271,9 +286,10 @@ pub fn classify(name: &str, experiment: &[f64], control: &[f64], s: &Settings) -
             _ => false,
         };
     let reason = match label {
-        Label::High | Label::Low => {
-            Some(format!("{name} was classified as {label:?}{}", if critical { " (Critical)" } else { "" }))
-        }
+        Label::High | Label::Low => Some(format!(
+            "{name} was classified as {label:?}{}",
+            if critical { " (Critical)" } else { "" }
+        )),
         _ => None,
     };
     Classification {

@@ -43,7 +43,11 @@ pub fn wilcoxon_diff(mu: f64, quantile: f64, x: &[f64], y: &[f64]) -> f64 {
     let y_len = y.len() as f64;
     // Pool the shifted x with y; NaN ranks as maximal (Apache NaNStrategy.MAXIMAL).
     let key = |v: f64| if v.is_nan() { f64::INFINITY } else { v };
-    let mut pooled: Vec<(f64, bool)> = x.iter().map(|v| (key(v - mu), true)).chain(y.iter().map(|v| (key(*v), false))).collect();
+    let mut pooled: Vec<(f64, bool)> = x
+        .iter()
+        .map(|v| (key(v - mu), true))
+        .chain(y.iter().map(|v| (key(*v), false)))
+        .collect();
     pooled.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut rank_sum_x = 0.0;
     let mut ties = 0.0;
@@ -72,7 +76,7 @@ pub fn wilcoxon_diff(mu: f64, quantile: f64, x: &[f64], y: &[f64]) -> f64 {
     };
     let sigma = ((x_len * y_len / 12.0)
         * ((x_len + y_len + 1.0) - ties / ((x_len + y_len) * (x_len + y_len - 1.0))))
-    .sqrt();
+        .sqrt();
     if sigma == 0.0 {
         return f64::NAN;
     }
@@ -146,7 +150,11 @@ pub fn zeroin(ax: f64, bx: f64, fa: f64, fb: f64, tol: f64, mut f: impl FnMut(f6
 }
 
 /// Kayenta's interval of `experiment − control` at `conf_level` and its Hodges-Lehmann estimate.
-pub fn mann_whitney(experiment: &[f64], control: &[f64], conf_level: f64) -> Result<MannWhitneyResult, MannWhitneyError> {
+pub fn mann_whitney(
+    experiment: &[f64],
+    control: &[f64],
+    conf_level: f64,
+) -> Result<MannWhitneyResult, MannWhitneyError> {
     let (x, y) = (experiment, control);
     if x.is_empty() || y.is_empty() {
         return Err(MannWhitneyError::Empty);
@@ -183,5 +191,11 @@ pub fn mann_whitney(experiment: &[f64], control: &[f64], conf_level: f64) -> Res
     if tied.get() {
         return Err(MannWhitneyError::AllTied);
     }
-    Ok(MannWhitneyResult { lower, upper, estimate, mu_min, mu_max })
+    Ok(MannWhitneyResult {
+        lower,
+        upper,
+        estimate,
+        mu_min,
+        mu_max,
+    })
 }

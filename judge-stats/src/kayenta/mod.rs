@@ -36,7 +36,10 @@ pub struct Outliers {
 
 impl Default for Outliers {
     fn default() -> Self {
-        Self { strategy: OutlierStrategy::Keep, outlier_factor: 3.0 }
+        Self {
+            strategy: OutlierStrategy::Keep,
+            outlier_factor: 3.0,
+        }
     }
 }
 
@@ -125,7 +128,10 @@ pub struct Thresholds {
 
 impl Default for Thresholds {
     fn default() -> Self {
-        Self { pass: 75.0, marginal: 50.0 }
+        Self {
+            pass: 75.0,
+            marginal: 50.0,
+        }
     }
 }
 
@@ -173,18 +179,35 @@ fn stats(v: &[f64]) -> String {
     }
     let m = mean(v);
     let sd = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len() as f64).sqrt();
-    let (lo, hi) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(*x), b.max(*x)));
+    let (lo, hi) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
+        (a.min(*x), b.max(*x))
+    });
     format!("min={lo} max={hi} mean={m} std={sd} count={}", v.len())
 }
 
 /// Judges one evaluation.
 pub fn judge(input: &JudgeData, config: &Config, state: Option<State>) -> (Verdict, State) {
-    let st = State { looks: state.unwrap_or_default().looks + 1 };
-    if !(config.conf_level > 0.0 && config.conf_level < 1.0) || !(config.tolerance >= 0.0) {
-        return (Verdict::invalid("invalid judge configuration: `confLevel` must be in (0, 1) and `tolerance` >= 0"), st);
+    let st = State {
+        looks: state.unwrap_or_default().looks + 1,
+    };
+    let valid = config.conf_level > 0.0 && config.conf_level < 1.0 && config.tolerance >= 0.0;
+    if !valid {
+        return (
+            Verdict::invalid(
+                "invalid judge configuration: `confLevel` must be in (0, 1) and `tolerance` >= 0",
+            ),
+            st,
+        );
     }
-    let default_metric = [MetricConfig { name: input.metric_or("metric"), ..MetricConfig::default() }];
-    let metrics: &[MetricConfig] = if config.metrics.is_empty() { &default_metric } else { &config.metrics };
+    let default_metric = [MetricConfig {
+        name: input.metric_or("metric"),
+        ..MetricConfig::default()
+    }];
+    let metrics: &[MetricConfig] = if config.metrics.is_empty() {
+        &default_metric
+    } else {
+        &config.metrics
+    };
     let mut scored = Vec::new();
     let mut details = Vec::new();
     let mut any_data = false;
@@ -212,7 +235,11 @@ pub fn judge(input: &JudgeData, config: &Config, state: Option<State>) -> (Verdi
             seed: config.seed.wrapping_add(i as u64),
             ..Settings::new(config.tolerance, config.conf_level, measure)
         };
-        let name = if m.name.is_empty() { input.metric_or("metric") } else { m.name.clone() };
+        let name = if m.name.is_empty() {
+            input.metric_or("metric")
+        } else {
+            m.name.clone()
+        };
         let c = classify(&name, &x, &y, &s);
         let mut det = Detail::new(&name, "hodges-lehmann", c.estimate.unwrap_or(f64::NAN));
         det.effect = Some(c.deviation);
@@ -229,25 +256,52 @@ pub fn judge(input: &JudgeData, config: &Config, state: Option<State>) -> (Verdi
             det = det.with("reason", r);
         }
         if y.len() < 50 {
-            det = det.with("warning", "fewer than 50 control data points can reduce confidence");
+            det = det.with(
+                "warning",
+                "fewer than 50 control data points can reduce confidence",
+            );
         }
         details.push(det);
-        let groups = if m.groups.is_empty() { vec!["default".to_string()] } else { m.groups.clone() };
-        scored.push(Scored { label: c.label, critical: c.critical, muted: m.muted, groups, reason: c.reason });
+        let groups = if m.groups.is_empty() {
+            vec!["default".to_string()]
+        } else {
+            m.groups.clone()
+        };
+        scored.push(Scored {
+            label: c.label,
+            critical: c.critical,
+            muted: m.muted,
+            groups,
+            reason: c.reason,
+        });
     }
     if !any_data {
-        let v = Verdict { details, ..Verdict::new(Phase::Inconclusive, codes::NO_DATA, "no data in any metric series (no data is never a pass)") };
+        let v = Verdict {
+            details,
+            ..Verdict::new(
+                Phase::Inconclusive,
+                codes::NO_DATA,
+                "no data in any metric series (no data is never a pass)",
+            )
+        };
         return (v, st);
     }
     let sc = score(&scored, &config.group_weights);
-    let class = classify_score(sc.summary, config.score_thresholds.pass, config.score_thresholds.marginal);
+    let class = classify_score(
+        sc.summary,
+        config.score_thresholds.pass,
+        config.score_thresholds.marginal,
+    );
     let (phase, code) = match class {
         ScoreClass::Pass => (Phase::Successful, codes::KAYENTA_PASS),
         ScoreClass::Marginal => (Phase::Inconclusive, codes::KAYENTA_MARGINAL),
         ScoreClass::Fail => (Phase::Failed, codes::KAYENTA_FAIL),
     };
     let reason = sc.reason.clone().unwrap_or_else(|| {
-        format!("score {:.2} ({class:?}; pass {}, marginal {})", sc.summary, config.score_thresholds.pass, config.score_thresholds.marginal)
+        format!(
+            "score {:.2} ({class:?}; pass {}, marginal {})",
+            sc.summary, config.score_thresholds.pass, config.score_thresholds.marginal
+        )
     });
     let mut v = Verdict::new(phase, code, reason);
     v.score = Some(sc.summary / 100.0);

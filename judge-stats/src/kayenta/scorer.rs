@@ -61,23 +61,53 @@ pub fn score(results: &[Scored], group_weights: &BTreeMap<String, f64>) -> Score
     }
     let group_scores: BTreeMap<String, f64> = groups
         .iter()
-        .map(|(g, (pass, total))| (g.clone(), if *total == 0 { 100.0 } else { 100.0 * *pass as f64 / *total as f64 }))
+        .map(|(g, (pass, total))| {
+            (
+                g.clone(),
+                if *total == 0 {
+                    100.0
+                } else {
+                    100.0 * *pass as f64 / *total as f64
+                },
+            )
+        })
         .collect();
     if let Some(c) = active.iter().find(|r| r.critical && r.label != Label::Pass) {
         let reason = format!("Canary Failed: {}", c.reason.clone().unwrap_or_default());
-        return Score { summary: 0.0, groups: group_scores, reason: Some(reason) };
+        return Score {
+            summary: 0.0,
+            groups: group_scores,
+            reason: Some(reason),
+        };
     }
     let nodata = active.iter().filter(|r| r.label == Label::Nodata).count();
     if !active.is_empty() && nodata as f64 / active.len() as f64 * 100.0 >= 50.0 {
         let reason = format!("{nodata} of {} metrics have no data", active.len());
-        return Score { summary: 0.0, groups: group_scores, reason: Some(reason) };
+        return Score {
+            summary: 0.0,
+            groups: group_scores,
+            reason: Some(reason),
+        };
     }
     let configured: f64 = group_weights.values().sum();
-    let unweighted = group_scores.keys().filter(|g| !group_weights.contains_key(*g)).count();
-    let calculated = if unweighted > 0 { (100.0 - configured) / unweighted as f64 } else { 0.0 };
-    let total: f64 =
-        group_scores.iter().map(|(g, s)| s * group_weights.get(g).copied().unwrap_or(calculated) / 100.0).sum();
-    Score { summary: (total * 100.0).round() / 100.0, groups: group_scores, reason: None }
+    let unweighted = group_scores
+        .keys()
+        .filter(|g| !group_weights.contains_key(*g))
+        .count();
+    let calculated = if unweighted > 0 {
+        (100.0 - configured) / unweighted as f64
+    } else {
+        0.0
+    };
+    let total: f64 = group_scores
+        .iter()
+        .map(|(g, s)| s * group_weights.get(g).copied().unwrap_or(calculated) / 100.0)
+        .sum();
+    Score {
+        summary: (total * 100.0).round() / 100.0,
+        groups: group_scores,
+        reason: None,
+    }
 }
 
 /// `ThresholdScoreClassifier`: `≥ pass` → Pass, `≥ marginal` → Marginal, else Fail.

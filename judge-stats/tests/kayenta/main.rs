@@ -2,6 +2,8 @@
 //! (MannWhitneySuite, ClassifierSuite, StatisticSuite, DetectorSuite, ScorerSuite) to 1e-6, plus
 //! the judge wiring (config, groups, critical, thresholds → phase).
 
+#![allow(clippy::excessive_precision)]
+
 mod data;
 
 use std::collections::BTreeMap;
@@ -10,7 +12,8 @@ use data::*;
 use judge_stats::config::parse_config;
 use judge_stats::data::{JudgeData, Phase, Point, Series, codes};
 use judge_stats::kayenta::classifier::{
-    Direction, EffectMeasure, Label, NanStrategy, Settings, classify, cles, iqr_outliers, mean_ratio, transform,
+    Direction, EffectMeasure, Label, NanStrategy, Settings, classify, cles, iqr_outliers, mean_ratio,
+    transform,
 };
 use judge_stats::kayenta::mannwhitney::{mann_whitney, wilcoxon_diff};
 use judge_stats::kayenta::scorer::{Scored, score};
@@ -19,7 +22,10 @@ use judge_stats::kayenta::{Config, judge};
 const E: f64 = 1e-6;
 
 fn close(expected: f64, actual: f64) {
-    assert!((expected - actual).abs() <= E, "expected {expected}, got {actual}");
+    assert!(
+        (expected - actual).abs() <= E,
+        "expected {expected}, got {actual}"
+    );
 }
 
 #[test]
@@ -66,7 +72,13 @@ struct Row {
     is_critical: bool,
 }
 
-fn row(name: &'static str, exp: &'static [f64], ctrl: &'static [f64], direction: Direction, label: Label) -> Row {
+fn row(
+    name: &'static str,
+    exp: &'static [f64],
+    ctrl: &'static [f64],
+    direction: Direction,
+    label: Label,
+) -> Row {
     Row {
         name,
         exp,
@@ -106,8 +118,16 @@ fn classifier_suite_table() {
     use Direction::*;
     use Label::*;
     let zero_mean_critical: &[f64] = &[
-        0.05000000074505806, 0.05000000074505806, 0.01666666753590107, 0.01666666753590107, 0.01666666753590107,
-        0.05000000074505806, 0.03333333507180214, 0.05000000260770321, 0.05000000260770321, 0.13333333656191826,
+        0.05000000074505806,
+        0.05000000074505806,
+        0.01666666753590107,
+        0.01666666753590107,
+        0.01666666753590107,
+        0.05000000074505806,
+        0.03333333507180214,
+        0.05000000260770321,
+        0.05000000260770321,
+        0.13333333656191826,
     ];
     let rows = vec![
         row("Pass Metric", EXP_PASS, CTRL_PASS, Either, Pass),
@@ -118,29 +138,59 @@ fn classifier_suite_table() {
         row("Directional: High Metric", EXP_HIGH, CTRL_PASS, Increase, High),
         row("Directional: Low Metric", EXP_PASS, CTRL_HIGH, Decrease, Low),
         row("High Metric (Large Input)", EXP_LARGE, CTRL_LARGE, Either, High),
-        Row { allowed: Some((0.8, 1.2)), ..row("Mean Ratio Effect Size: High", HIGH_5, LOW_5, Either, High) },
-        Row { allowed: Some((0.8, 1.2)), ..row("Mean Ratio Effect Size: Low", EXP_PASS, CTRL_HIGH, Decrease, Low) },
+        Row {
+            allowed: Some((0.8, 1.2)),
+            ..row("Mean Ratio Effect Size: High", HIGH_5, LOW_5, Either, High)
+        },
+        Row {
+            allowed: Some((0.8, 1.2)),
+            ..row("Mean Ratio Effect Size: Low", EXP_PASS, CTRL_HIGH, Decrease, Low)
+        },
         Row {
             allowed: Some((0.5, 1.0)),
-            ..row("Mean Ratio Effect Size: Pass", &[10.0, 12.2, 10.1, 12.5, 23.0], HIGH_5, Either, Pass)
+            ..row(
+                "Mean Ratio Effect Size: Pass",
+                &[10.0, 12.2, 10.1, 12.5, 23.0],
+                HIGH_5,
+                Either,
+                Pass,
+            )
         },
         Row {
             allowed: Some((1.0, 5.0)),
-            ..row("Mean Ratio Effect Size: Pass (Large Input)", EXP_LARGE, CTRL_LARGE, Either, Pass)
+            ..row(
+                "Mean Ratio Effect Size: Pass (Large Input)",
+                EXP_LARGE,
+                CTRL_LARGE,
+                Either,
+                Pass,
+            )
         },
         Row {
             tolerance: 0.2,
             conf: 0.98,
             allowed: Some((0.5, 0.8)),
             measure: EffectMeasure::Cles,
-            ..row("CLES Effect Size: Pass", CLES_PASS_EXP, CLES_PASS_CTRL, Either, Pass)
+            ..row(
+                "CLES Effect Size: Pass",
+                CLES_PASS_EXP,
+                CLES_PASS_CTRL,
+                Either,
+                Pass,
+            )
         },
         Row {
             tolerance: 0.2,
             conf: 0.98,
             allowed: Some((0.2, 0.8)),
             measure: EffectMeasure::Cles,
-            ..row("CLES Effect Size: High", CLES_HIGH_EXP, CLES_HIGH_CTRL, Either, High)
+            ..row(
+                "CLES Effect Size: High",
+                CLES_HIGH_EXP,
+                CLES_HIGH_CTRL,
+                Either,
+                High,
+            )
         },
         Row {
             tolerance: 0.2,
@@ -159,13 +209,25 @@ fn classifier_suite_table() {
             critical: true,
             critical_thr: Some((1.2, 1.0)),
             is_critical: true,
-            ..row("Critical Low", &[2.0, 2.0, 2.0, 2.0, 3.0], &[10.0, 20.2, 10.1, 20.5, 30.0], Either, Low)
+            ..row(
+                "Critical Low",
+                &[2.0, 2.0, 2.0, 2.0, 3.0],
+                &[10.0, 20.2, 10.1, 20.5, 30.0],
+                Either,
+                Low,
+            )
         },
         Row {
             critical: true,
             allowed: Some((1.0, 5.0)),
             critical_thr: Some((1.0, 13.0)),
-            ..row("Critical Effect Size: High (not critical)", HIGH_5, LOW_5, Either, High)
+            ..row(
+                "Critical Effect Size: High (not critical)",
+                HIGH_5,
+                LOW_5,
+                Either,
+                High,
+            )
         },
         Row {
             critical: true,
@@ -173,46 +235,146 @@ fn classifier_suite_table() {
             critical_thr: Some((1.0, 15.0)),
             ..row("Critical Effect Size: Pass", HIGH_5, LOW_5, Either, Pass)
         },
-        Row { critical: true, is_critical: true, ..row("Critical High (Default Thresholds)", HIGH_5, LOW_5, Either, High) },
+        Row {
+            critical: true,
+            is_critical: true,
+            ..row("Critical High (Default Thresholds)", HIGH_5, LOW_5, Either, High)
+        },
         row("Tied Observations", &[1.0, 1.0, 1.0], &[1.0, 1.0], Decrease, Pass),
-        row("Identical Populations", &[1.0, 2.0, 3.0, 4.0, 5.0], &[5.0, 4.0, 3.0, 2.0, 1.0], Decrease, Pass),
-        row("Leading Zero Identical Population", &[0.0, 1.0, 1.0, 1.0, 1.0], &[1.0; 5], Decrease, Pass),
-        row("Missing Experiment Data", &[], &[1.0, 2.0, 3.0, 4.0, 5.0], Decrease, Nodata),
-        Row { critical: true, is_critical: true, ..row("Missing Data: Critical", &[], &[1.0, 2.0], Decrease, Nodata) },
-        Row { nan: NanStrategy::Replace, ..row("Missing Data with NaN Replacement", &[], &[1.0, 2.0], Decrease, Pass) },
-        row("Majority Tied Observations", &[1.0, 1.0, 1.0, 1.0, 10.0], &[1.0; 5], Either, Pass),
+        row(
+            "Identical Populations",
+            &[1.0, 2.0, 3.0, 4.0, 5.0],
+            &[5.0, 4.0, 3.0, 2.0, 1.0],
+            Decrease,
+            Pass,
+        ),
+        row(
+            "Leading Zero Identical Population",
+            &[0.0, 1.0, 1.0, 1.0, 1.0],
+            &[1.0; 5],
+            Decrease,
+            Pass,
+        ),
+        row(
+            "Missing Experiment Data",
+            &[],
+            &[1.0, 2.0, 3.0, 4.0, 5.0],
+            Decrease,
+            Nodata,
+        ),
+        Row {
+            critical: true,
+            is_critical: true,
+            ..row("Missing Data: Critical", &[], &[1.0, 2.0], Decrease, Nodata)
+        },
+        Row {
+            nan: NanStrategy::Replace,
+            ..row(
+                "Missing Data with NaN Replacement",
+                &[],
+                &[1.0, 2.0],
+                Decrease,
+                Pass,
+            )
+        },
+        row(
+            "Majority Tied Observations",
+            &[1.0, 1.0, 1.0, 1.0, 10.0],
+            &[1.0; 5],
+            Either,
+            Pass,
+        ),
         row("Tied Ranks (noise, seeded)", &[10.0; 5], &[1.0; 5], Either, High),
-        row("Tied Ranks With Zeros (noise, seeded)", &[10.0; 5], &[0.0; 5], Either, High),
+        row(
+            "Tied Ranks With Zeros (noise, seeded)",
+            &[10.0; 5],
+            &[0.0; 5],
+            Either,
+            High,
+        ),
         Row {
             allowed: Some((0.8, 1.2)),
-            ..row("Zero Mean: High", &[54.9, 54.5, 55.1, 55.6, 57.4], &[0.0; 5], Either, High)
+            ..row(
+                "Zero Mean: High",
+                &[54.9, 54.5, 55.1, 55.6, 57.4],
+                &[0.0; 5],
+                Either,
+                High,
+            )
         },
-        Row { allowed: Some((0.8, 1.2)), ..row("Zero Mean: Low", &[0.0; 5], &[54.9, 54.5, 55.1, 55.6, 57.4], Either, Low) },
+        Row {
+            allowed: Some((0.8, 1.2)),
+            ..row(
+                "Zero Mean: Low",
+                &[0.0; 5],
+                &[54.9, 54.5, 55.1, 55.6, 57.4],
+                Either,
+                Low,
+            )
+        },
         Row {
             nan: NanStrategy::Replace,
             critical: true,
             critical_thr: Some((0.8, 1.2)),
             is_critical: true,
-            ..row("Zero Mean: Critical Metric", zero_mean_critical, &[0.0; 10], Either, High)
+            ..row(
+                "Zero Mean: Critical Metric",
+                zero_mean_critical,
+                &[0.0; 10],
+                Either,
+                High,
+            )
         },
-        Row { allowed: Some((0.8, 1.2)), ..row("Zero Mean: Pass", &[0.0; 5], &[0.0; 5], Either, Pass) },
+        Row {
+            allowed: Some((0.8, 1.2)),
+            ..row("Zero Mean: Pass", &[0.0; 5], &[0.0; 5], Either, Pass)
+        },
     ];
     assert_eq!(rows.len(), 33);
     for r in &rows {
         let c = classify(r.name, r.exp, r.ctrl, &settings(r));
-        assert_eq!((c.label, c.critical), (r.label, r.is_critical), "{}: {c:?}", r.name);
+        assert_eq!(
+            (c.label, c.critical),
+            (r.label, r.is_critical),
+            "{}: {c:?}",
+            r.name
+        );
     }
 }
 
 #[test]
 fn classifier_deviation_values() {
     let s = Settings::new(0.1, 0.95, EffectMeasure::MeanRatio);
-    let c = classify("m", &[54.9, 54.5, 55.1, 55.6, 57.4], &[0.0; 5], &Settings { allowed: (0.8, 1.2), ..s });
+    let c = classify(
+        "m",
+        &[54.9, 54.5, 55.1, 55.6, 57.4],
+        &[0.0; 5],
+        &Settings {
+            allowed: (0.8, 1.2),
+            ..s
+        },
+    );
     assert!(c.deviation.is_nan());
     assert_eq!(classify("m", &[0.0; 5], &[0.0; 5], &s).deviation, 1.0);
-    let missing = classify("test-critical-metric", &[], &[], &Settings { critical: true, ..s });
-    assert_eq!(missing.reason.as_deref(), Some("Missing data for test-critical-metric"));
-    let must = classify("m", &[], &[1.0], &Settings { must_have_data: true, ..s });
+    let missing = classify(
+        "test-critical-metric",
+        &[],
+        &[],
+        &Settings { critical: true, ..s },
+    );
+    assert_eq!(
+        missing.reason.as_deref(),
+        Some("Missing data for test-critical-metric")
+    );
+    let must = classify(
+        "m",
+        &[],
+        &[1.0],
+        &Settings {
+            must_have_data: true,
+            ..s
+        },
+    );
     assert_eq!(must.label, Label::NodataFailMetric);
 }
 
@@ -231,24 +393,45 @@ fn statistic_suite_effect_sizes() {
 #[test]
 fn detector_suite_iqr() {
     let d = [21.0, 23.0, 24.0, 25.0, 50.0, 29.0, 23.0, 21.0];
-    assert_eq!(iqr_outliers(&d, 1.5, false), [false, false, false, false, true, false, false, false]);
+    assert_eq!(
+        iqr_outliers(&d, 1.5, false),
+        [false, false, false, false, true, false, false, false]
+    );
     let two = [1.0, 1.0, 1.0, 5.0, -1.0, -1.0, -1.0, -5.0];
-    assert_eq!(iqr_outliers(&two, 1.5, false), [false, false, false, true, false, false, false, true]);
+    assert_eq!(
+        iqr_outliers(&two, 1.5, false),
+        [false, false, false, true, false, false, false, true]
+    );
     assert!(iqr_outliers(&[], 1.5, false).is_empty());
     assert_eq!(transform(&d, NanStrategy::Remove, None).len(), 8);
-    assert_eq!(transform(&[1.0, f64::NAN, 2.0], NanStrategy::Remove, None), [1.0, 2.0]);
-    assert_eq!(transform(&[1.0, f64::NAN], NanStrategy::Replace, None), [1.0, 0.0]);
+    assert_eq!(
+        transform(&[1.0, f64::NAN, 2.0], NanStrategy::Remove, None),
+        [1.0, 2.0]
+    );
+    assert_eq!(
+        transform(&[1.0, f64::NAN], NanStrategy::Replace, None),
+        [1.0, 0.0]
+    );
     // Reduced sensitivity widens the fences to the 1st/99th percentiles (R-7 percentiles): a
     // repeated spike is kept, while the plain IQR fence (Q1 = Q3 = 1) removes it.
     let mut spikes = vec![1.0; 10];
     spikes.extend([20.0, 20.0]);
     assert!(!iqr_outliers(&spikes, 3.0, true).iter().any(|o| *o));
-    assert_eq!(iqr_outliers(&spikes, 3.0, false).iter().filter(|o| **o).count(), 2);
+    assert_eq!(
+        iqr_outliers(&spikes, 3.0, false).iter().filter(|o| **o).count(),
+        2
+    );
     assert_eq!(transform(&spikes, NanStrategy::Remove, Some(3.0)).len(), 12);
 }
 
 fn scored(label: Label, groups: &[&str], critical: bool, muted: bool) -> Scored {
-    Scored { label, critical, muted, groups: groups.iter().map(|g| g.to_string()).collect(), reason: Some("r".into()) }
+    Scored {
+        label,
+        critical,
+        muted,
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+        reason: Some("r".into()),
+    }
 }
 
 #[test]
@@ -259,18 +442,57 @@ fn scorer_suite() {
     let g = &["test-group"];
     assert_eq!(score(&[scored(Pass, g, false, false)], &none).summary, 100.0);
     assert_eq!(score(&[scored(High, g, false, false)], &none).summary, 0.0);
-    assert_eq!(score(&[scored(Pass, g, false, false), scored(High, g, false, false)], &none).summary, 50.0);
-    let three = [scored(Pass, g, false, false), scored(High, g, false, false), scored(Low, g, false, false)];
+    assert_eq!(
+        score(
+            &[scored(Pass, g, false, false), scored(High, g, false, false)],
+            &none
+        )
+        .summary,
+        50.0
+    );
+    let three = [
+        scored(Pass, g, false, false),
+        scored(High, g, false, false),
+        scored(Low, g, false, false),
+    ];
     assert!((score(&three, &none).summary - 33.33).abs() <= 1e-2);
-    let two_groups =
-        [scored(Pass, &["group-1"], false, false), scored(Pass, &["group-1"], false, false), scored(High, &["group-2"], false, false)];
+    let two_groups = [
+        scored(Pass, &["group-1"], false, false),
+        scored(Pass, &["group-1"], false, false),
+        scored(High, &["group-2"], false, false),
+    ];
     assert_eq!(score(&two_groups, &w(75.0, 25.0)).summary, 75.0);
-    let equal = [scored(Pass, &["group-1"], false, false), scored(High, &["group-1"], false, false), scored(High, &["group-2"], false, false)];
+    let equal = [
+        scored(Pass, &["group-1"], false, false),
+        scored(High, &["group-1"], false, false),
+        scored(High, &["group-2"], false, false),
+    ];
     assert_eq!(score(&equal, &w(50.0, 50.0)).summary, 25.0);
     assert_eq!(score(&[scored(Nodata, g, false, false)], &none).summary, 0.0);
-    assert_eq!(score(&[scored(Pass, g, false, false), scored(High, g, true, false)], &none).summary, 0.0);
-    assert_eq!(score(&[scored(Low, g, false, false), scored(Pass, g, false, false)], &none).summary, 50.0);
-    assert_eq!(score(&[scored(Pass, g, false, false), scored(High, g, false, true)], &none).summary, 100.0);
+    assert_eq!(
+        score(
+            &[scored(Pass, g, false, false), scored(High, g, true, false)],
+            &none
+        )
+        .summary,
+        0.0
+    );
+    assert_eq!(
+        score(
+            &[scored(Low, g, false, false), scored(Pass, g, false, false)],
+            &none
+        )
+        .summary,
+        50.0
+    );
+    assert_eq!(
+        score(
+            &[scored(Pass, g, false, false), scored(High, g, false, true)],
+            &none
+        )
+        .summary,
+        100.0
+    );
 }
 
 #[test]
@@ -279,15 +501,30 @@ fn issue_6278_large_shift_with_one_tied_cluster_passes_like_kayenta() {
     exp.extend([1.0; 3]);
     let r = mann_whitney(&exp, &[1.0; 10], 0.98).unwrap();
     assert!((r.lower - 6.8e-5).abs() < 5e-6, "{r:?}");
-    assert!((r.upper - 99.0).abs() < 1e-3 && (r.estimate - 99.0).abs() < 1e-3, "{r:?}");
-    let c = classify("m", &exp, &[1.0; 10], &Settings::new(0.25, 0.98, EffectMeasure::MeanRatio));
+    assert!(
+        (r.upper - 99.0).abs() < 1e-3 && (r.estimate - 99.0).abs() < 1e-3,
+        "{r:?}"
+    );
+    let c = classify(
+        "m",
+        &exp,
+        &[1.0; 10],
+        &Settings::new(0.25, 0.98, EffectMeasure::MeanRatio),
+    );
     assert_eq!(c.label, Label::Pass);
 }
 
 fn series(name: &str, v: &[f64]) -> Series {
     Series {
         name: name.into(),
-        points: v.iter().enumerate().map(|(i, &x)| Point { time_ms: i as i64, value: x }).collect(),
+        points: v
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| Point {
+                time_ms: i as i64,
+                value: x,
+            })
+            .collect(),
         ..Series::default()
     }
 }
@@ -312,7 +549,10 @@ fn judge_scores_groups_and_maps_phases() {
     )
     .unwrap();
     let (v, s) = judge(&input, &cfg, None);
-    assert_eq!((v.phase, v.code.as_str(), v.score), (Phase::Inconclusive, codes::KAYENTA_MARGINAL, Some(0.5)));
+    assert_eq!(
+        (v.phase, v.code.as_str(), v.score),
+        (Phase::Inconclusive, codes::KAYENTA_MARGINAL, Some(0.5))
+    );
     assert_eq!(v.details[0].extra_value("classification"), Some("High"));
     assert!(v.details[0].interval.unwrap().0 > 0.0);
     assert_eq!(s.looks, 1);
@@ -323,8 +563,14 @@ fn judge_scores_groups_and_maps_phases() {
     .unwrap();
     let (v, _) = judge(&input, &crit, None);
     assert_eq!((v.phase, v.score), (Phase::Failed, Some(0.0)));
-    assert!(v.reason.starts_with("Canary Failed: lat was classified as High (Critical)"), "{}", v.reason);
-    let pass: Config = parse_config(r#"{"metrics":[{"name":"err","canary":"err-canary","control":"err-stable"}]}"#).unwrap();
+    assert!(
+        v.reason
+            .starts_with("Canary Failed: lat was classified as High (Critical)"),
+        "{}",
+        v.reason
+    );
+    let pass: Config =
+        parse_config(r#"{"metrics":[{"name":"err","canary":"err-canary","control":"err-stable"}]}"#).unwrap();
     assert_eq!(judge(&input, &pass, None).0.phase, Phase::Successful);
     let (v, _) = judge(&JudgeData::default(), &Config::default(), None);
     assert_eq!((v.phase, v.code.as_str()), (Phase::Inconclusive, codes::NO_DATA));
