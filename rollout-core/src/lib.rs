@@ -12,6 +12,8 @@
 //! - [`rollout`]: Rollout spec/status types, validation, replica math and the rollout machine.
 //! - [`analysis`]: AnalysisTemplate/AnalysisRun types, run creation, conditions and the run machine.
 //! - [`adapters`]: the async traits that drivers implement.
+//! - `testing` (feature `testing`): proptest strategies, invariant checks and a fake cluster
+//!   for property-testing your own rollout specs and drivers.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -19,3 +21,5 @@ pub mod adapters;
 pub mod analysis;
 pub mod common;
 pub mod rollout;
+#[cfg(feature = "testing")]
+pub mod testing;

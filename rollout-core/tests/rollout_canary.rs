@@ -31,24 +31,39 @@ fn initial_deploy_goes_healthy_and_skips_steps() {
     assert_eq!(st.current_step_index, Some(8));
     assert_eq!(c.observed.replica_sets.len(), 1);
     assert_eq!(c.observed.replica_sets[0].replicas, 5);
-    assert_eq!(c.observed.replica_sets[0].name, format!("rollout-canary-{}", st.stable_rs));
+    assert_eq!(
+        c.observed.replica_sets[0].name,
+        format!("rollout-canary-{}", st.stable_rs)
+    );
     let completed = events_with(&c, "RolloutCompleted");
     assert_eq!(
         completed,
-        vec![format!("Rollout completed update to revision 1 ({}): Initial deploy", st.stable_rs)]
+        vec![format!(
+            "Rollout completed update to revision 1 ({}): Initial deploy",
+            st.stable_rs
+        )]
     );
     let prog = st.condition(ConditionType::Progressing).unwrap();
     assert_eq!(prog.reason, "NewReplicaSetAvailable");
     assert_eq!(
         prog.message,
-        format!("ReplicaSet \"rollout-canary-{}\" has successfully progressed.", st.stable_rs)
+        format!(
+            "ReplicaSet \"rollout-canary-{}\" has successfully progressed.",
+            st.stable_rs
+        )
     );
     let healthy = st.condition(ConditionType::Healthy).unwrap();
-    assert_eq!((healthy.status, healthy.message.as_str()), (ConditionStatus::True, "Rollout is healthy"));
+    assert_eq!(
+        (healthy.status, healthy.message.as_str()),
+        (ConditionStatus::True, "Rollout is healthy")
+    );
     let avail = st.condition(ConditionType::Available).unwrap();
     assert_eq!(avail.message, "Rollout has minimum availability");
     let done = st.condition(ConditionType::Completed).unwrap();
-    assert_eq!((done.status, done.reason.as_str()), (ConditionStatus::True, "RolloutCompleted"));
+    assert_eq!(
+        (done.status, done.reason.as_str()),
+        (ConditionStatus::True, "RolloutCompleted")
+    );
 }
 
 #[test]
@@ -57,7 +72,13 @@ fn fixture_01_full_lifecycle() {
     let v1 = c.rollout.status.stable_rs.clone();
     c.set_image("argoproj/rollouts-demo:yellow");
     let d = c.tick();
-    let Action::CreateReplicaSet { name, replicas, revision, .. } = &d.actions[0] else {
+    let Action::CreateReplicaSet {
+        name,
+        replicas,
+        revision,
+        ..
+    } = &d.actions[0]
+    else {
         panic!("{:?}", d.actions)
     };
     assert_eq!((*replicas, *revision), (0, 2));
@@ -81,17 +102,31 @@ fn fixture_01_full_lifecycle() {
     assert_eq!(phase(&c), (Some(RolloutPhase::Paused), "CanaryPauseStep".into()));
     assert!(c.rollout.status.controller_pause);
     let paused = c.rollout.status.condition(ConditionType::Paused).unwrap();
-    assert_eq!((paused.status, paused.reason.as_str()), (ConditionStatus::True, "RolloutPaused"));
+    assert_eq!(
+        (paused.status, paused.reason.as_str()),
+        (ConditionStatus::True, "RolloutPaused")
+    );
     c.advance(3600);
     c.tick();
-    assert_eq!(c.rollout.status.current_step_index, Some(1), "indefinite pause holds");
+    assert_eq!(
+        c.rollout.status.current_step_index,
+        Some(1),
+        "indefinite pause holds"
+    );
     c.promote();
     tick_until(&mut c, 5, |c| c.rollout.status.current_step_index == Some(2));
-    assert!(events_with(&c, "RolloutStepCompleted").contains(&"Rollout step 2/8 completed (pause)".to_string()));
+    assert!(
+        events_with(&c, "RolloutStepCompleted").contains(&"Rollout step 2/8 completed (pause)".to_string())
+    );
     // setWeight 40 then pause 40s.
     tick_until(&mut c, 20, |c| c.rollout.status.current_step_index == Some(3));
     assert_eq!(c.stable_and_canary(), (3, 2));
-    tick_until(&mut c, 5, |c| c.rollout.status.pause_condition(PauseReason::CanaryPauseStep).is_some());
+    tick_until(&mut c, 5, |c| {
+        c.rollout
+            .status
+            .pause_condition(PauseReason::CanaryPauseStep)
+            .is_some()
+    });
     let start = c.rollout.status.pause_conditions[0].start_time;
     c.tick(); // status-only pass: Paused condition
     let d = c.tick();
@@ -103,7 +138,10 @@ fn fixture_01_full_lifecycle() {
     c.now = start + jiff::SignedDuration::from_secs(41);
     c.tick();
     assert_eq!(c.rollout.status.current_step_index, Some(4));
-    assert!(events_with(&c, "RolloutStepCompleted").contains(&"Rollout step 4/8 completed (pause: 40s)".to_string()));
+    assert!(
+        events_with(&c, "RolloutStepCompleted")
+            .contains(&"Rollout step 4/8 completed (pause: 40s)".to_string())
+    );
     // The rest runs by itself (timed pauses).
     c.settle(200, true);
     assert_eq!(phase(&c), (Some(RolloutPhase::Healthy), String::new()));
@@ -130,19 +168,34 @@ fn abort_drains_canary_and_retry_restarts() {
     assert!(c.rollout.status.pause_conditions.is_empty());
     assert_eq!(
         phase(&c),
-        (Some(RolloutPhase::Degraded), "RolloutAborted: Rollout aborted update to revision 2".into())
+        (
+            Some(RolloutPhase::Degraded),
+            "RolloutAborted: Rollout aborted update to revision 2".into()
+        )
     );
-    assert!(d.actions.iter().any(|a| matches!(a, Action::Event(e) if e.reason == "RolloutAborted")));
+    assert!(
+        d.actions
+            .iter()
+            .any(|a| matches!(a, Action::Event(e) if e.reason == "RolloutAborted"))
+    );
     c.settle(50, true);
     assert_eq!(c.stable_and_canary(), (5, 0));
-    assert_eq!(phase(&c).0, Some(RolloutPhase::Degraded), "abort is not auto-cleared");
+    assert_eq!(
+        phase(&c).0,
+        Some(RolloutPhase::Degraded),
+        "abort is not auto-cleared"
+    );
     // retry
     c.retry();
     c.tick();
     let prog = c.rollout.status.condition(ConditionType::Progressing).unwrap();
     assert_eq!(
         (prog.status, prog.reason.as_str(), prog.message.as_str()),
-        (ConditionStatus::Unknown, "RolloutRetry", "Retrying Rollout after abort")
+        (
+            ConditionStatus::Unknown,
+            "RolloutRetry",
+            "Retrying Rollout after abort"
+        )
     );
     tick_until(&mut c, 30, paused_at_step);
     assert_eq!(c.stable_and_canary(), (4, 1));
@@ -174,18 +227,28 @@ fn manual_pause_freezes_scaling() {
     assert_eq!(phase(&c), (Some(RolloutPhase::Paused), "manually paused".into()));
     assert_eq!(c.stable_and_canary(), (5, 0));
     let prog = c.rollout.status.condition(ConditionType::Progressing).unwrap();
-    assert_eq!((prog.reason.as_str(), prog.message.as_str()), ("RolloutPaused", "Rollout is paused"));
+    assert_eq!(
+        (prog.reason.as_str(), prog.message.as_str()),
+        ("RolloutPaused", "Rollout is paused")
+    );
     c.rollout.spec.paused = false;
     c.tick();
     let prog = c.rollout.status.condition(ConditionType::Progressing).unwrap();
-    assert_eq!((prog.reason.as_str(), prog.message.as_str()), ("RolloutResumed", "Rollout is resumed"));
+    assert_eq!(
+        (prog.reason.as_str(), prog.message.as_str()),
+        ("RolloutResumed", "Rollout is resumed")
+    );
     tick_until(&mut c, 30, paused_at_step);
     assert_eq!(c.stable_and_canary(), (4, 1));
 }
 
 #[test]
 fn invalid_spec_reports_and_never_acts() {
-    let ro = canary(3, json!([{"setWeight": 120}, {"pause": {"duration": "ten"}}]), json!({"scaleDownDelaySeconds": 5}));
+    let ro = canary(
+        3,
+        json!([{"setWeight": 120}, {"pause": {"duration": "ten"}}]),
+        json!({"scaleDownDelaySeconds": 5}),
+    );
     let d = reconcile(&ro, &Observed::default(), t0(), &Inputs::default());
     assert!(d.actions.is_empty());
     assert_eq!(d.next_wakeup, Some(t0() + jiff::SignedDuration::from_secs(20)));
@@ -209,7 +272,10 @@ fn invalid_spec_reports_and_never_acts() {
 #[test]
 fn validation_messages_table() {
     let cases = vec![
-        (json!({"spec": {"strategy": {}}}), "spec.selector: Required value: Rollout has missing field '.spec.selector'"),
+        (
+            json!({"spec": {"strategy": {}}}),
+            "spec.selector: Required value: Rollout has missing field '.spec.selector'",
+        ),
         (
             json!({"spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c"}]}}, "strategy": {}}}),
             "spec.strategy.strategy: Required value: Rollout has missing field '.spec.strategy.canary or .spec.strategy.blueGreen'",
@@ -271,8 +337,15 @@ fn fast_rollback_to_stable_skips_steps() {
     c.tick();
     assert_eq!(c.rollout.status.current_pod_hash, v1);
     assert_eq!(c.rollout.status.current_step_index, Some(8));
-    assert_eq!(events_with(&c, "SkipSteps"), vec!["Rollback to stable ReplicaSets".to_string()]);
-    assert!(c.log.iter().any(|a| matches!(a, Action::SetReplicaSetRevision { revision: 3, .. })));
+    assert_eq!(
+        events_with(&c, "SkipSteps"),
+        vec!["Rollback to stable ReplicaSets".to_string()]
+    );
+    assert!(
+        c.log
+            .iter()
+            .any(|a| matches!(a, Action::SetReplicaSetRevision { revision: 3, .. }))
+    );
     c.settle(50, true);
     assert_eq!(phase(&c).0, Some(RolloutPhase::Healthy));
     assert_eq!(c.stable_and_canary(), (5, 0));
@@ -327,13 +400,20 @@ fn progress_deadline_exceeded_and_abort() {
         c.tick();
         c.advance(1);
     }
-    let rs_name = c.rs(&c.rollout.status.current_pod_hash.clone()).unwrap().name.clone();
+    let rs_name = c
+        .rs(&c.rollout.status.current_pod_hash.clone())
+        .unwrap()
+        .name
+        .clone();
     c.advance(120);
     c.tick();
     let prog = c.rollout.status.condition(ConditionType::Progressing).unwrap();
     assert_eq!(prog.status, ConditionStatus::False);
     assert_eq!(prog.reason, "ProgressDeadlineExceeded");
-    assert_eq!(prog.message, format!("ReplicaSet {rs_name:?} has timed out progressing."));
+    assert_eq!(
+        prog.message,
+        format!("ReplicaSet {rs_name:?} has timed out progressing.")
+    );
     assert_eq!(c.rollout.status.phase, Some(RolloutPhase::Degraded));
     assert!(c.rollout.status.abort, "progressDeadlineAbort aborts");
     c.tick();
@@ -342,7 +422,10 @@ fn progress_deadline_exceeded_and_abort() {
         // as upstream, the abort reason only reaches the event, not the condition
         "RolloutAborted: Rollout aborted update to revision 2"
     );
-    assert!(events_with(&c, "RolloutAborted").contains(&format!("ReplicaSet {rs_name:?} has timed out progressing.")));
+    assert!(
+        events_with(&c, "RolloutAborted")
+            .contains(&format!("ReplicaSet {rs_name:?} has timed out progressing."))
+    );
 }
 
 #[test]
@@ -354,13 +437,27 @@ fn inline_analysis_step_success_failure_inconclusive() {
     c.set_image("nginx:1.20-alpine");
     tick_until(&mut c, 20, |c| !c.observed.analysis_runs.is_empty());
     let hash = c.rollout.status.current_pod_hash.clone();
-    let created = c.log.iter().find_map(|a| match a { Action::CreateAnalysisRun(r) => Some(r.clone()), _ => None }).unwrap();
+    let created = c
+        .log
+        .iter()
+        .find_map(|a| match a {
+            Action::CreateAnalysisRun(r) => Some(r.clone()),
+            _ => None,
+        })
+        .unwrap();
     assert_eq!(created.name, format!("window-{hash}-2-1"));
-    assert_eq!(created.labels.get("rollout-type").map(String::as_str), Some("Step"));
+    assert_eq!(
+        created.labels.get("rollout-type").map(String::as_str),
+        Some("Step")
+    );
     assert_eq!(created.labels.get("step-index").map(String::as_str), Some("1"));
     assert_eq!(created.args[0].value.as_deref(), Some("r2"));
     c.tick();
-    assert_eq!(c.rollout.status.current_step_index, Some(1), "blocks while running");
+    assert_eq!(
+        c.rollout.status.current_step_index,
+        Some(1),
+        "blocks while running"
+    );
     c.set_run_phase("window-", AnalysisPhase::Successful, "");
     c.settle(30, true);
     assert_eq!(c.rollout.status.phase, Some(RolloutPhase::Healthy));
@@ -394,15 +491,24 @@ fn inline_analysis_step_success_failure_inconclusive() {
 #[test]
 fn background_analysis_failure_aborts() {
     let mut c = deployed(fixture("03-rollout-background-analysis.yaml"));
-    assert!(c.observed.analysis_runs.is_empty(), "no analysis on initial deploy");
+    assert!(
+        c.observed.analysis_runs.is_empty(),
+        "no analysis on initial deploy"
+    );
     c.set_image("demo:v2");
     tick_until(&mut c, 20, |c| !c.observed.analysis_runs.is_empty());
     let hash = c.rollout.status.current_pod_hash.clone();
-    assert_eq!(c.observed.analysis_runs[0].name, format!("rollout-background-analysis-{hash}-2"));
+    assert_eq!(
+        c.observed.analysis_runs[0].name,
+        format!("rollout-background-analysis-{hash}-2")
+    );
     c.set_run_phase("rollout-background", AnalysisPhase::Error, "boom");
     c.tick();
     c.tick();
-    assert_eq!(c.rollout.status.message, "RolloutAborted: Rollout aborted update to revision 2: boom");
+    assert_eq!(
+        c.rollout.status.message,
+        "RolloutAborted: Rollout aborted update to revision 2: boom"
+    );
     c.settle(30, true);
     assert_eq!(c.stable_and_canary(), (4, 0));
 }
@@ -415,7 +521,11 @@ fn background_analysis_terminated_on_promotion() {
     c.promote();
     c.settle(30, true);
     assert_eq!(c.rollout.status.phase, Some(RolloutPhase::Healthy));
-    assert!(c.log.iter().any(|a| matches!(a, Action::TerminateAnalysisRun { .. })));
+    assert!(
+        c.log
+            .iter()
+            .any(|a| matches!(a, Action::TerminateAnalysisRun { .. }))
+    );
 }
 
 #[test]
@@ -448,12 +558,22 @@ fn revision_history_limit_deletes_old_replicasets() {
         c.settle(40, true);
     }
     assert_eq!(c.observed.replica_sets.len(), 2, "current + 1 old");
-    assert!(c.log.iter().filter(|a| matches!(a, Action::DeleteReplicaSet { .. })).count() >= 3);
+    assert!(
+        c.log
+            .iter()
+            .filter(|a| matches!(a, Action::DeleteReplicaSet { .. }))
+            .count()
+            >= 3
+    );
 }
 
 #[test]
 fn coordinator_hold_and_force_abort() {
-    let mut c = deployed(canary(4, json!([{"setWeight": 25}, {"setWeight": 50}]), json!({})));
+    let mut c = deployed(canary(
+        4,
+        json!([{"setWeight": 25}, {"setWeight": 50}]),
+        json!({}),
+    ));
     c.inputs.hold = true;
     c.set_image("demo:v2");
     for _ in 0..20 {

@@ -20,8 +20,8 @@ fn rollouts() -> Vec<(String, Rollout)> {
         for doc in serde_yaml::Deserializer::from_str(&text) {
             let v = serde_yaml::Value::deserialize(doc).unwrap();
             if v.get("kind").and_then(|k| k.as_str()) == Some("Rollout") {
-                let ro: Rollout = serde_yaml::from_value(v)
-                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                let ro: Rollout =
+                    serde_yaml::from_value(v).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 out.push((path.file_name().unwrap().to_string_lossy().into_owned(), ro));
             }
         }
@@ -54,7 +54,10 @@ fn fixture_fields_are_read() {
     let canary = get("rollout-canary");
     assert_eq!(canary.replicas(), 5);
     assert_eq!(canary.steps().len(), 8);
-    assert_eq!(canary.steps()[3].pause.as_ref().unwrap().duration_seconds(), Some(40));
+    assert_eq!(
+        canary.steps()[3].pause.as_ref().unwrap().duration_seconds(),
+        Some(40)
+    );
     assert_eq!(canary.steps()[1].pause.as_ref().unwrap().duration_seconds(), None);
     let bg = get("rollout-bluegreen");
     let s = bg.blue_green().unwrap();
@@ -72,12 +75,21 @@ fn fixture_fields_are_read() {
     assert_eq!(abort.spec.replicas, None);
     assert_eq!(abort.replicas(), 1);
     assert_eq!(abort.canary().unwrap().abort_scale_down_delay_seconds, Some(1));
-    assert_eq!(abort.steps()[0].set_canary_scale.as_ref().unwrap().replicas, Some(1));
+    assert_eq!(
+        abort.steps()[0].set_canary_scale.as_ref().unwrap().replicas,
+        Some(1)
+    );
     let window = get("window");
     assert_eq!(window.spec.rollback_window.as_ref().unwrap().revisions, Some(2));
     let arg = &window.steps()[1].analysis.as_ref().unwrap().args[0];
     assert_eq!(
-        arg.value_from.as_ref().unwrap().field_ref.as_ref().unwrap().field_path,
+        arg.value_from
+            .as_ref()
+            .unwrap()
+            .field_ref
+            .as_ref()
+            .unwrap()
+            .field_path,
         "metadata.labels['rev']"
     );
 }
@@ -120,6 +132,15 @@ fn step_hash_is_stable_and_sensitive() {
     assert_eq!(h.len(), h.chars().filter(|c| c.is_ascii_alphanumeric()).count());
     assert_eq!(h, hash::step_hash(canary.canary().unwrap().steps.as_deref()));
     let mut other = canary.clone();
-    other.spec.strategy.canary.as_mut().unwrap().steps.as_mut().unwrap()[0].set_weight = Some(21);
+    other
+        .spec
+        .strategy
+        .canary
+        .as_mut()
+        .unwrap()
+        .steps
+        .as_mut()
+        .unwrap()[0]
+        .set_weight = Some(21);
     assert_ne!(h, hash::step_hash(other.canary().unwrap().steps.as_deref()));
 }

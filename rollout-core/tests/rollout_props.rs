@@ -7,7 +7,10 @@ use rollout_core::testing::strategies::{self, UserEvent};
 use rollout_core::testing::{FakeCluster, invariants};
 
 fn config() -> ProptestConfig {
-    ProptestConfig { cases: 256, ..ProptestConfig::default() }
+    ProptestConfig {
+        cases: 256,
+        ..ProptestConfig::default()
+    }
 }
 
 fn deployed(ro: Rollout) -> FakeCluster {

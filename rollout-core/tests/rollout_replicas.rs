@@ -40,7 +40,7 @@ fn nearest_ratio_table() {
         ((10, 0, 1), (0, 10)),
         ((10, 100, 1), (10, 0)),
         ((0, 50, 1), (0, 0)),
-        ((1, 5, 0), (0, 1)),  // zero allowed: R=1, no surge
+        ((1, 5, 0), (0, 1)), // zero allowed: R=1, no surge
         ((1, 95, 0), (1, 0)),
         ((1, 50, 1), (1, 1)), // surge gives an exact 50%
         ((2, 1, 0), (1, 1)),  // 1-99% never 0 canaries with R>1
@@ -50,7 +50,11 @@ fn nearest_ratio_table() {
         ((7, 50, 1), (4, 4)),
     ];
     for ((r, w, s), want) in cases {
-        assert_eq!(approximate_weighted_counts(r, w, 100, s), want, "R={r} W={w} S={s}");
+        assert_eq!(
+            approximate_weighted_counts(r, w, 100, s),
+            want,
+            "R={r} W={w} S={s}"
+        );
     }
 }
 
@@ -62,11 +66,11 @@ fn surge_and_unavailable_resolution() {
         ((None, None, 10), (3, 2)),
         ((None, None, 4), (1, 1)),
         ((Some(s("25")), Some(s("25")), 10), (3, 2)), // legacy "25" means 25%
-        ((Some(i(0)), Some(i(0)), 10), (0, 1)),        // both zero -> unavailable 1
-        ((Some(i(1)), Some(i(20)), 10), (1, 10)),      // unavailable capped at replicas
+        ((Some(i(0)), Some(i(0)), 10), (0, 1)),       // both zero -> unavailable 1
+        ((Some(i(1)), Some(i(20)), 10), (1, 10)),     // unavailable capped at replicas
         ((None, None, 0), (0, 0)),
         ((Some(s("50%")), Some(s("10%")), 5), (3, 0)),
-        ((Some(s("bogus")), None, 10), (0, 1)),        // unparsable -> 0,0 -> U=1
+        ((Some(s("bogus")), None, 10), (0, 1)), // unparsable -> 0,0 -> U=1
     ];
     for ((surge, unavail, r), want) in cases {
         assert_eq!(
@@ -126,12 +130,24 @@ fn unavailable_canary_is_drained_by_spec() {
         max_weight: 100,
         max_surge: 1,
         max_unavailable: 0,
-        new: Some(RsCounts { spec: 2, status_replicas: 2, available: 0 }),
+        new: Some(RsCounts {
+            spec: 2,
+            status_replicas: 2,
+            available: 0,
+        }),
         stable: Some(RsCounts::ready(3)),
         others_spec: 0,
     };
     assert_eq!(c.counts(), (1, 3)); // drained canary counted by spec: one pod may go
-    let c2 = BasicCanary { stable: Some(RsCounts::ready(4)), new: Some(RsCounts { spec: 1, status_replicas: 1, available: 0 }), ..c };
+    let c2 = BasicCanary {
+        stable: Some(RsCounts::ready(4)),
+        new: Some(RsCounts {
+            spec: 1,
+            status_replicas: 1,
+            available: 0,
+        }),
+        ..c
+    };
     assert_eq!(c2.counts(), (0, 4));
 }
 
@@ -177,18 +193,33 @@ fn traffic_routed_table() {
 
 #[test]
 fn progress_threshold_table() {
-    let rs = |spec, avail| Some(RsCounts { spec, status_replicas: spec, available: avail });
+    let rs = |spec, avail| {
+        Some(RsCounts {
+            spec,
+            status_replicas: spec,
+            available: avail,
+        })
+    };
     assert!(progress_threshold_met(None, rs(4, 4), 4));
     assert!(!progress_threshold_met(None, rs(4, 3), 4));
     assert!(!progress_threshold_met(None, None, 0));
-    let pct = ReplicaProgressThreshold { kind: ProgressThresholdType::Percent, value: 50 };
+    let pct = ReplicaProgressThreshold {
+        kind: ProgressThresholdType::Percent,
+        value: 50,
+    };
     assert!(progress_threshold_met(Some(&pct), rs(4, 2), 4));
     assert!(!progress_threshold_met(Some(&pct), rs(4, 1), 4));
     assert!(progress_threshold_met(Some(&pct), rs(0, 0), 0));
-    let pods = ReplicaProgressThreshold { kind: ProgressThresholdType::Pods, value: 3 };
+    let pods = ReplicaProgressThreshold {
+        kind: ProgressThresholdType::Pods,
+        value: 3,
+    };
     assert!(progress_threshold_met(Some(&pods), rs(10, 3), 10));
     assert!(!progress_threshold_met(Some(&pods), rs(10, 2), 10));
-    let neg = ReplicaProgressThreshold { kind: ProgressThresholdType::Pods, value: -1 };
+    let neg = ReplicaProgressThreshold {
+        kind: ProgressThresholdType::Pods,
+        value: -1,
+    };
     assert!(!progress_threshold_met(Some(&neg), rs(10, 9), 10));
 }
 

@@ -31,27 +31,48 @@ fn weights(c: &FakeCluster) -> Vec<i32> {
 }
 
 fn selector(c: &FakeCluster, svc: &str) -> Option<String> {
-    c.observed.services.iter().find(|s| s.name == svc).and_then(|s| s.selector_hash.clone())
+    c.observed
+        .services
+        .iter()
+        .find(|s| s.name == svc)
+        .and_then(|s| s.selector_hash.clone())
 }
 
 #[test]
 fn weights_follow_steps_and_stable_stays_full() {
-    let mut c = deployed(tr(10, json!([{"setWeight": 15}, {"pause": {}}, {"setWeight": 60}]), json!({})));
+    let mut c = deployed(tr(
+        10,
+        json!([{"setWeight": 15}, {"pause": {}}, {"setWeight": 60}]),
+        json!({}),
+    ));
     let v1 = c.rollout.status.stable_rs.clone();
     assert_eq!(selector(&c, "demo-stable").as_deref(), Some(v1.as_str()));
     c.set_image("demo:v2");
     tick_until(&mut c, 20, |c| c.rollout.status.controller_pause);
     let v2 = c.rollout.status.current_pod_hash.clone();
-    assert_eq!(c.stable_and_canary(), (10, 2), "ceil(15% of 10) canaries, stable at 100%");
+    assert_eq!(
+        c.stable_and_canary(),
+        (10, 2),
+        "ceil(15% of 10) canaries, stable at 100%"
+    );
     assert_eq!(selector(&c, "demo-canary").as_deref(), Some(v2.as_str()));
-    assert_eq!(c.rollout.status.canary.weights.as_ref().unwrap().canary.weight, 15);
+    assert_eq!(
+        c.rollout.status.canary.weights.as_ref().unwrap().canary.weight,
+        15
+    );
     c.promote();
     c.settle(60, true);
     assert_eq!(c.rollout.status.phase, Some(RolloutPhase::Healthy));
     // 0 with the stable hash (promoted), 0 re-pointed at v2, the steps, 100 at the end, 0 once v2 is stable
     assert_eq!(weights(&c), vec![0, 0, 15, 60, 100, 0]);
     // old stable kept for scaleDownDelaySeconds (30s) then scaled to 0
-    assert!(c.log.iter().any(|a| matches!(a, Action::SetScaleDownDeadline { deadline: Some(_), .. })));
+    assert!(c.log.iter().any(|a| matches!(
+        a,
+        Action::SetScaleDownDeadline {
+            deadline: Some(_),
+            ..
+        }
+    )));
     assert_eq!(c.rs(&v1).unwrap().replicas, 0);
     assert_eq!(selector(&c, "demo-stable").as_deref(), Some(v2.as_str()));
 }
@@ -78,21 +99,37 @@ fn fixture_07_set_canary_scale_and_abort_delay() {
     c.set_image("nginx:1.20-alpine");
     tick_until(&mut c, 20, |c| c.rollout.status.controller_pause);
     let v2 = c.rollout.status.current_pod_hash.clone();
-    assert_eq!(c.stable_and_canary(), (1, 1), "setCanaryScale replicas 1 without traffic");
+    assert_eq!(
+        c.stable_and_canary(),
+        (1, 1),
+        "setCanaryScale replicas 1 without traffic"
+    );
     assert_eq!(c.rollout.status.canary.weights.as_ref().unwrap().canary.weight, 0);
     c.abort();
     let mut annotated_at = None;
     for _ in 0..10 {
         let now = c.now;
         let d = c.tick();
-        if d.actions.iter().any(|a| matches!(a, Action::SetScaleDownDeadline { deadline: Some(_), .. })) {
+        if d.actions.iter().any(|a| {
+            matches!(
+                a,
+                Action::SetScaleDownDeadline {
+                    deadline: Some(_),
+                    ..
+                }
+            )
+        }) {
             annotated_at = Some(now);
             break;
         }
         c.advance(1);
     }
     let annotated_at = annotated_at.expect("abort deadline annotated");
-    assert_eq!(c.rs(&v2).unwrap().replicas, 1, "kept for abortScaleDownDelaySeconds");
+    assert_eq!(
+        c.rs(&v2).unwrap().replicas,
+        1,
+        "kept for abortScaleDownDelaySeconds"
+    );
     assert_eq!(
         c.rs(&v2).unwrap().scale_down_deadline,
         Some(annotated_at + jiff::SignedDuration::from_secs(1))
@@ -100,7 +137,10 @@ fn fixture_07_set_canary_scale_and_abort_delay() {
     c.settle(20, true);
     assert_eq!(c.rs(&v2).unwrap().replicas, 0);
     let stable = c.rollout.status.stable_rs.clone();
-    assert_eq!(selector(&c, "canary-scaledowndelay-canary").as_deref(), Some(stable.as_str()));
+    assert_eq!(
+        selector(&c, "canary-scaledowndelay-canary").as_deref(),
+        Some(stable.as_str())
+    );
 }
 
 #[test]
@@ -118,7 +158,11 @@ fn abort_delay_zero_keeps_set_canary_scale() {
     c.settle(30, true);
     assert_eq!(c.rs(&v2).unwrap().replicas, 2, "never scaled down");
     // without setCanaryScale the abort weight 0 gives 0 canaries at once
-    let mut c = deployed(tr(4, json!([{"setWeight": 50}, {"pause": {}}]), json!({"abortScaleDownDelaySeconds": 0})));
+    let mut c = deployed(tr(
+        4,
+        json!([{"setWeight": 50}, {"pause": {}}]),
+        json!({"abortScaleDownDelaySeconds": 0}),
+    ));
     c.set_image("demo:v2");
     tick_until(&mut c, 20, |c| c.rollout.status.controller_pause);
     let v2 = c.rollout.status.current_pod_hash.clone();
@@ -149,7 +193,11 @@ fn fixture_06_dynamic_stable_scale() {
 
 #[test]
 fn min_pods_per_replica_set() {
-    let mut c = deployed(tr(10, json!([{"setWeight": 5}, {"pause": {}}]), json!({"minPodsPerReplicaSet": 2})));
+    let mut c = deployed(tr(
+        10,
+        json!([{"setWeight": 5}, {"pause": {}}]),
+        json!({"minPodsPerReplicaSet": 2}),
+    ));
     c.set_image("demo:v2");
     tick_until(&mut c, 20, |c| c.rollout.status.controller_pause);
     assert_eq!(c.stable_and_canary(), (10, 2));
@@ -157,7 +205,11 @@ fn min_pods_per_replica_set() {
 
 #[test]
 fn traffic_stays_at_previous_weight_until_pods_ready() {
-    let mut c = deployed(tr(4, json!([{"setWeight": 25}, {"setWeight": 50}, {"pause": {}}]), json!({})));
+    let mut c = deployed(tr(
+        4,
+        json!([{"setWeight": 25}, {"setWeight": 50}, {"pause": {}}]),
+        json!({}),
+    ));
     c.set_image("demo:v2");
     c.auto_ready = false;
     for _ in 0..5 {

@@ -55,7 +55,10 @@ fn onsuccess_drains_after_healthy() {
     for _ in 0..40 {
         let was_healthy = c.rollout.status.phase == Some(RolloutPhase::Healthy);
         let d = c.tick();
-        if d.actions.iter().any(|a| matches!(a, Action::ScaleWorkload { replicas: 0, .. })) {
+        if d.actions
+            .iter()
+            .any(|a| matches!(a, Action::ScaleWorkload { replicas: 0, .. }))
+        {
             seen_before_healthy |= !was_healthy;
         }
         c.advance(1);
@@ -91,7 +94,8 @@ fn drains_on_later_revisions_too() {
     assert_eq!(deployment_replicas(&c), 0);
     // GitOps re-applies the Deployment at 5 while revision 2 rolls out: drained again.
     c.observed.workload.as_mut().unwrap().replicas = 5;
-    c.observed.workload.as_mut().unwrap().template["spec"]["containers"][0]["image"] = json!("argoproj/rollouts-demo:green");
+    c.observed.workload.as_mut().unwrap().template["spec"]["containers"][0]["image"] =
+        json!("argoproj/rollouts-demo:green");
     c.observed.workload.as_mut().unwrap().generation = 2;
     c.settle(80, true);
     assert_eq!(c.rollout.status.phase, Some(RolloutPhase::Healthy));

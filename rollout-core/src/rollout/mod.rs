@@ -17,10 +17,10 @@ pub mod spec;
 pub mod status;
 pub mod validation;
 
-pub use spec::*;
-pub use status::*;
 pub use machine::reconcile;
 pub use observed::*;
+pub use spec::*;
+pub use status::*;
 pub use validation::{FieldError, FieldErrorKind, validate};
 
 /// Annotation holding a Rollout's or ReplicaSet's revision.

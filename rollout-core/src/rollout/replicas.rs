@@ -185,8 +185,7 @@ impl BasicCanary {
     /// through the scale-up path, so the availability floor always holds.
     pub fn counts(&self) -> (i32, i32) {
         let r = self.replicas;
-        let (mut dn, mut ds) =
-            approximate_weighted_counts(r, self.weight, self.max_weight, self.max_surge);
+        let (mut dn, mut ds) = approximate_weighted_counts(r, self.weight, self.max_weight, self.max_surge);
         if self.stable.is_none() {
             dn = r;
             ds = 0;
@@ -220,8 +219,8 @@ impl BasicCanary {
         }
         let floor = r - self.max_unavailable;
         let increasing = self.new.is_none_or(|x| dn >= x.spec);
-        let pool = replicas_for_scale_down(self.new, !increasing)
-            + replicas_for_scale_down(self.stable, increasing);
+        let pool =
+            replicas_for_scale_down(self.new, !increasing) + replicas_for_scale_down(self.stable, increasing);
         if pool <= floor {
             return (n, s);
         }
@@ -317,9 +316,9 @@ impl TrafficRoutedCanary {
     /// ```
     pub fn counts(&self) -> (i32, i32) {
         let (r, m) = (self.replicas, self.max_weight);
-        let mut canary = self.override_replicas.unwrap_or_else(|| {
-            apply_min_pods(weight_to_replicas(r, self.weight, m), self.min_pods, r)
-        });
+        let mut canary = self
+            .override_replicas
+            .unwrap_or_else(|| apply_min_pods(weight_to_replicas(r, self.weight, m), self.min_pods, r));
         if !self.dynamic_stable_scale {
             return (canary, r);
         }

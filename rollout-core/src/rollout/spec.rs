@@ -599,9 +599,7 @@ impl Rollout {
     }
     /// Canary steps (empty for blue-green or a rolling update).
     pub fn steps(&self) -> &[CanaryStep] {
-        self.canary()
-            .and_then(|c| c.steps.as_deref())
-            .unwrap_or(&[])
+        self.canary().and_then(|c| c.steps.as_deref()).unwrap_or(&[])
     }
     /// Whether this is a canary with traffic routing.
     pub fn has_traffic_routing(&self) -> bool {

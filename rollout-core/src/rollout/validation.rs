@@ -24,13 +24,11 @@ pub const INVALID_SET_CANARY_SCALE: &str = "SetCanaryScale requires TrafficRouti
 pub const INVALID_SET_HEADER_ROUTE: &str =
     "SetHeaderRoute requires TrafficRouting, supports Istio and ALB and Apisix";
 /// Upstream `InvalidSetMirrorRouteTrafficPolicy`.
-pub const INVALID_SET_MIRROR_ROUTE: &str =
-    "SetMirrorRoute requires TrafficRouting, supports Istio only";
+pub const INVALID_SET_MIRROR_ROUTE: &str = "SetMirrorRoute requires TrafficRouting, supports Istio only";
 /// Upstream `InvalidDurationMessage`.
 pub const INVALID_DURATION: &str = "Duration needs to be greater than 0";
 /// Upstream `InvalidMaxSurgeMaxUnavailable`.
-pub const INVALID_MAX_SURGE_MAX_UNAVAILABLE: &str =
-    "MaxSurge and MaxUnavailable both can not be zero";
+pub const INVALID_MAX_SURGE_MAX_UNAVAILABLE: &str = "MaxSurge and MaxUnavailable both can not be zero";
 /// Upstream `InvalidStepMessage`.
 pub const INVALID_STEP: &str =
     "Step must have one of the following set: experiment, setWeight, setCanaryScale or pause";
@@ -65,8 +63,7 @@ pub const INVALID_MAX_WEIGHT: &str =
 pub const ROUTE_NOT_IN_MANAGED_ROUTES: &str =
     "Steps define a route that does not exist in spec.strategy.canary.trafficRouting.managedRoutes";
 /// Our message for step kinds this core parses but does not execute.
-pub const UNSUPPORTED_STEP: &str =
-    "step type is parsed and validated but not executed by rollout-core yet";
+pub const UNSUPPORTED_STEP: &str = "step type is parsed and validated but not executed by rollout-core yet";
 
 /// The kind of a [`FieldError`] (Kubernetes `field.ErrorType`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,17 +159,10 @@ pub fn validate(ro: &Rollout, workload_template: Option<&Value>) -> Vec<FieldErr
     }
     if spec.workload_ref.is_none() {
         match &spec.selector {
-            None => errs.push(required(
-                "spec.selector",
-                missing_field_message(".spec.selector"),
-            )),
-            Some(sel) if sel.match_labels.is_empty() && sel.match_expressions.is_empty() => {
-                errs.push(invalid(
-                    "spec.selector",
-                    "{}",
-                    "empty selector is invalid for deployment",
-                ))
-            }
+            None => errs.push(required("spec.selector", missing_field_message(".spec.selector"))),
+            Some(sel) if sel.match_labels.is_empty() && sel.match_expressions.is_empty() => errs.push(
+                invalid("spec.selector", "{}", "empty selector is invalid for deployment"),
+            ),
             Some(_) => {}
         }
     }
@@ -201,10 +191,7 @@ pub fn validate(ro: &Rollout, workload_template: Option<&Value>) -> Vec<FieldErr
             errs.push(invalid(
                 "spec.workloadRef",
                 quoted(&wr.kind),
-                format!(
-                    "workload of type {}/{} is not supported",
-                    wr.api_version, wr.kind
-                ),
+                format!("workload of type {}/{} is not supported", wr.api_version, wr.kind),
             ));
         }
     }
@@ -366,11 +353,7 @@ fn validate_canary(ro: &Rollout, c: &CanaryStrategy, errs: &mut Vec<FieldError>)
         if let Some(v) = v
             && let Err(e) = v.scaled(100, true)
         {
-            errs.push(invalid(
-                format!("{base}.canary.{name}"),
-                int_or_string_repr(v),
-                e,
-            ));
+            errs.push(invalid(format!("{base}.canary.{name}"), int_or_string_repr(v), e));
         }
     }
     if !c.canary_service.is_empty() && c.canary_service == c.stable_service {

@@ -4,8 +4,8 @@
 use crate::analysis::AnalysisPhase;
 use crate::common::Timestamp;
 use crate::rollout::{
-    Action, Decision, Event, Inputs, Observed, ObservedAnalysisRun, ObservedReplicaSet,
-    ObservedService, Rollout, reconcile,
+    Action, Decision, Event, Inputs, Observed, ObservedAnalysisRun, ObservedReplicaSet, ObservedService,
+    Rollout, reconcile,
 };
 
 /// An in-memory cluster holding one Rollout and the objects it owns.
@@ -39,20 +39,29 @@ impl FakeCluster {
         if let Some(c) = rollout.canary() {
             for s in [&c.canary_service, &c.stable_service] {
                 if !s.is_empty() {
-                    services.push(ObservedService { name: s.clone(), selector_hash: None });
+                    services.push(ObservedService {
+                        name: s.clone(),
+                        selector_hash: None,
+                    });
                 }
             }
         }
         if let Some(b) = rollout.blue_green() {
             for s in [&b.active_service, &b.preview_service] {
                 if !s.is_empty() {
-                    services.push(ObservedService { name: s.clone(), selector_hash: None });
+                    services.push(ObservedService {
+                        name: s.clone(),
+                        selector_hash: None,
+                    });
                 }
             }
         }
         FakeCluster {
             rollout,
-            observed: Observed { services, ..Default::default() },
+            observed: Observed {
+                services,
+                ..Default::default()
+            },
             now,
             events: Vec::new(),
             log: Vec::new(),
@@ -83,7 +92,13 @@ impl FakeCluster {
     fn apply_action(&mut self, a: &Action) {
         self.log.push(a.clone());
         match a {
-            Action::CreateReplicaSet { name, pod_template_hash, revision, replicas, template } => {
+            Action::CreateReplicaSet {
+                name,
+                pod_template_hash,
+                revision,
+                replicas,
+                template,
+            } => {
                 self.observed.replica_sets.push(ObservedReplicaSet {
                     name: name.clone(),
                     pod_template_hash: pod_template_hash.clone(),
@@ -120,15 +135,16 @@ impl FakeCluster {
             Action::DeleteReplicaSet { name } => {
                 self.observed.replica_sets.retain(|r| &r.name != name);
             }
-            Action::SetServiceSelector { service, pod_template_hash } => {
-                match self.observed.services.iter_mut().find(|s| &s.name == service) {
-                    Some(s) => s.selector_hash = Some(pod_template_hash.clone()),
-                    None => self.observed.services.push(ObservedService {
-                        name: service.clone(),
-                        selector_hash: Some(pod_template_hash.clone()),
-                    }),
-                }
-            }
+            Action::SetServiceSelector {
+                service,
+                pod_template_hash,
+            } => match self.observed.services.iter_mut().find(|s| &s.name == service) {
+                Some(s) => s.selector_hash = Some(pod_template_hash.clone()),
+                None => self.observed.services.push(ObservedService {
+                    name: service.clone(),
+                    selector_hash: Some(pod_template_hash.clone()),
+                }),
+            },
             Action::SetTrafficWeight { .. } => {}
             Action::CreateAnalysisRun(req) => {
                 self.observed.analysis_runs.push(ObservedAnalysisRun {
@@ -259,7 +275,10 @@ impl FakeCluster {
 
     /// The RS with this pod-template hash.
     pub fn rs(&self, hash: &str) -> Option<&ObservedReplicaSet> {
-        self.observed.replica_sets.iter().find(|r| r.pod_template_hash == hash)
+        self.observed
+            .replica_sets
+            .iter()
+            .find(|r| r.pod_template_hash == hash)
     }
 
     /// `(spec.replicas)` of the stable and current RSs.

@@ -52,7 +52,10 @@ pub fn aborted_settled(c: &FakeCluster) -> Result<(), String> {
 pub fn healthy(c: &FakeCluster) -> Result<(), String> {
     let st = &c.rollout.status;
     if st.stable_rs.is_empty() || st.stable_rs != st.current_pod_hash {
-        return Err(format!("stable {:?} != current {:?}", st.stable_rs, st.current_pod_hash));
+        return Err(format!(
+            "stable {:?} != current {:?}",
+            st.stable_rs, st.current_pod_hash
+        ));
     }
     if st.phase != Some(RolloutPhase::Healthy) {
         return Err(format!("phase {:?}: {}", st.phase, st.message));
@@ -79,7 +82,9 @@ pub fn one_step_per_tick(before: Option<i32>, d: &Decision) -> Result<(), String
             let n_completed = d
                 .actions
                 .iter()
-                .filter(|x| matches!(x, crate::rollout::Action::Event(e) if e.reason == "RolloutStepCompleted"))
+                .filter(
+                    |x| matches!(x, crate::rollout::Action::Event(e) if e.reason == "RolloutStepCompleted"),
+                )
                 .count();
             if n_completed > 1 {
                 return Err(format!("{n_completed} steps completed in one tick"));

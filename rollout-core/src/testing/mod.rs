@@ -13,21 +13,18 @@
 //! use proptest::prelude::*;
 //! use rollout_core::testing::{FakeCluster, invariants, strategies};
 //!
-//! proptest! {
-//!     #![proptest_config(ProptestConfig::with_cases(16))]
-//!     #[test]
-//!     fn my_specs_respect_surge(ro in strategies::basic_canary_rollout()) {
-//!         let mut cluster = FakeCluster::new(ro, strategies::epoch());
-//!         cluster.settle(50, true);          // initial deploy
-//!         cluster.set_image("demo:v2");      // start an update
-//!         for _ in 0..60 {
-//!             cluster.tick();
-//!             invariants::basic_canary_bounds(&cluster).map_err(TestCaseError::fail)?;
-//!             cluster.advance(5);
-//!             cluster.promote();             // resume any pause
-//!         }
+//! // In your suite this body lives in a `proptest! { #[test] fn ...(ro in ...) { ... } }`.
+//! proptest!(ProptestConfig::with_cases(16), |(ro in strategies::basic_canary_rollout())| {
+//!     let mut cluster = FakeCluster::new(ro, strategies::epoch());
+//!     cluster.settle(50, true);          // initial deploy
+//!     cluster.set_image("demo:v2");      // start an update
+//!     for _ in 0..60 {
+//!         cluster.tick();
+//!         invariants::basic_canary_bounds(&cluster).map_err(TestCaseError::fail)?;
+//!         cluster.advance(5);
+//!         cluster.promote();             // resume any pause
 //!     }
-//! }
+//! });
 //! ```
 
 mod cluster;

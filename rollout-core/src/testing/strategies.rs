@@ -6,8 +6,7 @@ use serde_json::json;
 use crate::analysis::AnalysisPhase;
 use crate::common::{IntOrString, Timestamp};
 use crate::rollout::{
-    CanaryStep, Observed, ObservedAnalysisRun, ObservedReplicaSet, ObservedService, Rollout,
-    AnalysisRunKind,
+    AnalysisRunKind, CanaryStep, Observed, ObservedAnalysisRun, ObservedReplicaSet, ObservedService, Rollout,
 };
 
 /// A fixed starting instant (2024-01-01T00:00:00Z).
@@ -45,7 +44,8 @@ pub fn basic_canary_rollout() -> impl Strategy<Value = Rollout> {
     (1i32..=12, basic_steps(), int_or_percent(), int_or_percent()).prop_filter_map(
         "maxSurge and maxUnavailable both zero",
         |(replicas, steps, surge, unavailable)| {
-            let zero = |v: &IntOrString| matches!(v, IntOrString::Int(0)) || *v == IntOrString::String("0%".into());
+            let zero =
+                |v: &IntOrString| matches!(v, IntOrString::Int(0)) || *v == IntOrString::String("0%".into());
             if zero(&surge) && zero(&unavailable) {
                 return None;
             }
@@ -73,7 +73,12 @@ pub fn traffic_routed_rollout() -> impl Strategy<Value = Rollout> {
         1 => (0i32..5).prop_map(|r| json!({"setCanaryScale": {"replicas": r}})),
         1 => Just(json!({"setCanaryScale": {"matchTrafficWeight": true}})),
     ];
-    (1i32..=10, prop::collection::vec(step, 0..=8), any::<bool>(), prop::option::of(0i32..5))
+    (
+        1i32..=10,
+        prop::collection::vec(step, 0..=8),
+        any::<bool>(),
+        prop::option::of(0i32..5),
+    )
         .prop_filter_map("invalid", |(replicas, steps, dss, min_pods)| {
             let has_scale = steps.iter().any(|s| s.get("setCanaryScale").is_some());
             let dss = dss && !has_scale;
@@ -105,18 +110,20 @@ pub fn observed_snapshot() -> impl Strategy<Value = Observed> {
         0i32..15,
         prop::option::of(0i64..100),
     )
-        .prop_map(|(h, rev, created, spec, st, avail, deadline)| ObservedReplicaSet {
-            name: format!("ro-{h}"),
-            pod_template_hash: h.to_string(),
-            revision: rev,
-            created_at: crate::rollout::machine::plus_secs_pub(epoch(), created),
-            replicas: spec,
-            status_replicas: st,
-            ready: avail,
-            available: avail,
-            scale_down_deadline: deadline.map(|d| crate::rollout::machine::plus_secs_pub(epoch(), d)),
-            template: None,
-        });
+        .prop_map(
+            |(h, rev, created, spec, st, avail, deadline)| ObservedReplicaSet {
+                name: format!("ro-{h}"),
+                pod_template_hash: h.to_string(),
+                revision: rev,
+                created_at: crate::rollout::machine::plus_secs_pub(epoch(), created),
+                replicas: spec,
+                status_replicas: st,
+                ready: avail,
+                available: avail,
+                scale_down_deadline: deadline.map(|d| crate::rollout::machine::plus_secs_pub(epoch(), d)),
+                template: None,
+            },
+        );
     let run = (
         prop::sample::select(vec!["ro-aaa-1", "ro-bbb-2-0", "ro-bbb-2-1"]),
         prop::sample::select(vec![
@@ -198,8 +205,7 @@ impl super::FakeCluster {
             UserEvent::NewImage(i) => self.set_image(&format!("demo:v{}", 2 + u32::from(*i))),
             UserEvent::TogglePaused => {
                 self.rollout.spec.paused = !self.rollout.spec.paused;
-                self.rollout.metadata.generation =
-                    Some(self.rollout.metadata.generation.unwrap_or(1) + 1);
+                self.rollout.metadata.generation = Some(self.rollout.metadata.generation.unwrap_or(1) + 1);
             }
         }
     }

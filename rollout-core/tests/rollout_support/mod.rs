@@ -41,7 +41,8 @@ pub fn canary(replicas: i32, steps: serde_json::Value, extra: serde_json::Value)
         }
     });
     if let (Some(c), Some(e)) = (
-        v.pointer_mut("/spec/strategy/canary").and_then(|c| c.as_object_mut()),
+        v.pointer_mut("/spec/strategy/canary")
+            .and_then(|c| c.as_object_mut()),
         extra.as_object(),
     ) {
         for (k, x) in e {
@@ -59,7 +60,11 @@ pub fn deployed(ro: Rollout) -> FakeCluster {
 }
 
 pub fn events_with(c: &FakeCluster, reason: &str) -> Vec<String> {
-    c.events.iter().filter(|e| e.reason == reason).map(|e| e.message.clone()).collect()
+    c.events
+        .iter()
+        .filter(|e| e.reason == reason)
+        .map(|e| e.message.clone())
+        .collect()
 }
 
 pub fn last_event(c: &FakeCluster, reason: &str) -> Option<Event> {
@@ -75,5 +80,10 @@ pub fn tick_until(c: &mut FakeCluster, max: usize, pred: impl Fn(&FakeCluster) -
         c.tick();
         c.advance(1);
     }
-    assert!(pred(c), "condition not reached; status: {:#?}\nrs: {:#?}", c.rollout.status, c.observed.replica_sets);
+    assert!(
+        pred(c),
+        "condition not reached; status: {:#?}\nrs: {:#?}",
+        c.rollout.status,
+        c.observed.replica_sets
+    );
 }

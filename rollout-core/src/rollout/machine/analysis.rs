@@ -169,17 +169,24 @@ pub(super) fn reconcile_canary(c: &mut Ctx) -> bool {
         .and_then(|s| s.analysis.as_ref());
     match step {
         Some(a) if active => {
-            let slot = c
-                .st
-                .canary
-                .current_step_analysis_run_status
-                .clone()
-                .filter(|s| s.name.ends_with(&format!("-{idx}")) || s.name.contains(&format!("-{idx}.")));
-            let (s, outcome) =
-                c.track_run(a, AnalysisRunKind::Step, Some(idx), &format!("-{idx}"), slot, &mut keep);
+            let slot =
+                c.st.canary
+                    .current_step_analysis_run_status
+                    .clone()
+                    .filter(|s| s.name.ends_with(&format!("-{idx}")) || s.name.contains(&format!("-{idx}.")));
+            let (s, outcome) = c.track_run(
+                a,
+                AnalysisRunKind::Step,
+                Some(idx),
+                &format!("-{idx}"),
+                slot,
+                &mut keep,
+            );
             c.st.canary.current_step_analysis_run_status = s;
             paused |= matches!(outcome, RunOutcome::Inconclusive)
-                && c.prev.pause_condition(PauseReason::InconclusiveAnalysisRun).is_none();
+                && c.prev
+                    .pause_condition(PauseReason::InconclusiveAnalysisRun)
+                    .is_none();
         }
         _ => c.st.canary.current_step_analysis_run_status = None,
     }
@@ -188,11 +195,19 @@ pub(super) fn reconcile_canary(c: &mut Ctx) -> bool {
     match background {
         Some(b) if active && c.stable_rs.is_some() && idx >= starting => {
             let slot = c.st.canary.current_background_analysis_run_status.clone();
-            let (s, outcome) =
-                c.track_run(&b.analysis, AnalysisRunKind::Background, None, "", slot, &mut keep);
+            let (s, outcome) = c.track_run(
+                &b.analysis,
+                AnalysisRunKind::Background,
+                None,
+                "",
+                slot,
+                &mut keep,
+            );
             c.st.canary.current_background_analysis_run_status = s;
             paused |= matches!(outcome, RunOutcome::Inconclusive)
-                && c.prev.pause_condition(PauseReason::InconclusiveAnalysisRun).is_none();
+                && c.prev
+                    .pause_condition(PauseReason::InconclusiveAnalysisRun)
+                    .is_none();
         }
         Some(_) if active => {}
         _ => c.st.canary.current_background_analysis_run_status = None,

@@ -53,12 +53,11 @@ pub(super) fn run(c: &mut Ctx) {
             let (s, _) = c.track_run(pre, AnalysisRunKind::PrePromotion, None, "-pre", slot, &mut keep);
             c.st.blue_green.pre_promotion_analysis_run_status = s;
         }
-        pre_done = c
-            .st
-            .blue_green
-            .pre_promotion_analysis_run_status
-            .as_ref()
-            .is_some_and(|s| s.status == AnalysisPhase::Successful);
+        pre_done =
+            c.st.blue_green
+                .pre_promotion_analysis_run_status
+                .as_ref()
+                .is_some_and(|s| s.status == AnalysisPhase::Successful);
     }
     // Pause before promotion.
     let fast_track = active_hash.is_empty() || active_hash == c.hash || c.st.promote_full;
@@ -113,7 +112,14 @@ pub(super) fn run(c: &mut Ctx) {
             && !c.st.promote_full
         {
             let slot = c.st.blue_green.post_promotion_analysis_run_status.clone();
-            let (s, _) = c.track_run(post, AnalysisRunKind::PostPromotion, None, "-post", slot, &mut keep);
+            let (s, _) = c.track_run(
+                post,
+                AnalysisRunKind::PostPromotion,
+                None,
+                "-post",
+                slot,
+                &mut keep,
+            );
             post_done = s.as_ref().is_some_and(|s| s.status == AnalysisPhase::Successful);
             c.st.blue_green.post_promotion_analysis_run_status = s;
         }
@@ -162,13 +168,25 @@ fn new_update(c: &mut Ctx, bg: &BlueGreenStrategy) {
     c.st.current_pod_hash = c.hash.clone();
     if c.prev.current_pod_hash != c.hash {
         let (reason, msg) = if c.new_rs.is_none() {
-            (conditions::REASON_NEW_RS_CREATED, format!("Created new replica set {name:?}"))
+            (
+                conditions::REASON_NEW_RS_CREATED,
+                format!("Created new replica set {name:?}"),
+            )
         } else {
-            (conditions::REASON_FOUND_NEW_RS, format!("Found new replica set {name:?}"))
+            (
+                conditions::REASON_FOUND_NEW_RS,
+                format!("Found new replica set {name:?}"),
+            )
         };
         c.st.remove_condition(ConditionType::Progressing);
         let now = c.now;
-        c.st.set_condition(ConditionType::Progressing, ConditionStatus::True, reason, msg, now);
+        c.st.set_condition(
+            ConditionType::Progressing,
+            ConditionStatus::True,
+            reason,
+            msg,
+            now,
+        );
     }
     c.base_counts();
     let now = c.now;
@@ -296,7 +314,12 @@ fn reconcile_replica_sets(c: &mut Ctx, bg: &BlueGreenStrategy, active_hash: &str
 fn sync_status(c: &mut Ctx, bg: &BlueGreenStrategy) {
     c.base_counts();
     let active = c.st.blue_green.active_selector.clone();
-    if let Some(a) = c.obs.replica_sets.iter().find(|rs| rs.pod_template_hash == active) {
+    if let Some(a) = c
+        .obs
+        .replica_sets
+        .iter()
+        .find(|rs| rs.pod_template_hash == active)
+    {
         c.st.available_replicas = a.available;
         c.st.hpa_replicas = a.status_replicas;
     }

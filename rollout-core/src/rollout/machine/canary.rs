@@ -8,7 +8,9 @@ use crate::rollout::replicas::{
     resolve_surge_unavailable,
 };
 use crate::rollout::spec::{CanaryStep, CanaryStrategy, DEFAULT_SCALE_DOWN_DELAY_SECONDS};
-use crate::rollout::status::{ConditionStatus, ConditionType, PauseReason, TrafficWeights, WeightDestination};
+use crate::rollout::status::{
+    ConditionStatus, ConditionType, PauseReason, TrafficWeights, WeightDestination,
+};
 
 fn counts(rs: &ObservedReplicaSet) -> RsCounts {
     RsCounts {
@@ -27,10 +29,7 @@ pub(super) fn run(c: &mut Ctx) {
     {
         c.abort(reason);
     }
-    if c.new_rs.is_none()
-        || c.prev.current_pod_hash != c.hash
-        || c.prev.current_step_hash != step_hash
-    {
+    if c.new_rs.is_none() || c.prev.current_pod_hash != c.hash || c.prev.current_step_hash != step_hash {
         new_update(c, step_hash);
         return;
     }
@@ -44,7 +43,9 @@ pub(super) fn run(c: &mut Ctx) {
     c.revision_history_gc();
     reconcile_services_and_traffic(c, canary);
     let halted = c.ro.spec.paused
-        || c.prev.pause_condition(PauseReason::InconclusiveAnalysisRun).is_some();
+        || c.prev
+            .pause_condition(PauseReason::InconclusiveAnalysisRun)
+            .is_some();
     if !halted && reconcile_replica_sets(c, canary) {
         sync_status(c);
         return;
@@ -114,7 +115,13 @@ fn new_update(c: &mut Ctx, step_hash: String) {
         };
         c.st.remove_condition(ConditionType::Progressing);
         let now = c.now;
-        c.st.set_condition(ConditionType::Progressing, ConditionStatus::True, reason, msg, now);
+        c.st.set_condition(
+            ConditionType::Progressing,
+            ConditionStatus::True,
+            reason,
+            msg,
+            now,
+        );
     }
     c.base_counts();
     let now = c.now;
@@ -182,14 +189,12 @@ pub(super) fn abort_delay(c: &Ctx, canary: &CanaryStrategy) -> Option<i32> {
 }
 
 fn should_delay_scale_down_on_abort(c: &Ctx, canary: &CanaryStrategy) -> bool {
-    let explicit = canary
-        .abort_scale_down_delay_seconds
-        .is_some_and(|d| d != 0);
+    let explicit = canary.abort_scale_down_delay_seconds.is_some_and(|d| d != 0);
     c.is_aborted()
         && c.stable_rs.is_some()
         && canary.traffic_routing.is_some()
         && abort_delay(c, canary).is_some()
-        && !(canary.dynamic_stable_scale && !explicit)
+        && (!canary.dynamic_stable_scale || explicit)
 }
 
 /// Upstream `GetCanaryReplicasOrWeight`: `(override replicas, weight)`.
@@ -199,7 +204,8 @@ fn canary_replicas_or_weight(c: &Ctx, canary: &CanaryStrategy) -> (Option<i32>, 
     if c.st.promote_full || c.prev.stable_rs.is_empty() || c.hash == c.prev.stable_rs {
         return (None, m);
     }
-    if canary.traffic_routing.is_some() && !(aborted && abort_delay(c, canary).is_some())
+    if canary.traffic_routing.is_some()
+        && (!aborted || abort_delay(c, canary).is_none())
         && let Some((idx, _)) = current_step(c)
     {
         for s in c.ro.steps().get(..=idx).unwrap_or_default().iter().rev() {
@@ -261,12 +267,11 @@ fn desired_counts(c: &Ctx, canary: &CanaryStrategy) -> (i32, i32) {
         }
         .counts();
     }
-    let (surge, unavailable) = resolve_surge_unavailable(
-        canary.max_surge.as_ref(),
-        canary.max_unavailable.as_ref(),
-        r,
-    );
-    let stable_is_new = c.stable_rs.is_some_and(|s| Some(s.name.as_str()) == c.new_rs.map(|n| n.name.as_str()));
+    let (surge, unavailable) =
+        resolve_surge_unavailable(canary.max_surge.as_ref(), canary.max_unavailable.as_ref(), r);
+    let stable_is_new = c
+        .stable_rs
+        .is_some_and(|s| Some(s.name.as_str()) == c.new_rs.map(|n| n.name.as_str()));
     BasicCanary {
         replicas: r,
         weight,
@@ -274,7 +279,11 @@ fn desired_counts(c: &Ctx, canary: &CanaryStrategy) -> (i32, i32) {
         max_surge: surge,
         max_unavailable: unavailable,
         new: c.new_rs.map(counts),
-        stable: if stable_is_new { None } else { c.stable_rs.map(counts) },
+        stable: if stable_is_new {
+            None
+        } else {
+            c.stable_rs.map(counts)
+        },
         others_spec: c.others.iter().map(|r| r.replicas).sum(),
     }
     .counts()
@@ -340,19 +349,22 @@ fn reconcile_services_and_traffic(c: &mut Ctx, canary: &CanaryStrategy) {
         };
     }
     let stable_hash = c.prev.stable_rs.clone();
-    let canary_target = if aborted
-        && (canary.traffic_routing.is_none() || !canary.dynamic_stable_scale || w == 0)
-    {
-        stable_hash.clone()
-    } else {
-        c.hash.clone()
-    };
+    let canary_target =
+        if aborted && (canary.traffic_routing.is_none() || !canary.dynamic_stable_scale || w == 0) {
+            stable_hash.clone()
+        } else {
+            c.hash.clone()
+        };
     c.ensure_service(&canary.stable_service, &stable_hash);
     c.ensure_service(&canary.canary_service, &canary_target);
     if canary.traffic_routing.is_none() || stable_hash.is_empty() {
         return;
     }
-    let canary_hash = if fully_promoted { stable_hash.clone() } else { c.hash.clone() };
+    let canary_hash = if fully_promoted {
+        stable_hash.clone()
+    } else {
+        c.hash.clone()
+    };
     let weights = TrafficWeights {
         canary: WeightDestination {
             weight: w,
@@ -420,7 +432,9 @@ fn abort_weight(c: &Ctx, canary: &CanaryStrategy) -> i32 {
 /// Scales stable, then new, then old ReplicaSets; returns true if anything was scaled.
 fn reconcile_replica_sets(c: &mut Ctx, canary: &CanaryStrategy) -> bool {
     let delay_on_abort = should_delay_scale_down_on_abort(c, canary);
-    let same = c.stable_rs.is_some_and(|s| Some(s.name.as_str()) == c.new_rs.map(|n| n.name.as_str()));
+    let same = c
+        .stable_rs
+        .is_some_and(|s| Some(s.name.as_str()) == c.new_rs.map(|n| n.name.as_str()));
     if let Some(new) = c.new_rs
         && new.scale_down_deadline.is_some()
         && !delay_on_abort
@@ -497,11 +511,8 @@ fn is_referenced(c: &Ctx, rs: &ObservedReplicaSet) -> bool {
 /// Upstream `scaleDownOldReplicaSetsForCanary`.
 fn scale_down_old(c: &mut Ctx, canary: &CanaryStrategy) -> bool {
     let r = c.replicas();
-    let (_, unavailable) = resolve_surge_unavailable(
-        canary.max_surge.as_ref(),
-        canary.max_unavailable.as_ref(),
-        r,
-    );
+    let (_, unavailable) =
+        resolve_surge_unavailable(canary.max_surge.as_ref(), canary.max_unavailable.as_ref(), r);
     let mut old: Vec<&ObservedReplicaSet> = c.others.clone();
     old.sort_by(|a, b| b.revision.cmp(&a.revision).then(a.name.cmp(&b.name)));
     let mut scaled = false;
@@ -698,20 +709,20 @@ fn sync_status(c: &mut Ctx) {
     if let Some(reason) = should_full_promote(c, canary) {
         promote_stable(c, &reason);
     } else if c.is_aborted() {
-        if n > 0 {
-            c.st.current_step_index = Some(if c.prev.stable_rs == c.hash { n } else { 0 });
-        }
-    } else if !c.inputs.hold && completed_current_step(c, canary) {
-        if let Some((idx, step)) = current_step(c) {
-            let desc = step.describe();
-            c.st.current_step_index = Some(idx as i32 + 1);
-            c.st.canary.current_step_analysis_run_status = None;
-            c.remove_pause.push(PauseReason::CanaryPauseStep);
-            let msg = format!("Rollout step {}/{} completed ({desc})", idx + 1, n);
-            c.event(EventType::Normal, "RolloutStepCompleted", msg);
-            let now = c.now;
-            c.wake_at(now);
-        }
+        let reset = if c.prev.stable_rs == c.hash { n } else { 0 };
+        c.st.current_step_index = (n > 0).then_some(reset).or(c.st.current_step_index);
+    } else if !c.inputs.hold
+        && completed_current_step(c, canary)
+        && let Some((idx, step)) = current_step(c)
+    {
+        let desc = step.describe();
+        c.st.current_step_index = Some(idx as i32 + 1);
+        c.st.canary.current_step_analysis_run_status = None;
+        c.remove_pause.push(PauseReason::CanaryPauseStep);
+        let msg = format!("Rollout step {}/{} completed ({desc})", idx + 1, n);
+        c.event(EventType::Normal, "RolloutStepCompleted", msg);
+        let now = c.now;
+        c.wake_at(now);
     }
     c.calculate_conditions();
 }

@@ -64,13 +64,8 @@ pub fn calculate_phase(ro: &Rollout, st: &RolloutStatus) -> (RolloutPhase, Strin
         );
     }
     if let Some(bg) = ro.blue_green() {
-        if st.blue_green.active_selector.is_empty()
-            || st.blue_green.active_selector != st.current_pod_hash
-        {
-            return (
-                RolloutPhase::Progressing,
-                "active service cutover pending".into(),
-            );
+        if st.blue_green.active_selector.is_empty() || st.blue_green.active_selector != st.current_pod_hash {
+            return (RolloutPhase::Progressing, "active service cutover pending".into());
         }
         if st.stable_rs.is_empty() || st.stable_rs != st.current_pod_hash {
             let msg = if bg.post_promotion_analysis.is_some() {
@@ -104,8 +99,8 @@ impl Ctx<'_> {
         let st = &self.st;
         let completed = if let Some(bg) = self.ro.blue_green() {
             let active = st.blue_green.active_selector == st.current_pod_hash;
-            let preview = bg.preview_service.is_empty()
-                || st.blue_green.preview_selector == st.current_pod_hash;
+            let preview =
+                bg.preview_service.is_empty() || st.blue_green.preview_selector == st.current_pod_hash;
             active && preview
         } else {
             let n = self.ro.steps().len() as i32;
@@ -128,10 +123,9 @@ impl Ctx<'_> {
             old.blue_green.active_selector != new.blue_green.active_selector
                 || old.blue_green.preview_selector != new.blue_green.preview_selector
         } else {
-            let step_change = matches!((old.current_step_index, new.current_step_index), (Some(a), Some(b)) if a != b);
-            new.stable_rs != old.stable_rs
-                || step_change
-                || new.current_step_hash != old.current_step_hash
+            let step_change =
+                matches!((old.current_step_index, new.current_step_index), (Some(a), Some(b)) if a != b);
+            new.stable_rs != old.stable_rs || step_change || new.current_step_hash != old.current_step_hash
         };
         new.updated_replicas != old.updated_replicas
             || (new.replicas - new.updated_replicas) < (old.replicas - old.updated_replicas)

@@ -26,8 +26,7 @@ fn scale_workload(c: &mut Ctx, replicas: i32) {
 }
 
 fn mode(c: &Ctx) -> ScaleDownMode {
-    c.ro
-        .spec
+    c.ro.spec
         .workload_ref
         .as_ref()
         .map_or(ScaleDownMode::Never, |w| w.scale_down_mode())
