@@ -5,11 +5,22 @@
 //! core and carries out its actions, and the analysis providers that need the cluster (issue #8).
 //!
 //! Map of the crate:
+//! - [`resources`]: Rollout, AnalysisTemplate, ClusterAnalysisTemplate, AnalysisRun as kube resources.
+//! - [`reconciler`]: one reconcile (snapshot → core → actions → status), usable in your own loop.
+//! - [`controller`]: the `kube::runtime` controller: watches, concurrency, backoff, events, metrics.
+//! - [`ops`]: `get`, `promote`, `abort`, `retry`, `pause` — the same patches as Argo's kubectl plugin.
 //! - [`manifests`]: CRDs, least-privilege RBAC, ServiceAccount and controller Deployment as YAML.
 //! - [`testenv`] (feature `testenv`): etcd + kube-apiserver (+ controller-manager) for tests.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod controller;
 pub mod manifests;
+pub mod ops;
+pub mod reconciler;
+pub mod resources;
 #[cfg(feature = "testenv")]
 pub mod testenv;
+
+pub use controller::{ControllerConfig, Metrics, RolloutController};
+pub use reconciler::{Outcome, Reconciler};

@@ -20,7 +20,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -440,6 +440,77 @@ impl TestEnv {
         }
         Ok(())
     }
+}
+
+/// One environment shared by the tests of a test binary that run at the same time: the servers
+/// stop when the last returned handle is dropped.
+pub async fn shared(opts: TestEnvOptions) -> Result<Option<std::sync::Arc<TestEnv>>, TestEnvError> {
+    static SHARED: tokio::sync::Mutex<std::sync::Weak<TestEnv>> =
+        tokio::sync::Mutex::const_new(std::sync::Weak::new());
+    let mut slot = SHARED.lock().await;
+    if let Some(env) = slot.upgrade() {
+        return Ok(Some(env));
+    }
+    let Some(env) = TestEnv::start_or_skip(opts).await? else {
+        return Ok(None);
+    };
+    let env = std::sync::Arc::new(env);
+    *slot = std::sync::Arc::downgrade(&env);
+    Ok(Some(env))
+}
+
+/// A kubelet stand-in (there is no scheduler or kubelet): marks the pods in `namespace` Running
+/// and Ready `delay` after they appear, except those for which `keep_unready` returns true.
+/// Stops when the returned handle is aborted or dropped with its runtime.
+pub fn spawn_kubelet(
+    client: Client,
+    namespace: &str,
+    delay: Duration,
+    keep_unready: impl Fn(&Pod) -> bool + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    let pods: Api<Pod> = Api::namespaced(client, namespace);
+    tokio::spawn(async move {
+        let mut first_seen: std::collections::HashMap<String, Instant> = std::collections::HashMap::new();
+        loop {
+            if let Ok(list) = pods.list(&Default::default()).await {
+                for pod in list.items {
+                    let name = pod.metadata.name.clone().unwrap_or_default();
+                    let ready = pod
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.conditions.as_ref())
+                        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+                    let seen = *first_seen.entry(name.clone()).or_insert_with(Instant::now);
+                    if ready
+                        || pod.metadata.deletion_timestamp.is_some()
+                        || seen.elapsed() < delay
+                        || keep_unready(&pod)
+                    {
+                        continue;
+                    }
+                    let now = jiff_now();
+                    let cond =
+                        |t: &str| serde_json::json!({"type": t, "status": "True", "lastTransitionTime": now});
+                    let patch = serde_json::json!({"status": {
+                        "phase": "Running",
+                        "conditions": [cond("PodScheduled"), cond("Initialized"), cond("ContainersReady"), cond("Ready")],
+                        "podIP": "10.1.0.1", "startTime": now,
+                    }});
+                    let _ = pods
+                        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                        .await;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    })
+}
+
+fn jiff_now() -> String {
+    use rollout_core::common::Timestamp;
+    Timestamp::from_second(Timestamp::now().as_second())
+        .map(|t| t.to_string())
+        .unwrap_or_default()
 }
 
 /// Splits a multi-document YAML stream into JSON values, skipping empty documents.

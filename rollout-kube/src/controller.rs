@@ -1,0 +1,354 @@
+//! The Rollout controller on `kube::runtime`: label-selected watches of Rollouts and of the
+//! ReplicaSets/AnalysisRuns they own (cached with `managedFields` pruned), bounded concurrency,
+//! per-object retry backoff, events on transitions only, Prometheus metrics without per-object
+//! labels, a tracing span per reconcile, and a shutdown future from the host.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use kube::api::Api;
+use kube::runtime::controller::{Action as Requeue, Config as RuntimeConfig, Controller};
+use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType, Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Resource, ResourceExt};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use rollout_core::common::Timestamp;
+use rollout_core::rollout::{Action, EventType};
+use tracing::{Instrument, info_span, warn};
+
+use crate::reconciler::{Caches, Error, Reconciler};
+use crate::resources::{AnalysisRun, Rollout};
+
+/// Argo's instance-id label: a controller started with `--instance-id X` manages only Rollouts
+/// labelled `X`; one without an instance id manages only Rollouts without the label.
+pub const INSTANCE_ID_LABEL: &str = "argo-rollouts.argoproj.io/controller-instance-id";
+
+/// How the controller runs.
+#[derive(Debug, Clone)]
+pub struct ControllerConfig {
+    /// Watch one namespace (`None`: all).
+    pub namespace: Option<String>,
+    /// Extra label selector for Rollouts (e.g. a shard label `rollout.io/shard=2`).
+    pub label_selector: Option<String>,
+    /// Argo-compatible instance id (see [`INSTANCE_ID_LABEL`]).
+    pub instance_id: Option<String>,
+    /// Maximum reconciles at once (0 = unbounded; avoid).
+    pub concurrency: u16,
+    /// Field manager and event reporter name.
+    pub name: String,
+    /// First retry delay after an error; doubles per consecutive failure.
+    pub backoff_base: Duration,
+    /// Retry delay cap.
+    pub backoff_max: Duration,
+    /// Resync period when the core asks for no wake-up.
+    pub resync: Duration,
+}
+
+impl Default for ControllerConfig {
+    fn default() -> Self {
+        Self {
+            namespace: None,
+            label_selector: None,
+            instance_id: None,
+            concurrency: 16,
+            name: "rollout-controller".into(),
+            backoff_base: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(300),
+            resync: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+impl ControllerConfig {
+    /// The label selector for Rollouts: instance id plus the extra selector.
+    pub fn rollout_selector(&self) -> String {
+        let mut parts = vec![match &self.instance_id {
+            Some(id) => format!("{INSTANCE_ID_LABEL}={id}"),
+            None => format!("!{INSTANCE_ID_LABEL}"),
+        }];
+        parts.extend(self.label_selector.iter().filter(|s| !s.is_empty()).cloned());
+        parts.join(",")
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    error: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhaseLabels {
+    phase: String,
+}
+
+/// The controller's metrics, registered into the host's registry. No per-object labels.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    reconciles: Counter,
+    failures: Family<ErrorLabels, Counter>,
+    writes: Counter,
+    transitions: Family<PhaseLabels, Counter>,
+    duration: Histogram,
+}
+
+impl Metrics {
+    /// Registers the metrics under `registry` (prefix them with `sub_registry_with_prefix`).
+    pub fn register(registry: &mut Registry) -> Self {
+        let m = Metrics {
+            reconciles: Counter::default(),
+            failures: Family::default(),
+            writes: Counter::default(),
+            transitions: Family::default(),
+            duration: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+        };
+        registry.register("rollout_reconciles", "Rollout reconciles", m.reconciles.clone());
+        registry.register(
+            "rollout_reconcile_failures",
+            "Failed Rollout reconciles by error kind",
+            m.failures.clone(),
+        );
+        registry.register(
+            "rollout_api_writes",
+            "API writes made by reconciles",
+            m.writes.clone(),
+        );
+        registry.register(
+            "rollout_phase_transitions",
+            "Rollout phase transitions by new phase",
+            m.transitions.clone(),
+        );
+        registry.register(
+            "rollout_reconcile_duration_seconds",
+            "Reconcile duration",
+            m.duration.clone(),
+        );
+        m
+    }
+}
+
+/// Shared state of the running controller.
+struct Ctx {
+    reconciler: Reconciler,
+    config: ControllerConfig,
+    metrics: Metrics,
+    recorder: Recorder,
+    failures: Mutex<HashMap<ObjectRef<Rollout>, u32>>,
+}
+
+fn error_kind(e: &Error) -> &'static str {
+    match e {
+        Error::Kube {
+            source: kube::Error::Api(s),
+            ..
+        } if s.code == 409 => "conflict",
+        Error::Kube { .. } => "api",
+        Error::MissingMetadata => "metadata",
+        Error::Convert(_) => "convert",
+        Error::AnalysisRun { .. } => "analysisrun",
+        Error::Serialize(_) => "serialize",
+    }
+}
+
+async fn reconcile(ro: Arc<Rollout>, ctx: Arc<Ctx>) -> Result<Requeue, Error> {
+    let span = info_span!(
+        "reconcile",
+        namespace = ro.namespace().unwrap_or_default(),
+        rollout = ro.name_any()
+    );
+    async move {
+        let start = Instant::now();
+        let now = Timestamp::now();
+        ctx.metrics.reconciles.inc();
+        let result = ctx.reconciler.reconcile(&ro, now).await;
+        ctx.metrics.duration.observe(start.elapsed().as_secs_f64());
+        let outcome = result?;
+        ctx.metrics.writes.inc_by(outcome.writes as u64);
+        if let Ok(mut f) = ctx.failures.lock() {
+            f.remove(&ObjectRef::from_obj(&*ro));
+        }
+        if outcome.phase_before != outcome.phase_after
+            && let Some(p) = outcome.phase_after
+        {
+            ctx.metrics
+                .transitions
+                .get_or_create(&PhaseLabels {
+                    phase: format!("{p:?}"),
+                })
+                .inc();
+        }
+        // Events: only the transitions the core reports (step completed, RS created, aborted, ...).
+        let reference = ro.object_ref(&());
+        for action in &outcome.decision.actions {
+            if let Action::Event(e) = action {
+                let ev = KubeEvent {
+                    type_: match e.kind {
+                        EventType::Normal => KubeEventType::Normal,
+                        EventType::Warning => KubeEventType::Warning,
+                    },
+                    reason: e.reason.clone(),
+                    note: Some(e.message.chars().take(1000).collect()),
+                    action: e.reason.clone(),
+                    secondary: None,
+                };
+                if let Err(err) = ctx.recorder.publish(&ev, &reference).await {
+                    warn!(%err, "publishing event failed");
+                }
+            }
+        }
+        Ok(match outcome.requeue_after(now) {
+            Some(d) => Requeue::requeue(d.max(Duration::from_millis(100))),
+            None => Requeue::requeue(ctx.config.resync),
+        })
+    }
+    .instrument(span)
+    .await
+}
+
+fn error_policy(ro: Arc<Rollout>, err: &Error, ctx: Arc<Ctx>) -> Requeue {
+    ctx.metrics
+        .failures
+        .get_or_create(&ErrorLabels {
+            error: error_kind(err).into(),
+        })
+        .inc();
+    let n = match ctx.failures.lock() {
+        Ok(mut f) => {
+            let n = f.entry(ObjectRef::from_obj(&*ro)).or_insert(0);
+            *n = n.saturating_add(1);
+            *n
+        }
+        Err(_) => 1,
+    };
+    // Conflicts mean our view was stale: retry quickly. Otherwise exponential backoff per object.
+    let delay = if error_kind(err) == "conflict" {
+        Duration::from_millis(200)
+    } else {
+        let factor = 2u32.saturating_pow(n.saturating_sub(1).min(20));
+        ctx.config
+            .backoff_base
+            .saturating_mul(factor)
+            .min(ctx.config.backoff_max)
+    };
+    warn!(rollout = ro.name_any(), error = %err, retry_in_ms = delay.as_millis() as u64, "reconcile failed");
+    Requeue::requeue(delay)
+}
+
+/// A configured controller; [`RolloutController::run`] drives it.
+pub struct RolloutController {
+    client: Client,
+    config: ControllerConfig,
+    metrics: Metrics,
+    inputs: rollout_core::rollout::Inputs,
+}
+
+impl std::fmt::Debug for RolloutController {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RolloutController")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl RolloutController {
+    /// A controller using the host's `client`, registering its metrics into `registry`.
+    pub fn new(client: Client, config: ControllerConfig, registry: &mut Registry) -> Self {
+        let metrics = Metrics::register(registry);
+        Self {
+            client,
+            config,
+            metrics,
+            inputs: Default::default(),
+        }
+    }
+
+    /// Coordinator inputs passed to the core on every reconcile (e.g. hold all rollouts).
+    pub fn with_inputs(mut self, inputs: rollout_core::rollout::Inputs) -> Self {
+        self.inputs = inputs;
+        self
+    }
+
+    /// Runs until `shutdown` resolves; in-flight reconciles finish first.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+        let RolloutController {
+            client,
+            config,
+            metrics,
+            inputs,
+        } = self;
+        let (rollouts, replica_sets, runs): (Api<Rollout>, Api<ReplicaSet>, Api<AnalysisRun>) =
+            match &config.namespace {
+                Some(ns) => (
+                    Api::namespaced(client.clone(), ns),
+                    Api::namespaced(client.clone(), ns),
+                    Api::namespaced(client.clone(), ns),
+                ),
+                None => (
+                    Api::all(client.clone()),
+                    Api::all(client.clone()),
+                    Api::all(client.clone()),
+                ),
+            };
+        let (rs_reader, rs_writer) = reflector::store();
+        let rs_stream = reflector::reflector(
+            rs_writer,
+            watcher(
+                replica_sets,
+                watcher::Config::default()
+                    .labels("rollouts-pod-template-hash")
+                    .any_semantic(),
+            )
+            .modify(|o| o.managed_fields_mut().clear()),
+        )
+        .applied_objects();
+        let (ar_reader, ar_writer) = reflector::store();
+        let ar_stream = reflector::reflector(
+            ar_writer,
+            watcher(
+                runs,
+                watcher::Config::default().labels("rollout-type").any_semantic(),
+            )
+            .modify(|o| o.managed_fields_mut().clear()),
+        )
+        .applied_objects();
+        let mut reconciler = Reconciler::new(client.clone());
+        reconciler.field_manager = config.name.clone();
+        reconciler.inputs = inputs;
+        reconciler.caches = Caches {
+            replica_sets: Some(rs_reader),
+            analysis_runs: Some(ar_reader),
+        };
+        let ctx = Arc::new(Ctx {
+            reconciler,
+            recorder: Recorder::new(
+                client,
+                Reporter {
+                    controller: config.name.clone(),
+                    instance: None,
+                },
+            ),
+            metrics,
+            failures: Mutex::new(HashMap::new()),
+            config: config.clone(),
+        });
+        let wc = watcher::Config::default()
+            .labels(&config.rollout_selector())
+            .any_semantic();
+        Controller::new(rollouts, wc)
+            .with_config(RuntimeConfig::default().concurrency(config.concurrency))
+            .owns_stream(rs_stream)
+            .owns_stream(ar_stream)
+            .graceful_shutdown_on(shutdown)
+            .run(reconcile, error_policy, ctx)
+            .for_each(|_| async {})
+            .await;
+    }
+}

@@ -1,0 +1,216 @@
+//! Shared e2e helpers: a control plane per test binary, the controller running as its
+//! least-privilege ServiceAccount, a kubelet stand-in, and waiting helpers.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use prometheus_client::registry::Registry;
+use rollout_kube::manifests::{self, ManifestOptions};
+use rollout_kube::resources::Rollout;
+use rollout_kube::testenv::{self, TestEnv, TestEnvOptions, apply_objects};
+use rollout_kube::{ControllerConfig, RolloutController};
+use serde_json::{Value, json};
+
+pub struct Cluster {
+    pub env: Arc<TestEnv>,
+    pub ns: String,
+    pub admin: Client,
+    pub sa: Client,
+    pub kubelet: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.kubelet.abort();
+    }
+}
+
+/// Starts (or joins) the control plane, installs CRDs and RBAC, makes a namespace and starts the
+/// kubelet stand-in there. `None` when skipped locally.
+pub async fn cluster(prefix: &str) -> Option<Cluster> {
+    let env = testenv::shared(TestEnvOptions::default()).await.unwrap()?;
+    let admin = env.client().unwrap();
+    env.install_crds(&manifests::crds_yaml().unwrap()).await.unwrap();
+    let install = ManifestOptions::default();
+    let mut objs =
+        vec![json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": install.namespace}})];
+    objs.extend(manifests::rbac(&install));
+    apply_objects(&admin, &objs, &install.namespace).await.unwrap();
+    let ns = env.namespace(prefix).await.unwrap();
+    let sa = env
+        .client_as(
+            &format!("system:serviceaccount:{}:{}", install.namespace, install.name),
+            &["system:serviceaccounts", "system:authenticated"],
+        )
+        .unwrap();
+    let kubelet = testenv::spawn_kubelet(admin.clone(), &ns, Duration::from_millis(300), |_| false);
+    Some(Cluster {
+        env,
+        ns,
+        admin,
+        sa,
+        kubelet,
+    })
+}
+
+pub struct Running {
+    pub stop: Option<tokio::sync::oneshot::Sender<()>>,
+    pub task: tokio::task::JoinHandle<()>,
+    pub registry: Registry,
+}
+
+impl Running {
+    pub async fn shutdown(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(20), &mut self.task)
+            .await
+            .expect("controller stops")
+            .unwrap();
+    }
+
+    pub fn metrics_text(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry).unwrap();
+        out
+    }
+}
+
+/// Runs the controller as the ServiceAccount (its ClusterRole only), watching `c.ns`.
+pub fn start_controller(c: &Cluster) -> Running {
+    let mut registry = Registry::default();
+    let config = ControllerConfig {
+        namespace: Some(c.ns.clone()),
+        ..Default::default()
+    };
+    let ctrl = RolloutController::new(c.sa.clone(), config, &mut registry);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(ctrl.run(async move {
+        let _ = rx.await;
+    }));
+    Running {
+        stop: Some(tx),
+        task,
+        registry,
+    }
+}
+
+pub fn rollout(name: &str, replicas: i32, steps: Value, image: &str) -> Value {
+    json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "app", "image": image}]}
+            },
+            "strategy": {"canary": {"steps": steps}}
+        }
+    })
+}
+
+pub fn rollouts(c: &Cluster) -> Api<Rollout> {
+    Api::namespaced(c.admin.clone(), &c.ns)
+}
+
+pub async fn create(c: &Cluster, obj: Value) -> Rollout {
+    let ro: Rollout = serde_json::from_value(obj).unwrap();
+    rollouts(c).create(&PostParams::default(), &ro).await.unwrap()
+}
+
+pub async fn set_image(c: &Cluster, name: &str, image: &str) {
+    let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}});
+    rollouts(c)
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+}
+
+/// Waits until `pred` holds for the Rollout; panics with the last status after `secs`.
+pub async fn wait_for(
+    c: &Cluster,
+    name: &str,
+    secs: u64,
+    what: &str,
+    pred: impl Fn(&Rollout) -> bool,
+) -> Rollout {
+    let start = Instant::now();
+    loop {
+        let ro = rollouts(c).get(name).await.unwrap();
+        if pred(&ro) {
+            return ro;
+        }
+        if start.elapsed() > Duration::from_secs(secs) {
+            let rss = replica_sets(c, name).await;
+            panic!(
+                "timed out waiting for {what}; status: {:#}\nreplicasets: {rss:?}",
+                ro.status
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// `(name, hash, spec.replicas, ready)` of the ReplicaSets owned by the Rollout, sorted by name.
+pub async fn replica_sets(c: &Cluster, rollout: &str) -> Vec<(String, String, i32, i32)> {
+    let ro = rollouts(c).get(rollout).await.unwrap();
+    let uid = ro.uid().unwrap();
+    let api: Api<ReplicaSet> = Api::namespaced(c.admin.clone(), &c.ns);
+    let mut out: Vec<_> = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|rs| rs.owner_references().iter().any(|o| o.uid == uid))
+        .map(|rs| {
+            (
+                rs.name_any(),
+                rs.labels()
+                    .get("rollouts-pod-template-hash")
+                    .cloned()
+                    .unwrap_or_default(),
+                rs.spec.replicas.unwrap_or(0),
+                rs.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+pub fn phase(ro: &Rollout) -> &str {
+    ro.status.get("phase").and_then(Value::as_str).unwrap_or("")
+}
+
+pub fn text<'a>(ro: &'a Rollout, key: &str) -> &'a str {
+    ro.status.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+pub fn paused(ro: &Rollout) -> bool {
+    ro.status
+        .get("pauseConditions")
+        .and_then(Value::as_array)
+        .is_some_and(|p| !p.is_empty())
+}
+
+pub fn step_index(ro: &Rollout) -> i64 {
+    ro.status
+        .get("currentStepIndex")
+        .and_then(Value::as_i64)
+        .unwrap_or(-1)
+}
+
+pub fn healthy_at_new_revision(ro: &Rollout) -> bool {
+    phase(ro) == "Healthy"
+        && !text(ro, "stableRS").is_empty()
+        && text(ro, "stableRS") == text(ro, "currentPodHash")
+}

@@ -1,0 +1,201 @@
+//! End-to-end: the controller (as its least-privilege ServiceAccount) drives canary Rollouts on a
+//! real kube-apiserver + kube-controller-manager, with a kubelet stand-in marking pods ready.
+
+mod common;
+
+use common::*;
+use rollout_kube::ops;
+use serde_json::json;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canary_pauses_promotes_and_scales_down_the_old_replicaset() {
+    let Some(c) = cluster("canary").await else { return };
+    let ctrl = start_controller(&c);
+    let steps = json!([{"setWeight": 25}, {"pause": {}}, {"setWeight": 50}, {"pause": {"duration": 1}}]);
+    create(&c, rollout("web", 4, steps, "example.invalid/web:v1")).await;
+    let v1 = wait_for(&c, "web", 90, "initial deploy Healthy", healthy_at_new_revision).await;
+    let stable_v1 = text(&v1, "stableRS").to_string();
+    assert_eq!(
+        replica_sets(&c, "web").await,
+        vec![(format!("web-{stable_v1}"), stable_v1.clone(), 4, 4)]
+    );
+
+    set_image(&c, "web", "example.invalid/web:v2").await;
+    let at_pause = wait_for(&c, "web", 90, "paused at step 1", |r| {
+        paused(r) && step_index(r) == 1
+    })
+    .await;
+    assert_eq!(phase(&at_pause), "Paused");
+    let canary = text(&at_pause, "currentPodHash").to_string();
+    assert_ne!(canary, stable_v1);
+    let rss = replica_sets(&c, "web").await;
+    assert_eq!(rss.len(), 2, "{rss:?}");
+    let by_hash = |h: &str| rss.iter().find(|r| r.1 == h).cloned().unwrap();
+    assert_eq!(by_hash(&canary).2, 1, "25% of 4 replicas: {rss:?}");
+    assert_eq!(by_hash(&stable_v1).2, 3, "{rss:?}");
+
+    // Argo's `promote` on a paused rollout: `status.pauseConditions: null`.
+    ops::promote(&c.admin, &c.ns, "web", false).await.unwrap();
+    let done = wait_for(&c, "web", 120, "promoted to v2", healthy_at_new_revision).await;
+    assert_eq!(text(&done, "stableRS"), canary);
+    let rss = wait_for_rs(&c, "web", |rss| {
+        rss.iter()
+            .all(|r| (r.1 == canary && r.2 == 4) || (r.1 != canary && r.2 == 0))
+    })
+    .await;
+    assert_eq!(rss.len(), 2);
+
+    // Steady state: no writes to the Rollout while nothing changes.
+    let rv = rollouts(&c).get("web").await.unwrap().metadata.resource_version;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        rollouts(&c).get("web").await.unwrap().metadata.resource_version,
+        rv
+    );
+
+    // A view an engineer can read.
+    let view = ops::get(&c.admin, &c.ns, "web").await.unwrap();
+    assert_eq!(view.phase, "Healthy");
+    assert_eq!(view.replica_sets[0].role, "stable");
+    assert_eq!(
+        (view.replica_sets[0].replicas, view.replica_sets[0].ready),
+        (4, 4)
+    );
+    let shown = view.to_string();
+    assert!(
+        shown.contains("Status:      Healthy") && shown.contains("Step:        4/4"),
+        "{shown}"
+    );
+
+    let metrics = ctrl.metrics_text();
+    assert!(metrics.contains("rollout_reconciles_total"), "{metrics}");
+    assert!(!metrics.contains("web"), "no per-object labels: {metrics}");
+    ctrl.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn argo_abort_patch_aborts_and_restores_stable_capacity() {
+    let Some(c) = cluster("abort").await else { return };
+    let ctrl = start_controller(&c);
+    create(
+        &c,
+        rollout(
+            "api",
+            2,
+            json!([{"setWeight": 50}, {"pause": {}}]),
+            "example.invalid/api:v1",
+        ),
+    )
+    .await;
+    let v1 = wait_for(&c, "api", 90, "initial deploy Healthy", healthy_at_new_revision).await;
+    let stable = text(&v1, "stableRS").to_string();
+    set_image(&c, "api", "example.invalid/api:v2").await;
+    let p = wait_for(&c, "api", 90, "paused at step 1", |r| {
+        paused(r) && step_index(r) == 1
+    })
+    .await;
+    let canary = text(&p, "currentPodHash").to_string();
+
+    // `kubectl argo rollouts abort`: `{"status":{"abort":true}}`.
+    ops::abort(&c.admin, &c.ns, "api").await.unwrap();
+    let aborted = wait_for(&c, "api", 90, "Degraded after abort", |r| phase(r) == "Degraded").await;
+    assert_eq!(text(&aborted, "stableRS"), stable);
+    assert_eq!(aborted.status["abort"], json!(true), "the user's abort stays set");
+    wait_for_rs(&c, "api", |rss| {
+        rss.iter()
+            .all(|r| (r.1 == stable && r.2 == 2 && r.3 == 2) || (r.1 == canary && r.2 == 0))
+    })
+    .await;
+    ctrl.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_spec_shows_invalidspec_and_touches_nothing() {
+    let Some(c) = cluster("invalid").await else { return };
+    let ctrl = start_controller(&c);
+    // Two fields in one step is invalid.
+    create(
+        &c,
+        rollout(
+            "bad",
+            2,
+            json!([{"setWeight": 20, "pause": {}}]),
+            "example.invalid/bad:v1",
+        ),
+    )
+    .await;
+    let ro = wait_for(&c, "bad", 60, "InvalidSpec", |r| {
+        r.status["conditions"]
+            .as_array()
+            .is_some_and(|cs| cs.iter().any(|c| c["type"] == "InvalidSpec"))
+    })
+    .await;
+    assert_eq!(phase(&ro), "Degraded");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        replica_sets(&c, "bad").await.is_empty(),
+        "no ReplicaSet for an invalid spec"
+    );
+    ctrl.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_mid_rollout_resumes_without_duplicates() {
+    let Some(c) = cluster("restart").await else { return };
+    let first = start_controller(&c);
+    create(
+        &c,
+        rollout(
+            "svc",
+            3,
+            json!([{"setWeight": 34}, {"pause": {}}, {"setWeight": 67}, {"pause": {}}]),
+            "example.invalid/svc:v1",
+        ),
+    )
+    .await;
+    wait_for(&c, "svc", 90, "initial deploy Healthy", healthy_at_new_revision).await;
+    set_image(&c, "svc", "example.invalid/svc:v2").await;
+    let p = wait_for(&c, "svc", 90, "paused at step 1", |r| {
+        paused(r) && step_index(r) == 1
+    })
+    .await;
+    first.shutdown().await;
+
+    let second = start_controller(&c);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = rollouts(&c).get("svc").await.unwrap();
+    assert_eq!(step_index(&after), 1, "no double step advance");
+    assert!(paused(&after));
+    assert_eq!(text(&after, "currentPodHash"), text(&p, "currentPodHash"));
+    assert_eq!(replica_sets(&c, "svc").await.len(), 2, "no duplicate ReplicaSet");
+
+    ops::promote(&c.admin, &c.ns, "svc", false).await.unwrap();
+    wait_for(&c, "svc", 90, "paused at step 3", |r| {
+        paused(r) && step_index(r) == 3
+    })
+    .await;
+    ops::promote(&c.admin, &c.ns, "svc", true).await.unwrap();
+    wait_for(&c, "svc", 120, "fully promoted", healthy_at_new_revision).await;
+    assert_eq!(replica_sets(&c, "svc").await.len(), 2);
+    second.shutdown().await;
+}
+
+async fn wait_for_rs(
+    c: &Cluster,
+    name: &str,
+    pred: impl Fn(&[(String, String, i32, i32)]) -> bool,
+) -> Vec<(String, String, i32, i32)> {
+    let start = std::time::Instant::now();
+    loop {
+        let rss = replica_sets(c, name).await;
+        if pred(&rss) {
+            return rss;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "ReplicaSets never reached the expected state: {rss:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
