@@ -5,6 +5,7 @@
 //! that can run it. Artefacts are only ever produced by this host; judge authors ship `.wasm`.
 
 use std::fmt::Write as _;
+#[cfg(feature = "cranelift")]
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 
@@ -30,8 +31,10 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// A [`Hasher`] that feeds everything into sha256, so the key is stable across processes.
+#[cfg(feature = "cranelift")]
 struct ShaHasher(Sha256);
 
+#[cfg(feature = "cranelift")]
 impl Hasher for ShaHasher {
     fn finish(&self) -> u64 {
         0
@@ -43,12 +46,23 @@ impl Hasher for ShaHasher {
 }
 
 /// The first 16 hex digits of the sha256 of the engine's precompile-compatibility hash.
-pub(crate) fn engine_hash(engine: &Engine) -> String {
+///
+/// Only engines with a compiler can compute it (`cranelift` feature); an evaluate-only host
+/// returns `None` and tries every cached artefact of the digest instead (wasmtime refuses
+/// incompatible ones with an error).
+#[cfg(feature = "cranelift")]
+pub(crate) fn engine_hash(engine: &Engine) -> Option<String> {
     let mut h = ShaHasher(Sha256::new());
     engine.precompile_compatibility_hash().hash(&mut h);
     let mut s = hex(&h.0.finalize());
     s.truncate(16);
-    s
+    Some(s)
+}
+
+/// See the `cranelift` version: without a compiler there is no compatibility hash.
+#[cfg(not(feature = "cranelift"))]
+pub(crate) fn engine_hash(_engine: &Engine) -> Option<String> {
+    None
 }
 
 /// Checks that `bytes` look like a component (not a core module, not a precompiled artefact).
@@ -76,9 +90,36 @@ fn check_header(bytes: &[u8]) -> Result<(), HostError> {
     }
 }
 
+/// The cache file this engine writes for `sha256` (needs the engine hash).
 fn cache_path(host: &HostInner, sha256: &str) -> Option<PathBuf> {
     let dir = host.config.cache_dir.as_ref()?;
-    Some(dir.join(format!("{sha256}-{}.cwasm", host.engine_hash)))
+    let hash = host.engine_hash.as_ref()?;
+    Some(dir.join(format!("{sha256}-{hash}.cwasm")))
+}
+
+/// Cache files that may hold `sha256`: the exact one, or (without an engine hash) all of them.
+fn candidates(host: &HostInner, sha256: &str) -> Vec<PathBuf> {
+    if let Some(path) = cache_path(host, sha256) {
+        return vec![path];
+    }
+    let Some(dir) = host.config.cache_dir.as_ref() else {
+        return Vec::new();
+    };
+    let prefix = format!("{sha256}-");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".cwasm"))
+        })
+        .collect();
+    paths.sort();
+    paths
 }
 
 /// The compiled component: from the cache if there, else compiled (and cached).
@@ -88,24 +129,27 @@ pub(crate) fn compile(
     sha256: &str,
 ) -> Result<(Component, CodeSource), HostError> {
     check_header(bytes)?;
-    let path = cache_path(host, sha256);
-    if let Some(path) = &path
-        && let Ok(artefact) = std::fs::read(path)
-    {
+    let exact = host.engine_hash.is_some();
+    for path in candidates(host, sha256) {
+        let Ok(artefact) = std::fs::read(&path) else {
+            continue;
+        };
         // Read into memory rather than `deserialize_file`: an mmap of a file that someone
         // truncates later would fault (SIGBUS) inside the host.
         // SAFETY: the cache directory only holds artefacts this host serialized itself (see the
-        // module docs); the engine hash in the name and wasmtime's own header check reject
-        // artefacts from another engine configuration with an error, not UB.
+        // module docs); wasmtime's header check rejects artefacts from another wasmtime version
+        // or engine configuration with an error, not UB.
         match unsafe { Component::deserialize(&host.engine, &artefact) } {
             Ok(component) => return Ok((component, CodeSource::Cache)),
-            Err(_) => {
-                // A stale or damaged entry: recompile and overwrite it.
-                let _ = std::fs::remove_file(path);
+            // A stale or damaged entry of our own engine: drop it, recompile and rewrite it.
+            Err(_) if exact => {
+                let _ = std::fs::remove_file(&path);
             }
+            // Another engine's artefact: leave it alone.
+            Err(_) => {}
         }
     }
-    compile_fresh(host, bytes, sha256, path)
+    compile_fresh(host, bytes, sha256, cache_path(host, sha256))
 }
 
 #[cfg(feature = "cranelift")]

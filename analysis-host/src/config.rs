@@ -83,7 +83,6 @@ pub(crate) fn build_engine(cfg: &HostConfig) -> Result<Engine, HostError> {
         .max_memory_size(cfg.max_memory_bytes)
         .max_core_instance_size(4 << 20)
         .max_component_instance_size(4 << 20)
-        .total_stacks(0)
         .max_unused_warm_slots(n);
     let mut pooled = base.clone();
     pooled.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));

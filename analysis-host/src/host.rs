@@ -73,7 +73,7 @@ pub struct Evaluation {
 pub(crate) struct HostInner {
     pub(crate) engine: Engine,
     pub(crate) config: HostConfig,
-    pub(crate) engine_hash: String,
+    pub(crate) engine_hash: Option<String>,
     pure_linker: Linker<StoreData>,
     #[cfg(feature = "wasi")]
     wasi_linker: Linker<StoreData>,
@@ -130,9 +130,10 @@ impl JudgeHost {
         &self.inner.config
     }
 
-    /// The engine's precompile-compatibility hash (part of the cache key), hex.
-    pub fn engine_hash(&self) -> &str {
-        &self.inner.engine_hash
+    /// The engine's precompile-compatibility hash (part of the cache key), hex; `None` in an
+    /// evaluate-only build (no `cranelift`).
+    pub fn engine_hash(&self) -> Option<&str> {
+        self.inner.engine_hash.as_deref()
     }
 
     /// Digest, exports and imports of a component (compiling it), without applying the rules.

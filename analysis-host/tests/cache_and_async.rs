@@ -29,7 +29,11 @@ fn second_load_comes_from_the_disk_cache_and_damage_is_repaired() {
         .load_file(&dist("rust-error-ratio"), &LoadOptions::default())
         .unwrap();
     assert_eq!(judge.code_source(), CodeSource::Compiled);
-    let entry = dir.join(format!("{}-{}.cwasm", judge.sha256(), first.engine_hash()));
+    let entry = dir.join(format!(
+        "{}-{}.cwasm",
+        judge.sha256(),
+        first.engine_hash().unwrap()
+    ));
     assert!(entry.is_file(), "missing {}", entry.display());
 
     let second = JudgeHost::new(config.clone()).unwrap();
