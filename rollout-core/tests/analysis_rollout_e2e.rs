@@ -298,3 +298,69 @@ fn passing_background_analysis_lets_the_canary_finish() {
         w.cluster.rollout.status.phase == Some(RolloutPhase::Healthy)
     });
 }
+
+const WEB_INCONCLUSIVE: &str = r#"
+metadata: {name: web-background-inconclusive}
+spec:
+  args: [{name: url-val, value: "https://dns.google/resolve?name=google.com"}]
+  metrics:
+  - name: web
+    interval: 5s
+    inconclusiveLimit: 3
+    successCondition: result.Status == 999
+    failureCondition: result.Status == -1
+    provider:
+      web:
+        url: "{{args.url-val}}"
+"#;
+
+#[test]
+fn inconclusive_inline_analysis_pauses_and_promote_creates_a_fresh_run() {
+    let provider: Provider = Box::new(|_| {
+        Ok(Observation::Result {
+            result: json!({"Status": 0}).into(),
+            value: "{\"Status\":0}".into(),
+            metadata: Default::default(),
+        })
+    });
+    let ro = rollout(json!({"steps": [
+        {"setWeight": 20},
+        {"analysis": {"templates": [{"templateName": "web-background-inconclusive"}]}},
+        {"setWeight": 60}
+    ]}));
+    let mut w = World::new(ro, &[WEB_INCONCLUSIVE], provider);
+    w.cluster.set_image("shop:v2");
+    w.run_until(120, |w| {
+        w.cluster.rollout.status.phase == Some(RolloutPhase::Paused)
+    });
+    let run = w.run_named("-1");
+    let st = run.status.as_ref().unwrap();
+    assert_eq!(
+        (st.phase, st.message.as_str()),
+        (
+            AnalysisPhase::Inconclusive,
+            "Metric \"web\" assessed Inconclusive due to inconclusive (4) > inconclusiveLimit (3)"
+        )
+    );
+    assert_eq!(w.cluster.rollout.status.message, "InconclusiveAnalysisRun");
+    assert!(!w.cluster.rollout.status.abort);
+    // Paused, not aborted: the canary keeps its 20% while a human decides.
+    for _ in 0..30 {
+        w.tick();
+    }
+    assert_eq!(w.cluster.stable_and_canary(), (4, 1));
+    assert_eq!(w.runs.len(), 1);
+    // `promote` clears the pause; the rollout asks for a fresh run, which is judged anew.
+    w.cluster.promote();
+    w.run_until(60, |w| w.runs.len() == 2);
+    w.run_until(60, |w| {
+        w.cluster.rollout.status.phase == Some(RolloutPhase::Paused)
+    });
+    let names: Vec<&String> = w.runs.keys().collect();
+    assert!(names[1].starts_with(names[0].as_str()), "{names:?}");
+    assert!(
+        w.runs
+            .values()
+            .all(|r| r.status.as_ref().unwrap().phase == AnalysisPhase::Inconclusive)
+    );
+}

@@ -9,6 +9,45 @@
 //! - [`provider`]: the async [`MeasurementProvider`] contract, keyed by provider name.
 //! - [`judge`]: the [`Judge`](judge::Judge) contract (mirrors `analysis-sdk/wit/judge.wit`), a
 //!   registry by name + sha256, the `judge` provider and a native judge.
+//!
+//! The driver loop, with a provider answered inline:
+//!
+//! ```
+//! use rollout_core::analysis::{finish_measurement, step, AnalysisPhase, AnalysisRun, Observation};
+//!
+//! let mut run: AnalysisRun = serde_json::from_value(serde_json::json!({
+//!     "metadata": {"name": "demo"},
+//!     "spec": {"metrics": [{
+//!         "name": "success-rate", "interval": "10s", "count": 2,
+//!         "successCondition": "result[0] >= 0.95",
+//!         "provider": {"prometheus": {"address": "http://prom:9090", "query": "up"}}
+//!     }]}
+//! })).unwrap();
+//! let mut now: rollout_core::common::Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+//! let mut results = Vec::new();
+//! loop {
+//!     let out = step(&run, now, std::mem::take(&mut results));
+//!     run.status = Some(out.status.clone());
+//!     if out.status.phase.is_completed() {
+//!         break;
+//!     }
+//!     for task in &out.tasks {
+//!         // A real driver calls `Providers::observe` (or `perform`) here.
+//!         let observed = Ok(Observation::Result {
+//!             result: vec![0.99].into(),
+//!             value: "[0.99]".into(),
+//!             metadata: Default::default(),
+//!         });
+//!         results.push(finish_measurement(&task.request, observed, now));
+//!     }
+//!     if results.is_empty() {
+//!         now = out.next_wake.unwrap();
+//!     }
+//! }
+//! let status = run.status.unwrap();
+//! assert_eq!(status.phase, AnalysisPhase::Successful);
+//! assert_eq!(status.metric_results[0].count, 2);
+//! ```
 
 pub mod condition;
 pub mod create;
