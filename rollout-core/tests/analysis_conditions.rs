@@ -47,6 +47,15 @@ fn language_table() {
         ("default(result, 0) == 7", MetricValue::Int(7), true),
         ("len(result) == 0 || result[0] < 1", v(json!([])), true),
         ("result == 'up'", v(json!("up")), true),
+        ("result matches '^ok-2'", v(json!("ok-200")), true),
+        (
+            "result contains '200' and result startsWith 'ok'",
+            v(json!("ok-200")),
+            true,
+        ),
+        ("result.Status in [0, 3]", obj(), true),
+        ("(result[0] ?? 0) == 0.95", vec(), true),
+        ("len(result) > 0 ? result[0] > 0.9 : false", vec(), true),
     ];
     for (cond, result, want) in cases {
         assert_eq!(eval(cond, result.clone()), Ok(want), "{cond} with {result}");
