@@ -22,9 +22,10 @@ pub enum ConfigError {
     State(String),
 }
 
-/// Parses a JSON configuration; empty or blank text gives the defaults.
+/// Parses a JSON configuration; empty or blank text, or `null` (what the controller sends when a
+/// metric has no `config`), gives the defaults.
 pub fn parse_config<T: DeserializeOwned + Default>(text: &str) -> Result<T, ConfigError> {
-    if text.trim().is_empty() {
+    if text.trim().is_empty() || text.trim() == "null" {
         return Ok(T::default());
     }
     serde_json::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))

@@ -223,6 +223,12 @@ fn bad_configuration_and_counts_are_errors_with_clear_messages() {
 }
 
 #[test]
+fn absent_config_means_defaults() {
+    assert_eq!(parse_config::<Config>("null").unwrap(), Config::default());
+    assert_eq!(parse_config::<Config>("  ").unwrap(), Config::default());
+}
+
+#[test]
 fn bonferroni_divides_alpha() {
     let cfg: Config = parse_config(r#"{"comparisons":4}"#).unwrap();
     let (v, _) = judge(&input(&[(1, 1.0, 100.0)], &[(1, 1.0, 100.0)]), &cfg, None);
