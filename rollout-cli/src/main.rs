@@ -1,7 +1,27 @@
-//! The `rollout` command: simulate, plan and validate rollouts, run judges, run the controller.
+//! The `rollout` command: simulate, plan and validate rollouts, inspect and run judges.
+
+mod docs;
+mod judge;
+mod plan;
+mod simulate;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use std::process::ExitCode;
+
+/// A one-line error for the user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CliError(String);
+
+impl CliError {
+    /// An error with this message.
+    pub fn new(message: impl Into<String>) -> Self {
+        CliError(message.into())
+    }
+}
 
 /// Progressive delivery as a library: simulate, plan and validate Argo-compatible Rollouts.
 #[derive(Debug, Parser)]
@@ -13,25 +33,136 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Parse an Argo duration string and print it in seconds (smoke check of the core).
-    Duration {
-        /// A duration such as "10", "30s", "5m" or "1h30m".
-        value: String,
+    /// Run a Rollout update in a simulated cluster with traffic, faults and real WASM judges.
+    ///
+    /// Without ROLLOUT.yaml, runs the bundled example (examples/scenarios/).
+    Simulate {
+        /// The Rollout (it may also hold AnalysisTemplates).
+        rollout: Option<PathBuf>,
+        /// AnalysisTemplate / ClusterAnalysisTemplate files.
+        #[arg(long, value_name = "TEMPLATES.yaml")]
+        analysis: Vec<PathBuf>,
+        /// A scenario file, or a bundled one: healthy, error-spike, low-traffic, already-failing.
+        #[arg(long, value_name = "SCENARIO")]
+        scenario: Option<String>,
+        /// Seed of the traffic model (default: the scenario's, else 1).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Print the event log and timeline as JSON instead of the live log.
+        #[arg(long)]
+        json: bool,
+        /// Write a timeline chart: FILE.svg, or FILE.html with the event log.
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+        /// More directories to search for judges by digest (plugins/dist is searched if present).
+        #[arg(long, value_name = "DIR")]
+        judges: Vec<PathBuf>,
     },
+    /// Show each canary step with its traffic weight and desired canary/stable replicas.
+    Plan {
+        /// The Rollout.
+        rollout: PathBuf,
+        /// Plan for this many replicas instead of spec.replicas.
+        #[arg(long)]
+        replicas: Option<i32>,
+    },
+    /// Check Rollout and AnalysisTemplate YAML; exit status 1 when anything is invalid.
+    Validate {
+        /// Files to check (every document in each).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Inspect or run a WebAssembly judge.
+    Judge {
+        #[command(subcommand)]
+        command: JudgeCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum JudgeCommand {
+    /// Show a judge's digest, interface, imports and describe().
+    Inspect {
+        /// The component (.wasm).
+        file: PathBuf,
+    },
+    /// Evaluate a judge once on a JSON input and print the verdict as JSON.
+    Run {
+        /// The component (.wasm).
+        file: PathBuf,
+        /// The input JSON file, or - for stdin.
+        #[arg(long, value_name = "FILE")]
+        input: String,
+        /// Refuse to run unless the component has this sha256.
+        #[arg(long)]
+        sha256: Option<String>,
+    },
+}
+
+fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    match cli.command {
+        Command::Simulate {
+            rollout,
+            analysis,
+            scenario,
+            seed,
+            json,
+            report,
+            judges,
+        } => {
+            simulate::run(&simulate::Options {
+                rollout,
+                analysis,
+                scenario,
+                seed,
+                json,
+                report,
+                judges,
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plan { rollout, replicas } => {
+            print!("{}", plan::run(&rollout, replicas)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate { files } => {
+            let paths: Vec<&std::path::Path> = files.iter().map(PathBuf::as_path).collect();
+            let s = validate::run(&paths);
+            for p in &s.problems {
+                println!("{p}");
+            }
+            println!(
+                "{} document(s) checked, {} skipped (other kinds), {} problem(s)",
+                s.checked,
+                s.skipped,
+                s.problems.len()
+            );
+            Ok(if s.problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Judge { command } => {
+            match command {
+                JudgeCommand::Inspect { file } => print!("{}", judge::inspect_cmd(&file)?),
+                JudgeCommand::Run { file, input, sha256 } => {
+                    println!("{}", judge::run_cmd(&file, &input, sha256)?)
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Duration { value } => match rollout_core::common::parse_duration(&value) {
-            Ok(d) => {
-                println!("{}", d.as_secs_f64());
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        },
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let line = e.to_string().replace('\n', " ");
+            eprintln!("error: {line}");
+            ExitCode::from(2)
+        }
     }
 }

@@ -1,0 +1,313 @@
+//! The `rollout` binary on the bundled scenarios, the upstream fixtures and bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+
+fn scenarios() -> PathBuf {
+    Path::new(ROOT).join("examples/scenarios")
+}
+
+fn rollout(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rollout"))
+        .args(args)
+        .current_dir(std::env::temp_dir())
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// Bad input: non-zero exit, exactly one `error:` line on stderr, no panic.
+fn assert_one_error_line(o: &Output, starts: &str) {
+    assert!(
+        !o.status.success(),
+        "expected failure, got {:?}\n{}",
+        o.status,
+        stdout(o)
+    );
+    let err = stderr(o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with(&format!("error: {starts}")), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+fn summary_line<'a>(out: &'a str, key: &str) -> &'a str {
+    out.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no {key} in\n{out}"))
+}
+
+#[test]
+fn bundled_scenarios_reach_their_outcomes_with_the_wasm_judge() {
+    let cases = [
+        ("healthy", "promoted", "all 8 steps completed"),
+        ("error-spike", "aborted", "rolled back to the stable version"),
+        ("low-traffic", "paused", "need 100 requests per arm"),
+        (
+            "already-failing",
+            "aborted",
+            "Metric \"canary-error-ratio\" assessed Failed",
+        ),
+    ];
+    for (scenario, outcome, why) in cases {
+        let o = rollout(&["simulate", "--scenario", scenario]);
+        let out = stdout(&o);
+        assert!(o.status.success(), "{scenario}: {}\n{out}", stderr(&o));
+        assert_eq!(summary_line(&out, "outcome:"), outcome, "{scenario}\n{out}");
+        assert!(summary_line(&out, "why:").contains(why), "{scenario}\n{out}");
+    }
+}
+
+#[test]
+fn error_spike_log_shows_the_judges_reason_and_the_rollback() {
+    let o = rollout(&["simulate", "--scenario", "error-spike"]);
+    let out = stdout(&o);
+    assert!(out.contains("FAULT: canary error rate is now 25.0%"), "{out}");
+    // The WebAssembly judge's verdict code and reason.
+    assert!(
+        out.contains("measurement error-ratio-vs-stable: Failed value=regression (canary errors"),
+        "{out}"
+    );
+    assert!(out.contains("traffic: canary weight 0%"), "{out}");
+    assert!(out.contains("event RolloutAborted"), "{out}");
+}
+
+#[test]
+fn json_is_deterministic_for_a_seed_and_seeds_matter() {
+    let a = rollout(&["simulate", "--scenario", "healthy", "--json", "--seed", "5"]);
+    let b = rollout(&["simulate", "--scenario", "healthy", "--json", "--seed", "5"]);
+    let c = rollout(&["simulate", "--scenario", "healthy", "--json", "--seed", "6"]);
+    assert!(a.status.success(), "{}", stderr(&a));
+    assert_eq!(stdout(&a), stdout(&b));
+    assert_ne!(stdout(&a), stdout(&c));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&a)).unwrap();
+    assert_eq!(v["outcome"], "promoted");
+    assert_eq!(v["seed"], 5);
+    assert!(
+        v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "measurement")
+    );
+    assert!(!v["timeline"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn files_and_reports() {
+    let dir = std::env::temp_dir().join(format!("rollout-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let s = scenarios();
+    let svg = dir.join("t.svg");
+    let html = dir.join("t.html");
+    for report in [&svg, &html] {
+        let o = rollout(&[
+            "simulate",
+            s.join("rollout.yaml").to_str().unwrap(),
+            "--analysis",
+            s.join("analysis.yaml").to_str().unwrap(),
+            "--scenario",
+            s.join("error-spike.yaml").to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(summary_line(&stdout(&o), "outcome:"), "aborted");
+    }
+    let svg_text = std::fs::read_to_string(&svg).unwrap();
+    assert!(svg_text.starts_with("<svg") && svg_text.contains("ABORTED after"));
+    assert!(
+        std::fs::read_to_string(&html)
+            .unwrap()
+            .contains("<h3>Event log</h3>")
+    );
+    let o = rollout(&["simulate", "--report", dir.join("t.png").to_str().unwrap()]);
+    assert_one_error_line(&o, "--report ");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_input_is_one_error_line() {
+    let dir = std::env::temp_dir().join(format!("rollout-cli-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let s = scenarios();
+    let malformed = dir.join("malformed.yaml");
+    std::fs::write(&malformed, "kind: Rollout\nspec: [\n").unwrap();
+    let wrong_digest = dir.join("wrong-digest.yaml");
+    std::fs::write(
+        &wrong_digest,
+        std::fs::read_to_string(s.join("analysis.yaml")).unwrap().replace(
+            "5318de441fe708f52a13b95a655c92aff9dbc0ea2a9e0c0f1bb9b996769a75d3",
+            &"ab".repeat(32),
+        ),
+    )
+    .unwrap();
+    let no_rollout = dir.join("no-rollout.yaml");
+    std::fs::write(&no_rollout, "kind: ConfigMap\nmetadata: {name: x}\n").unwrap();
+    let malformed_msg = format!("{}: document 0: malformed YAML", malformed.display());
+    let no_rollout_msg = format!("{}: no document of kind Rollout", no_rollout.display());
+    let rollout_file = s.join("rollout.yaml");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["simulate", "/nonexistent/rollout.yaml"],
+            "cannot read /nonexistent/rollout.yaml",
+        ),
+        (vec!["simulate", malformed.to_str().unwrap()], &malformed_msg),
+        (vec!["simulate", no_rollout.to_str().unwrap()], &no_rollout_msg),
+        (
+            vec!["simulate", "--scenario", "nope"],
+            "scenario \"nope\" is neither a file nor a bundled scenario",
+        ),
+        (
+            vec!["simulate", rollout_file.to_str().unwrap()],
+            "the Rollout references AnalysisTemplate \"canary-health\"",
+        ),
+        (
+            vec![
+                "simulate",
+                rollout_file.to_str().unwrap(),
+                "--analysis",
+                wrong_digest.to_str().unwrap(),
+            ],
+            "metric \"error-ratio-vs-stable\" of template \"canary-health\": ",
+        ),
+        (vec!["plan", "/nonexistent.yaml"], "cannot read /nonexistent.yaml"),
+        (
+            vec!["judge", "inspect", "/nonexistent.wasm"],
+            "/nonexistent.wasm: ",
+        ),
+    ];
+    for (args, starts) in cases {
+        let o = rollout(&args);
+        assert_one_error_line(&o, starts);
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn plan_table_from_the_core() {
+    let o = rollout(&[
+        "plan",
+        scenarios().join("rollout.yaml").to_str().unwrap(),
+        "--replicas",
+        "10",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let rows: Vec<Vec<String>> = out
+        .lines()
+        .skip(2)
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect();
+    // Traffic-routed: canary = ceil(weight * 10 / 100), stable stays at 10 until promotion.
+    let got: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r[r.len() - 3].clone(),
+                r[r.len() - 2].clone(),
+                r[r.len() - 1].clone(),
+            )
+        })
+        .collect();
+    let want: Vec<(&str, &str, &str)> = vec![
+        ("20%", "2", "10"),
+        ("20%", "2", "10"),
+        ("40%", "4", "10"),
+        ("40%", "4", "10"),
+        ("60%", "6", "10"),
+        ("60%", "6", "10"),
+        ("80%", "8", "10"),
+        ("80%", "8", "10"),
+        ("100%", "10", "0"),
+    ];
+    let got_ref: Vec<(&str, &str, &str)> = got
+        .iter()
+        .map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str()))
+        .collect();
+    assert_eq!(got_ref, want, "{out}");
+}
+
+#[test]
+fn validate_accepts_the_upstream_fixtures_and_reports_problems_with_paths() {
+    let fixtures = Path::new(ROOT).join("../shared/fixtures/argo-rollouts");
+    let mut files: Vec<String> = std::fs::read_dir(&fixtures)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .map(|p| p.display().to_string())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10);
+    let mut args = vec!["validate"];
+    args.extend(files.iter().map(String::as_str));
+    let o = rollout(&args);
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains(", 0 problem(s)"), "{}", stdout(&o));
+
+    let dir = std::env::temp_dir().join(format!("rollout-cli-val-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "kind: Service\nmetadata: {name: s}\n---\nkind: Rollout\nmetadata: {name: r}\nspec:\n  selector: {matchLabels: {app: a}}\n  template: {metadata: {labels: {app: a}}, spec: {containers: [{name: c}]}}\n  strategy: {canary: {steps: [{setWeight: 120}]}}\n---\nkind: AnalysisTemplate\nmetadata: {name: t}\nspec:\n  metrics:\n  - name: m\n    count: 3\n    provider: {prometheus: {query: up}}\n",
+    )
+    .unwrap();
+    let o = rollout(&["validate", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    let b = bad.display();
+    assert!(
+        out.contains(&format!(
+            "{b}: document 1: spec.strategy.steps[0].setWeight: Invalid value: 120: SetWeight needs to be between 0 and 100"
+        )),
+        "{out}"
+    );
+    assert!(out.contains(&format!("{b}: document 2: spec.metrics: ")), "{out}");
+    assert!(
+        out.contains("2 document(s) checked, 1 skipped (other kinds), 2 problem(s)"),
+        "{out}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn judge_inspect_and_run_on_the_committed_component() {
+    let wasm = Path::new(ROOT).join("plugins/dist/rust-error-ratio.wasm");
+    let o = rollout(&["judge", "inspect", wasm.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("judge:    error-ratio-reference 0.1.0"), "{out}");
+    assert!(out.contains("sha256:   "), "{out}");
+
+    let input = std::env::temp_dir().join(format!("rollout-judge-input-{}.json", std::process::id()));
+    std::fs::write(
+        &input,
+        r#"{"metric":"m","series":[{"name":"canary","ratios":[{"time-ms":0,"numerator":10,"denominator":100},{"time-ms":1,"numerator":10,"denominator":100}]},{"name":"stable","ratios":[{"time-ms":0,"numerator":2,"denominator":200}]}]}"#,
+    )
+    .unwrap();
+    let o = rollout(&[
+        "judge",
+        "run",
+        wasm.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["verdict"]["phase"], "failed", "{v}");
+    assert_eq!(
+        v["verdict"]["reason"], "canary errors 20/200, stable errors 2/200",
+        "{v}"
+    );
+    std::fs::remove_file(&input).unwrap();
+}
