@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 use analysis_host::{HostConfig, JudgeHost, LoadOptions, LoadedJudge, json};
-use rollout_core::analysis::judge::{Detail, JudgeInput, JudgeVerdict, VerdictPhase};
+use rollout_core::analysis::judge::{
+    Bucket, Detail, JudgeArg, JudgeInput, JudgeVerdict, Point, RatioPoint, Series, VerdictPhase,
+};
 use serde_json::{Value, json};
 
 /// The four reference judges, by file name (the same names in `plugins/dist` and the rebuilt dir).
@@ -86,23 +88,44 @@ struct Case {
     expected: Result<JudgeVerdict, &'static str>,
 }
 
-fn ratios(name: &str, counts: &[(f64, f64)]) -> Value {
-    let points: Vec<Value> = counts
-        .iter()
-        .enumerate()
-        .map(|(i, (n, d))| json!({"time-ms": i as i64 * 60_000, "numerator": n, "denominator": d}))
-        .collect();
-    json!({"name": name, "ratios": points})
+/// A series with one ratio point per (numerator, denominator), a minute apart.
+fn ratios(name: &str, counts: &[(f64, f64)]) -> Series {
+    Series {
+        name: name.into(),
+        ratios: (0_i64..)
+            .zip(counts)
+            .map(|(i, &(numerator, denominator))| RatioPoint {
+                time_ms: i * 60_000,
+                numerator,
+                denominator,
+            })
+            .collect(),
+        ..Series::default()
+    }
+}
+
+/// Inputs are built as Rust values: exact f64s, whatever the JSON parser does with long numbers.
+fn input(series: Vec<Series>, args: &[(&str, &str)]) -> JudgeInput {
+    JudgeInput {
+        metric: "error-rate".into(),
+        now_ms: 1_700_000_000_000,
+        series,
+        weights: vec![],
+        args: args
+            .iter()
+            .map(|(n, v)| JudgeArg {
+                name: (*n).into(),
+                value: (*v).into(),
+            })
+            .collect(),
+        config: String::new(),
+        state: None,
+    }
 }
 
 /// The JSON form through the host's parser (`analysis_host::json`), as `rollout judge run` reads it.
 fn parse(input: Value) -> JudgeInput {
     json::parse_input(&input.to_string()).unwrap()
-}
-
-fn input(series: Vec<Value>, args: &[(&str, &str)]) -> JudgeInput {
-    let args: Vec<Value> = args.iter().map(|(n, v)| json!({"name": n, "value": v})).collect();
-    parse(json!({"metric": "error-rate", "now-ms": 1_700_000_000_000_i64, "series": series, "args": args}))
 }
 
 /// `input` with one value replaced by something JSON cannot carry (NaN, infinities).
@@ -270,7 +293,14 @@ fn cases() -> Vec<Case> {
             name: "canary without ratios",
             input: input(
                 vec![
-                    json!({"name": "canary", "points": [{"time-ms": 0, "value": 3.5}]}),
+                    Series {
+                        name: "canary".into(),
+                        points: vec![Point {
+                            time_ms: 0,
+                            value: 3.5,
+                        }],
+                        ..Series::default()
+                    },
                     one(),
                 ],
                 &[],
@@ -380,10 +410,15 @@ fn cases() -> Vec<Case> {
             name: "first series and first arg of a name win; others ignored",
             input: input(
                 vec![
-                    json!({"name": "canary-publish", "ratios": [{"numerator": 99.0, "denominator": 100.0}]}),
+                    ratios("canary-publish", &[(99.0, 100.0)]),
                     ratios("canary", &[(1.0, 100.0)]),
-                    json!({"name": "stable", "ratios": [{"numerator": 1.0, "denominator": 100.0}],
-                           "buckets": [{"upper-bound": 0.5, "count": 10.0}]}),
+                    Series {
+                        buckets: vec![Bucket {
+                            upper_bound: 0.5,
+                            count: 10.0,
+                        }],
+                        ..ratios("stable", &[(1.0, 100.0)])
+                    },
                     ratios("canary", &[(90.0, 100.0)]),
                     ratios("stable", &[(0.0, 5.0)]),
                 ],
@@ -478,10 +513,13 @@ fn cases() -> Vec<Case> {
             expected: Err("invalid arg \"tolerance\": \"5.\""),
         },
         Case {
-            name: "weights, config and state are ignored; no state returned",
+            name: "JSON input; weights, config and state are ignored; no state returned",
             input: parse(json!({
                 "metric": "error-rate", "now-ms": 5,
-                "series": [ratios("canary", &[(30.0, 1000.0)]), ratios("stable", &[(10.0, 1000.0)])],
+                "series": [
+                    {"name": "canary", "ratios": [{"time-ms": 0, "numerator": 30, "denominator": 1000}]},
+                    {"name": "stable", "ratios": [{"numerator": 10.0, "denominator": 1000.0}]},
+                ],
                 "weights": [{"time-ms": 0, "canary-weight": 20}],
                 "config": "{\"anything\": true}", "state": [1, 2, 3],
             })),

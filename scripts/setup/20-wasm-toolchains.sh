@@ -22,6 +22,7 @@ WIT_BINDGEN_VERSION="0.63.0"
 _wasm_setup() {
   local root="${ROLLOUT_ROOT:-$(pwd)}"
   local cache="${ROLLOUT_CACHE:?ROLLOUT_CACHE must be set}"
+  local t=$SECONDS
   mkdir -p "$cache"
 
   # --- Debian packages -------------------------------------------------------------------------
@@ -32,6 +33,7 @@ _wasm_setup() {
   command -v node >/dev/null 2>&1 || debs+=(nodejs npm)
   python3 -c 'import venv, ensurepip' 2>/dev/null || debs+=(python3-venv)
   apt_install "${debs[@]}"
+  echo "debian packages: $((SECONDS - t)) s"
 
   # --- wasm-tools and componentize-py (PyPI, one venv keyed by both versions) -------------------
   local venv="$cache/wasm-py-$WASM_TOOLS_PKG_VERSION-$COMPONENTIZE_PY_VERSION"
@@ -61,6 +63,7 @@ _wasm_setup() {
     CARGO_TARGET_DIR="$cache/wit-bindgen-build" cargo install --quiet --locked \
       wit-bindgen-cli --version "$WIT_BINDGEN_VERSION" --no-default-features --features c --root "$wbdir"
     rm -rf "$cache/wit-bindgen-build"
+    echo "wit-bindgen-cli built after $((SECONDS - t)) s"
   fi
 
   export PATH="$venv/bin:$wbdir/bin:$PATH"
@@ -71,9 +74,12 @@ _wasm_setup() {
   echo "wasm-tools $("$WASM_TOOLS" --version | cut -d' ' -f2), componentize-py $("$COMPONENTIZE_PY" --version | cut -d' ' -f2)," \
     "componentize-js $("$COMPONENTIZE_JS" --version), $("$WIT_BINDGEN" --version), $(clang --version | head -n1)"
 
+  echo "toolchains ready after $((SECONDS - t)) s"
+
   # --- rebuild every judge outside the repository ------------------------------------------------
   export ROLLOUT_REBUILT_JUDGES="$cache/judges-rebuilt"
   "$root/plugins/build" --out "$ROLLOUT_REBUILT_JUDGES"
+  echo "judges rebuilt into $ROLLOUT_REBUILT_JUDGES; setup took $((SECONDS - t)) s"
 
   # The committed Rust and C components should be what their sources build to (both builds are
   # reproducible with the same toolchain versions); say so when they are not.
