@@ -7,17 +7,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
+use rollout_core::adapters;
 use rollout_core::analysis::judge::{JudgeProvider, JudgeRegistry, WeightPoint};
 use rollout_core::analysis::{
-    AnalysisPhase, AnalysisRun, AnalysisRunStatus, AnalysisTemplate, Argument, DryRun, MeasurementResult,
-    MeasurementRetention, Providers, TaskKind, finish_measurement, new_run_from_templates, step,
+    AnalysisPhase, AnalysisTemplate, MeasurementResult, Providers, TaskKind, finish_measurement, step,
 };
-use rollout_core::rollout::{
-    Action, AnalysisRunKind, AnalysisRunRequest, Inputs, ObservedAnalysisRun, PauseReason, Rollout,
-    RolloutPhase, reconcile,
-};
+use rollout_core::rollout::{Action, Inputs, PauseReason, Rollout, RolloutPhase};
 
-use crate::cluster::Cluster;
+use crate::adapters::{InMemory, World};
 use crate::log::{EventKind, LogEvent, Outcome, SimReport, TimelinePoint, VersionPoint};
 use crate::model::{Share, TrafficModel};
 use crate::provider::{MetricSource, SimPrometheus};
@@ -59,23 +56,12 @@ pub struct SimInput {
     pub judges: Arc<dyn JudgeRegistry>,
 }
 
-struct RunState {
-    run: AnalysisRun,
-    kind: AnalysisRunKind,
-    hash: String,
-    step_index: Option<i32>,
-    terminating: bool,
-    next_wake: Option<Timestamp>,
-}
-
 /// A running simulation. Use [`simulate`] unless you want to step it yourself.
 pub struct Simulation {
     rollout: Rollout,
-    templates: Vec<AnalysisTemplate>,
     scenario: Scenario,
     seed: u64,
-    cluster: Cluster,
-    runs: Vec<RunState>,
+    io: InMemory,
     providers: Providers,
     source: Arc<Mutex<MetricSource>>,
     model: TrafficModel,
@@ -122,17 +108,15 @@ impl Simulation {
         }
         let now =
             Timestamp::from_second(EPOCH_SECONDS).map_err(|e| SimError::InitialDeploy(e.to_string()))?;
-        let cluster = Cluster::new(&rollout, input.scenario.ready_after()?);
+        let world = World::new(&rollout, input.scenario.ready_after()?, now);
         let mut sim = Simulation {
+            io: InMemory::new(world, input.templates),
             rollout,
-            templates: input.templates,
             stable: input.scenario.stable,
             canary: input.scenario.canary,
             fired: vec![false; input.scenario.faults.len()],
             scenario: input.scenario,
             seed: input.seed,
-            cluster,
-            runs: Vec::new(),
             providers,
             source,
             model: TrafficModel::new(input.seed, 0.0),
@@ -162,10 +146,12 @@ impl Simulation {
                 return Ok(sim);
             }
             let next = sim
+                .io
+                .world()
                 .cluster
                 .next_pod_ready(sim.now)
                 .unwrap_or(plus(sim.now, Duration::from_secs(1)));
-            sim.now = next;
+            sim.set_now(next);
         }
         Err(SimError::InitialDeploy(sim.rollout.status.message.clone()))
     }
@@ -211,7 +197,8 @@ impl Simulation {
                     format!("still {} after maxDuration", self.phase_name()),
                 );
             }
-            self.now = self.next_instant();
+            let next = self.next_instant();
+            self.set_now(next);
         };
         self.snapshot();
         self.log(
@@ -263,6 +250,17 @@ impl Simulation {
         Ok(())
     }
 
+    /// Moves the simulated clock (the driver's and the adapters').
+    fn set_now(&mut self, now: Timestamp) {
+        self.now = now;
+        self.io.set_now(now);
+    }
+
+    /// The in-memory adapters this simulation drives.
+    pub fn adapters(&self) -> &InMemory {
+        &self.io
+    }
+
     fn phase_name(&self) -> String {
         self.rollout
             .status
@@ -274,8 +272,11 @@ impl Simulation {
     /// The next instant anything can happen.
     fn next_instant(&self) -> Timestamp {
         let mut candidates = vec![self.next_traffic];
-        candidates.extend(self.cluster.next_pod_ready(self.now));
-        candidates.extend(self.runs.iter().filter_map(|r| r.next_wake));
+        {
+            let w = self.io.world();
+            candidates.extend(w.cluster.next_pod_ready(self.now));
+            candidates.extend(w.runs.iter().filter_map(|r| r.next_wake));
+        }
         candidates.extend(self.promote_at);
         if let Some(w) = self.wakeup {
             candidates.push(w);

@@ -10,12 +10,14 @@
 //! - [`promql`]: the in-memory series store and the PromQL subset it evaluates.
 //! - [`provider`]: [`SimPrometheus`](provider::SimPrometheus), the `prometheus` provider of a simulation.
 //! - [`cluster`]: ReplicaSets, pods with start-up delays or crash loops, Services, router weight.
+//! - [`adapters`]: the core's adapter traits implemented in memory over the cluster and runs.
 //! - [`driver`]: the loop that runs everything to an outcome; [`simulate`] is the one-call entry.
 //! - [`log`]: the event log, timeline and report.
 //! - [`report`]: the SVG / HTML timeline chart.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod adapters;
 pub mod cluster;
 pub mod driver;
 pub mod log;

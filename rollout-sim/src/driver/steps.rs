@@ -12,9 +12,9 @@ impl Simulation {
     pub(super) async fn reconcile_instant_logged(&mut self, sink: &mut dyn FnMut(&LogEvent)) {
         for _ in 0..MAX_PASSES_PER_INSTANT {
             let before = self.rollout.status.clone();
-            let mut observed = self.cluster.observe(self.now);
-            observed.analysis_runs = self.observed_runs();
-            let decision = reconcile(&self.rollout, &observed, self.now, &Inputs::default());
+            let observed = adapters::observe(&self.io, &self.io).await.unwrap_or_default();
+            let decision =
+                rollout_core::rollout::reconcile(&self.rollout, &observed, self.now, &Inputs::default());
             let mut changed = false;
             for action in &decision.actions {
                 match action {
@@ -25,17 +25,12 @@ impl Simulation {
                         },
                         sink,
                     ),
-                    Action::CreateAnalysisRun(req) => self.create_run(req, sink),
-                    Action::TerminateAnalysisRun { name } => {
-                        if let Some(r) = self
-                            .runs
-                            .iter_mut()
-                            .find(|r| r.run.metadata.name.as_deref() == Some(name))
-                        {
-                            r.run.spec.terminate = true;
-                            r.terminating = true;
-                        }
-                    }
+                    Action::CreateAnalysisRun(req) => self.log(
+                        EventKind::AnalysisStarted {
+                            run: req.name.clone(),
+                        },
+                        sink,
+                    ),
                     Action::CreateReplicaSet { name, replicas, .. } if *replicas > 0 => self.log(
                         EventKind::Scale {
                             replica_set: name.clone(),
@@ -55,7 +50,8 @@ impl Simulation {
                     _ => {}
                 }
                 changed |= !matches!(action, Action::Event(_));
-                self.cluster.apply(action, self.now);
+                // In-memory adapters only fail for objects that vanished; the next pass re-observes.
+                let _ = adapters::apply(action, &self.io, Some(&self.io), &self.io, &self.io).await;
             }
             self.rollout.status = decision.status;
             self.wakeup = decision.next_wakeup;
@@ -74,7 +70,7 @@ impl Simulation {
             .weights
             .as_ref()
             .map(|w| w.canary.weight)
-            .or_else(|| self.cluster.router.as_ref().map(|r| r.weight))
+            .or_else(|| self.io.world().cluster.router.as_ref().map(|r| r.weight))
             .unwrap_or(0)
     }
 
@@ -128,119 +124,16 @@ impl Simulation {
         }
     }
 
-    fn observed_runs(&self) -> Vec<ObservedAnalysisRun> {
-        self.runs
-            .iter()
-            .map(|r| {
-                let status = r.run.status.clone().unwrap_or_default();
-                ObservedAnalysisRun {
-                    name: r.run.metadata.name.clone().unwrap_or_default(),
-                    kind: r.kind,
-                    pod_template_hash: r.hash.clone(),
-                    step_index: r.step_index,
-                    phase: match status.phase {
-                        AnalysisPhase::Pending => AnalysisPhase::Running,
-                        p => p,
-                    },
-                    message: status.message,
-                    terminating: r.terminating,
-                }
-            })
-            .collect()
-    }
-
-    fn create_run(&mut self, req: &AnalysisRunRequest, sink: &mut dyn FnMut(&LogEvent)) {
-        let args: Vec<Argument> = req
-            .args
-            .iter()
-            .map(|a| Argument {
-                name: a.name.clone(),
-                value: a.value.clone(),
-                value_from: None,
-            })
-            .collect();
-        let mut namespaced = Vec::new();
-        let mut cluster = Vec::new();
-        let mut missing = Vec::new();
-        for r in &req.templates {
-            let wanted_kind = if r.cluster_scope {
-                "ClusterAnalysisTemplate"
-            } else {
-                "AnalysisTemplate"
-            };
-            let found = self.templates.iter().find(|t| {
-                t.metadata.name.as_deref() == Some(r.template_name.as_str())
-                    && t.kind.as_deref().unwrap_or("AnalysisTemplate") == wanted_kind
-            });
-            match (found, r.cluster_scope) {
-                (Some(t), false) => namespaced.push(t.clone()),
-                (Some(t), true) => cluster.push(t.clone()),
-                (None, _) => missing.push(format!("{wanted_kind} {:?}", r.template_name)),
-            }
-        }
-        let dry_run: Vec<DryRun> = req
-            .dry_run
-            .iter()
-            .filter_map(|v| serde_json::from_value(v.clone()).ok())
-            .collect();
-        let retention: Vec<MeasurementRetention> = req
-            .measurement_retention
-            .iter()
-            .filter_map(|v| serde_json::from_value(v.clone()).ok())
-            .collect();
-        let namespace = self.rollout.metadata.namespace.clone();
-        let created = if missing.is_empty() {
-            new_run_from_templates(
-                &namespaced,
-                &cluster,
-                &args,
-                &dry_run,
-                &retention,
-                &req.name,
-                namespace.as_deref(),
-            )
-            .map_err(|e| e.to_string())
-        } else {
-            Err(format!("not found: {}", missing.join(", ")))
-        };
-        let run = match created {
-            Ok(run) => run,
-            Err(message) => {
-                let mut run = AnalysisRun::default();
-                run.metadata.name = Some(req.name.clone());
-                run.status = Some(AnalysisRunStatus {
-                    phase: AnalysisPhase::Error,
-                    message: format!("Analysis spec invalid: {message}"),
-                    started_at: Some(self.now),
-                    completed_at: Some(self.now),
-                    ..AnalysisRunStatus::default()
-                });
-                run
-            }
-        };
-        self.log(
-            EventKind::AnalysisStarted {
-                run: req.name.clone(),
-            },
-            sink,
-        );
-        self.runs.push(RunState {
-            run,
-            kind: req.kind,
-            hash: req.pod_template_hash.clone(),
-            step_index: req.step_index,
-            terminating: false,
-            next_wake: None,
-        });
-    }
-
     /// Steps every run; takes due measurements. Returns whether any run changed.
     async fn advance_runs(&mut self, sink: &mut dyn FnMut(&LogEvent)) -> bool {
         let mut any = false;
-        for i in 0..self.runs.len() {
+        let count = self.io.world().runs.len();
+        for i in 0..count {
             let mut results: Vec<MeasurementResult> = Vec::new();
             for _ in 0..MAX_PASSES_PER_INSTANT {
-                let Some(state) = self.runs.get(i) else { break };
+                let Some(state) = self.io.world().runs.get(i).cloned() else {
+                    break;
+                };
                 let before = state.run.status.clone();
                 let outcome = step(&state.run, self.now, std::mem::take(&mut results));
                 let tasks = outcome.tasks;
@@ -252,7 +145,7 @@ impl Simulation {
                     outcome.status.message.clone(),
                 );
                 let changed = before.as_ref() != Some(&outcome.status);
-                if let Some(state) = self.runs.get_mut(i) {
+                if let Some(state) = self.io.world().runs.get_mut(i) {
                     state.run.status = Some(outcome.status);
                     state.next_wake = outcome.next_wake;
                 }
@@ -351,8 +244,9 @@ impl Simulation {
                 }
                 Effect::CanaryCrashLoop => {
                     let hash = self.canary_hash.clone();
-                    self.cluster.crash_looping.push(hash.clone());
-                    for rs in self.cluster.replica_sets.iter_mut().filter(|r| r.hash == hash) {
+                    let mut w = self.io.world();
+                    w.cluster.crash_looping.push(hash.clone());
+                    for rs in w.cluster.replica_sets.iter_mut().filter(|r| r.hash == hash) {
                         for p in &mut rs.pods {
                             p.ready_at = None;
                         }
@@ -367,13 +261,14 @@ impl Simulation {
     /// A timeline point of the current state, without traffic (used at the end).
     pub(super) fn snapshot(&mut self) {
         let max_weight = self.rollout.max_traffic_weight();
-        let split = self.cluster.traffic_split(self.now, max_weight);
+        let split = self.io.world().cluster.traffic_split(self.now, max_weight);
         self.push_point(&split, &BTreeMap::new());
     }
 
     fn push_point(&mut self, split: &[(String, f64)], served: &BTreeMap<String, crate::model::Served>) {
         let mut versions = BTreeMap::new();
-        for rs in &self.cluster.replica_sets {
+        let replica_sets = self.io.world().cluster.replica_sets.clone();
+        for rs in &replica_sets {
             let s = served.get(&rs.hash).copied().unwrap_or_default();
             versions.insert(
                 rs.hash.clone(),
@@ -397,7 +292,7 @@ impl Simulation {
     /// One tick of traffic into the metric source, and a timeline point.
     pub(super) fn traffic_tick(&mut self) {
         let max_weight = self.rollout.max_traffic_weight();
-        let split = self.cluster.traffic_split(self.now, max_weight);
+        let split = self.io.world().cluster.traffic_split(self.now, max_weight);
         let shares: Vec<Share> = split
             .iter()
             .map(|(hash, fraction)| Share {
@@ -440,7 +335,7 @@ impl Simulation {
     }
 
     fn failed_analysis(&self) -> Option<String> {
-        self.runs.iter().rev().find_map(|r| {
+        self.io.world().runs.iter().rev().find_map(|r| {
             let st = r.run.status.as_ref()?;
             matches!(
                 st.phase,
@@ -462,10 +357,18 @@ impl Simulation {
         let st = &self.rollout.status;
         if st.abort {
             let stable_ready = self
+                .io
+                .world()
                 .cluster
                 .by_hash(&st.stable_rs)
                 .is_some_and(|r| r.replicas > 0 && r.ready(self.now) >= r.replicas);
-            let no_canary_traffic = self.cluster.router.as_ref().is_none_or(|r| r.weight == 0);
+            let no_canary_traffic = self
+                .io
+                .world()
+                .cluster
+                .router
+                .as_ref()
+                .is_none_or(|r| r.weight == 0);
             if stable_ready && no_canary_traffic {
                 let why = self.failed_analysis().unwrap_or_else(|| st.message.clone());
                 return Ok(Some((
@@ -480,6 +383,8 @@ impl Simulation {
                 if !self.canary_hash.is_empty() && st.stable_rs == self.canary_hash =>
             {
                 let runs = self
+                    .io
+                    .world()
                     .runs
                     .iter()
                     .filter(|r| {
