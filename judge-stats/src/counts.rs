@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::bayes::{BetaPost, expected_loss, prob_greater};
 use crate::data::{Detail, Phase, RatioPoint, codes};
 use crate::guard::{MissingData, look_alpha, slo_check};
 use crate::seq::RateRatioProcess;
@@ -59,6 +60,8 @@ pub struct CountTest {
     pub min_canary_events: f64,
     /// Missing-data policy.
     pub missing_data: MissingData,
+    /// Add the Bayesian explanation (P(canary worse), expected loss) to the detail.
+    pub bayesian_details: bool,
 }
 
 /// The state carried between evaluations.
@@ -262,6 +265,14 @@ pub fn assess(test: &CountTest, state: &mut CountState, windows: &[CountWindow],
         .with("fail-ratio", test.fail_ratio)
         .with("pass-ratio", test.pass_ratio)
         .with("looks", state.looks);
+    if test.bayesian_details && cn > 0.0 && sn > 0.0 {
+        // Jeffreys priors; explanation only (posterior probabilities are not valid under peeking).
+        let c = BetaPost::new(p.canary_events, cn, 0.5);
+        let s = BetaPost::new(p.stable_events, sn, 0.5);
+        detail = detail
+            .with("p-canary-worse", prob_greater(c, s))
+            .with("expected-loss", expected_loss(c, s));
+    }
     let out = |phase, code, reason: String, detail| CountOutcome {
         phase,
         code,

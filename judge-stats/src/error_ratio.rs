@@ -44,6 +44,8 @@ pub struct Config {
     pub max_ratio: f64,
     /// What to do without data.
     pub missing_data: MissingData,
+    /// Report the Bayesian P(canary worse) and expected loss in the details (explanation only).
+    pub bayesian_details: bool,
 }
 
 impl Default for Config {
@@ -61,6 +63,7 @@ impl Default for Config {
             exposure: Exposure::Requests,
             max_ratio: 20.0,
             missing_data: MissingData::Inconclusive,
+            bayesian_details: true,
         }
     }
 }
@@ -89,6 +92,7 @@ impl Config {
             min_exposure: self.min_requests,
             min_canary_events: 0.0,
             missing_data: self.missing_data,
+            bayesian_details: self.bayesian_details,
         })
     }
 }

@@ -113,6 +113,7 @@ impl Config {
             min_exposure: self.min_requests,
             min_canary_events: 0.0,
             missing_data: self.missing_data,
+            bayesian_details: false,
         })
     }
 }

@@ -11,6 +11,7 @@
 //! - [`special`]: normal quantile, beta functions, Clopper-Pearson, percentiles, seeded RNG.
 //! - [`guard`]: missing-data policy, Bonferroni, look-adjusted SLO checks (baseline health).
 //! - [`seq`]: the anytime-valid rate-ratio e-process and its confidence sequence.
+//! - [`bayes`]: beta-binomial P(canary worse) and expected loss (explanations only).
 //! - [`counts`]: the count judgement shared by the error-ratio, latency and pair judges.
 //! - Judges: [`error_ratio`] (the default), [`threshold`], [`kayenta`], [`latency`], [`pair`].
 #![forbid(unsafe_code)]
@@ -24,6 +25,7 @@
     )
 )]
 
+pub mod bayes;
 pub mod config;
 pub mod counts;
 pub mod data;

@@ -105,6 +105,7 @@ impl Config {
             min_exposure: self.min_requests,
             min_canary_events: self.min_canary_errors,
             missing_data: self.missing_data,
+            bayesian_details: false,
         })
     }
 }

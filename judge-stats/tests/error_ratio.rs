@@ -115,6 +115,8 @@ fn doubling_of_errors_fails_with_explanation() {
         "{first_fail} {d:?} {}",
         v.reason
     );
+    let worse: f64 = d.extra_value("p-canary-worse").unwrap().parse().unwrap();
+    assert!(worse > 0.99, "{worse}");
     let (lo, hi) = d.interval.unwrap();
     // The two-sided confidence sequence is wider than the one-sided fail test.
     assert!((1.0..2.0).contains(&lo) && hi > 2.0, "{lo} {hi}");

@@ -7,7 +7,8 @@
 //! - Low traffic (50 requests per arm) is Inconclusive; a failing baseline is
 //!   Inconclusive `environment-unhealthy`.
 //!
-//! Measured rates are printed (run with `--nocapture`).
+//! Measured rates are printed (run with `--nocapture`). The Bayesian explanation is switched off
+//! here for speed; it only adds details and never changes a verdict.
 
 use judge_stats::data::{Bucket, JudgeData, Phase, RatioPoint, Series, codes};
 use judge_stats::special::SplitMix64;
@@ -169,7 +170,10 @@ fn type_one(kind: Stream, base: f64, judge: &dyn Fn(&[Look]) -> Run, salt: u64) 
 
 #[test]
 fn error_ratio_type_one_error_is_controlled() {
-    let cfg = error_ratio::Config::default();
+    let cfg = error_ratio::Config {
+        bayesian_details: false,
+        ..error_ratio::Config::default()
+    };
     let judge = |l: &[Look]| run_error_ratio(l, &cfg);
     for (i, kind) in [
         Stream::Iid,
@@ -218,7 +222,10 @@ fn latency_type_one_error_is_controlled() {
 
 #[test]
 fn doubling_of_a_one_percent_error_rate_is_detected_within_3000_requests_per_arm() {
-    let cfg = error_ratio::Config::default();
+    let cfg = error_ratio::Config {
+        bayesian_details: false,
+        ..error_ratio::Config::default()
+    };
     let mut needed: Vec<f64> = (0..101)
         .map(|r| {
             let mut rng = SplitMix64::new(7_000 + r);
@@ -248,7 +255,10 @@ fn doubling_of_a_one_percent_error_rate_is_detected_within_3000_requests_per_arm
 
 #[test]
 fn fifty_requests_per_arm_are_inconclusive() {
-    let cfg = error_ratio::Config::default();
+    let cfg = error_ratio::Config {
+        bayesian_details: false,
+        ..error_ratio::Config::default()
+    };
     let lcfg = latency::Config {
         threshold: Some(0.5),
         ..latency::Config::default()
@@ -300,4 +310,76 @@ fn failing_baseline_is_environment_unhealthy() {
     }
     println!("failing baseline: {unhealthy}/100 runs end environment-unhealthy, none pass or fail");
     assert_eq!(unhealthy, 100);
+}
+
+#[test]
+fn latency_quantile_mode_type_one_error_is_controlled_under_iid() {
+    let cfg = latency::Config {
+        mode: latency::Mode::Quantile,
+        quantile: 0.9,
+        ..latency::Config::default()
+    };
+    let bounds = [0.1, 0.5, 2.0, f64::INFINITY];
+    let probs = [0.6, 0.35, 0.04, 0.01];
+    let hist = |rng: &mut SplitMix64, n: u64| {
+        let mut counts = [0.0; 4];
+        for _ in 0..n {
+            let u = rng.uniform();
+            let mut acc = 0.0;
+            for (c, p) in counts.iter_mut().zip(probs) {
+                acc += p;
+                if u < acc {
+                    *c += 1.0;
+                    break;
+                }
+            }
+        }
+        let mut cum = 0.0;
+        bounds
+            .iter()
+            .zip(counts)
+            .map(|(&b, c)| {
+                cum += c;
+                Bucket {
+                    upper_bound: b,
+                    count: cum,
+                }
+            })
+            .collect::<Vec<_>>()
+    };
+    let runs = 200;
+    let fails = (0..runs)
+        .filter(|r| {
+            let mut rng = SplitMix64::new(31_000 + r);
+            let mut st = None;
+            let mut failed = false;
+            for j in 0..LOOKS {
+                let weight = [0.05, 0.10, 0.25, 0.50][j * 4 / LOOKS];
+                let cn = (400.0 * weight) as u64;
+                let s = |name: &str, b: Vec<Bucket>| Series {
+                    name: name.into(),
+                    buckets: b,
+                    ..Series::default()
+                };
+                let input = JudgeData {
+                    now_ms: j as i64,
+                    series: vec![
+                        s("canary", hist(&mut rng, cn)),
+                        s("stable", hist(&mut rng, 400 - cn)),
+                    ],
+                    ..JudgeData::default()
+                };
+                let (v, next) = latency::judge(&input, &cfg, st.take());
+                st = Some(next);
+                failed |= v.phase == Phase::Failed;
+            }
+            failed
+        })
+        .count();
+    let rate = fails as f64 / runs as f64;
+    println!(
+        "latency (quantile, DKW) type-I over {LOOKS} looks, Iid: {:.2}% ({runs} runs)",
+        100.0 * rate
+    );
+    assert!(rate <= ALPHA + tolerance(), "type-I {rate}");
 }
