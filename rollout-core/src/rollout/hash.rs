@@ -45,7 +45,7 @@ impl Fnv1a32 {
 ///
 /// ```
 /// use rollout_core::rollout::hash::safe_encode;
-/// assert_eq!(safe_encode("0123"), "2456");
+/// assert_eq!(safe_encode("0123"), "4567");
 /// ```
 pub fn safe_encode(s: &str) -> String {
     s.bytes()
@@ -113,19 +113,59 @@ fn encode(h: Fnv1a32) -> String {
     safe_encode(&h.finish().to_string())
 }
 
+/// A `serde_json` formatter that escapes like Go's `encoding/json` (HTML-safe `<`, `>`, `&`,
+/// U+2028/U+2029, and `\u0008`/`\u000c` instead of `\b`/`\f`).
+struct GoFormatter;
+
+impl serde_json::ser::Formatter for GoFormatter {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            if matches!(c, '<' | '>' | '&' | '\u{2028}' | '\u{2029}') {
+                writer.write_all(&fragment.as_bytes()[start..i])?;
+                write!(writer, "\\u{:04x}", u32::from(c))?;
+                start = i + c.len_utf8();
+            }
+        }
+        writer.write_all(&fragment.as_bytes()[start..])
+    }
+
+    fn write_char_escape<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        escape: serde_json::ser::CharEscape,
+    ) -> std::io::Result<()> {
+        use serde_json::ser::CharEscape::*;
+        let s: &[u8] = match escape {
+            Quote => b"\\\"",
+            ReverseSolidus => b"\\\\",
+            Solidus => b"/",
+            LineFeed => b"\\n",
+            CarriageReturn => b"\\r",
+            Tab => b"\\t",
+            Backspace => b"\\u0008",
+            FormFeed => b"\\u000c",
+            AsciiControl(b) => return write!(writer, "\\u{:04x}", b),
+        };
+        writer.write_all(s)
+    }
+}
+
 /// Upstream `ComputeStepHash`: FNV-1a-32 over `json.Marshal(steps)` (`null` when steps are
 /// absent), decimal, safe-encoded. Blue-green rollouts have an empty step hash.
 pub fn step_hash(steps: Option<&[CanaryStep]>) -> String {
-    let mut json = String::new();
-    match steps {
-        None => json.push_str("null"),
-        Some(steps) => match serde_json::to_value(steps) {
-            Ok(v) => go_json(&v, false, &mut json),
-            Err(_) => json.push_str("null"),
-        },
+    use serde::Serialize;
+    let mut json: Vec<u8> = Vec::with_capacity(256);
+    let mut ser = serde_json::Serializer::with_formatter(&mut json, GoFormatter);
+    if steps.serialize(&mut ser).is_err() {
+        json = b"null".to_vec();
     }
     let mut h = Fnv1a32::default();
-    h.write(json.as_bytes());
+    h.write(&json);
     encode(h)
 }
 
@@ -148,30 +188,52 @@ pub fn pod_template_hash(template: &Value, collision_count: Option<i32>) -> Stri
 pub const POD_TEMPLATE_HASH_LABEL: &str = "rollouts-pod-template-hash";
 
 /// Whether two pod templates are equal, ignoring the `rollouts-pod-template-hash` label
-/// (which the controller adds to RS templates) and an empty `metadata.creationTimestamp`.
+/// (which the controller adds to RS templates) and a null `metadata.creationTimestamp`.
+/// Compares in place, without cloning.
 pub fn templates_equal(a: &Value, b: &Value) -> bool {
-    normalize(a) == normalize(b)
-}
-
-fn normalize(v: &Value) -> Value {
-    let mut v = v.clone();
-    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-        if meta.get("creationTimestamp").is_some_and(Value::is_null) {
-            meta.remove("creationTimestamp");
-        }
-        if let Some(labels) = meta.get_mut("labels").and_then(Value::as_object_mut) {
-            labels.remove(POD_TEMPLATE_HASH_LABEL);
-            if labels.is_empty() {
-                meta.remove("labels");
-            }
-        }
-        if meta.is_empty()
-            && let Some(obj) = v.as_object_mut()
-        {
-            obj.remove("metadata");
-        }
+    let (Some(ao), Some(bo)) = (a.as_object(), b.as_object()) else {
+        return a == b;
+    };
+    let empty = serde_json::Map::new();
+    let am = ao.get("metadata").and_then(Value::as_object).unwrap_or(&empty);
+    let bm = bo.get("metadata").and_then(Value::as_object).unwrap_or(&empty);
+    let other_keys_equal = |x: &serde_json::Map<String, Value>, y: &serde_json::Map<String, Value>| {
+        x.iter()
+            .filter(|(k, _)| k.as_str() != "metadata")
+            .all(|(k, v)| y.get(k) == Some(v))
+            && y.keys().filter(|k| k.as_str() != "metadata").count()
+                == x.keys().filter(|k| k.as_str() != "metadata").count()
+    };
+    if !other_keys_equal(ao, bo) {
+        return false;
     }
-    v
+    let skip = |k: &str, v: &Value| k == "labels" || (k == "creationTimestamp" && v.is_null());
+    let meta_eq = |x: &serde_json::Map<String, Value>, y: &serde_json::Map<String, Value>| {
+        x.iter()
+            .filter(|(k, v)| !skip(k, v))
+            .all(|(k, v)| y.get(k) == Some(v))
+    };
+    if !meta_eq(am, bm) || !meta_eq(bm, am) {
+        return false;
+    }
+    let labels = |m: &serde_json::Map<String, Value>| -> Vec<(String, Value)> {
+        m.get("labels")
+            .and_then(Value::as_object)
+            .map(|l| {
+                l.iter()
+                    .filter(|(k, _)| k.as_str() != POD_TEMPLATE_HASH_LABEL)
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (mut la, mut lb) = (labels(am), labels(bm));
+    if la.len() != lb.len() {
+        return false;
+    }
+    la.sort_by(|x, y| x.0.cmp(&y.0));
+    lb.sort_by(|x, y| x.0.cmp(&y.0));
+    la == lb
 }
 
 #[cfg(test)]
@@ -187,6 +249,62 @@ mod tests {
         let mut h = Fnv1a32::default();
         h.write(b"foobar");
         assert_eq!(h.finish(), 0xbf9cf968);
+    }
+
+    #[test]
+    fn step_json_matches_go_marshal() {
+        use crate::common::IntOrString;
+        let steps = vec![
+            CanaryStep::set_weight(20),
+            CanaryStep::pause(None),
+            CanaryStep::pause(Some(IntOrString::String("40s".into()))),
+            CanaryStep::pause(Some(IntOrString::Int(10))),
+        ];
+        // What Go's json.Marshal([]CanaryStep) writes for these steps.
+        let go = r#"[{"setWeight":20},{"pause":{}},{"pause":{"duration":"40s"}},{"pause":{"duration":10}}]"#;
+        let mut h = Fnv1a32::default();
+        h.write(go.as_bytes());
+        assert_eq!(step_hash(Some(&steps)), encode(h));
+        let mut h = Fnv1a32::default();
+        h.write(b"null");
+        assert_eq!(step_hash(None), encode(h));
+        let mut v = serde_json::to_value(vec![CanaryStep {
+            set_header_route: Some(serde_json::json!({"name": "a<b>&"})),
+            ..Default::default()
+        }])
+        .unwrap();
+        let mut s = String::new();
+        go_json(&v, false, &mut s);
+        assert_eq!(s, r#"[{"setHeaderRoute":{"name":"a\u003cb\u003e\u0026"}}]"#);
+        let mut h = Fnv1a32::default();
+        h.write(s.as_bytes());
+        let steps: Vec<CanaryStep> = serde_json::from_value(v.take()).unwrap();
+        assert_eq!(step_hash(Some(&steps)), encode(h));
+    }
+
+    #[test]
+    fn step_hash_matches_a_live_argo_rollout() {
+        // status.currentStepHash of a Rollout written by the Argo controller (v1.7, 2024).
+        let steps: Vec<CanaryStep> = serde_json::from_value(serde_json::json!([
+            {"setWeight": 25},
+            {"analysis": {"analysisRunMetadata": {},
+                          "templates": [{"templateName": "random-fail"}, {"templateName": "always-pass"}]}}
+        ]))
+        .unwrap();
+        assert_eq!(step_hash(Some(&steps)), "84d4b665cd");
+    }
+
+    #[test]
+    fn templates_equal_ignores_hash_label() {
+        let a = serde_json::json!({"metadata": {"labels": {"app": "x"}}, "spec": {"c": 1}});
+        let b = serde_json::json!({"metadata": {"labels": {"app": "x", "rollouts-pod-template-hash": "h"},
+                                                "creationTimestamp": null}, "spec": {"c": 1}});
+        let c = serde_json::json!({"metadata": {"labels": {"app": "y"}}, "spec": {"c": 1}});
+        let d = serde_json::json!({"metadata": {"labels": {"app": "x"}}, "spec": {"c": 2}});
+        assert!(templates_equal(&a, &b));
+        assert!(templates_equal(&b, &a));
+        assert!(!templates_equal(&a, &c));
+        assert!(!templates_equal(&a, &d));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::args::ResolvedArg;
-use super::spec::{AnalysisTemplateRef, LabelSelector};
+use super::spec::{AnalysisTemplateRef, DryRun, LabelSelector, MeasurementRetention};
 use super::status::RolloutStatus;
 use crate::analysis::AnalysisPhase;
 use crate::common::Timestamp;
@@ -173,12 +173,12 @@ pub struct AnalysisRunRequest {
     pub templates: Vec<AnalysisTemplateRef>,
     /// Rollout-side args, resolved.
     pub args: Vec<ResolvedArg>,
-    /// Dry-run rules (opaque).
+    /// Dry-run rules.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub dry_run: Vec<Value>,
-    /// Measurement retention rules (opaque).
+    pub dry_run: Vec<DryRun>,
+    /// Measurement retention rules.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub measurement_retention: Vec<Value>,
+    pub measurement_retention: Vec<MeasurementRetention>,
     /// Labels for the run.
     pub labels: BTreeMap<String, String>,
 }

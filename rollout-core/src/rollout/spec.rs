@@ -453,15 +453,48 @@ pub struct RolloutAnalysis {
     /// Arguments passed to the templates.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<AnalysisRunArgument>,
-    /// Dry-run rules (opaque `{metricName}`).
+    /// Dry-run rules.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub dry_run: Vec<Value>,
-    /// Measurement retention rules (opaque `{metricName, limit}`).
+    pub dry_run: Vec<DryRun>,
+    /// Measurement retention rules.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub measurement_retention: Vec<Value>,
-    /// Labels/annotations for the run (opaque).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub analysis_run_metadata: Option<Value>,
+    pub measurement_retention: Vec<MeasurementRetention>,
+    /// Labels/annotations for the run. Always serialized (`{}` when empty), as Go marshals
+    /// this non-pointer struct; the step hash depends on it.
+    #[serde(default)]
+    pub analysis_run_metadata: AnalysisRunMetadata,
+}
+
+/// `dryRun[]` entry.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DryRun {
+    /// Metric name (an unanchored regex).
+    #[serde(default)]
+    pub metric_name: String,
+}
+
+/// `measurementRetention[]` entry.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MeasurementRetention {
+    /// Metric name (an unanchored regex).
+    #[serde(default)]
+    pub metric_name: String,
+    /// Measurements kept.
+    #[serde(default)]
+    pub limit: i32,
+}
+
+/// `analysisRunMetadata`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct AnalysisRunMetadata {
+    /// Labels added to the run.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Annotations added to the run.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// `canary.analysis`: a [`RolloutAnalysis`] plus `startingStep`.

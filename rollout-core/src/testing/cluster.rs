@@ -232,6 +232,22 @@ impl FakeCluster {
         st.pause_conditions.clear();
     }
 
+    /// Promotes only when paused by a pause step (indefinite pauses), like an operator who
+    /// resumes every manual gate.
+    pub fn promote_if_paused(&mut self) {
+        if self.rollout.status.controller_pause && !self.rollout.status.pause_conditions.is_empty() {
+            let timed = self
+                .rollout
+                .steps()
+                .get(usize::try_from(self.rollout.status.current_step_index.unwrap_or(0)).unwrap_or(0))
+                .and_then(|s| s.pause.as_ref())
+                .is_some_and(|p| p.duration.is_some());
+            if !timed {
+                self.promote();
+            }
+        }
+    }
+
     /// `promote --full`.
     pub fn promote_full(&mut self) {
         let st = &mut self.rollout.status;

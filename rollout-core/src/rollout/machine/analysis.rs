@@ -63,6 +63,9 @@ impl Ctx<'_> {
         if let Some(i) = step_index {
             labels.insert("step-index".into(), i.to_string());
         }
+        for (k, v) in &a.analysis_run_metadata.labels {
+            labels.insert(k.clone(), v.clone());
+        }
         if let Some(sel) = &self.ro.spec.selector {
             for (k, v) in &sel.match_labels {
                 labels.entry(k.clone()).or_insert_with(|| v.clone());

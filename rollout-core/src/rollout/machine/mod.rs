@@ -21,6 +21,8 @@ use crate::common::Timestamp;
 
 pub use conditions::calculate_phase;
 
+static NULL: Value = Value::Null;
+
 /// Requeue delay after an invalid spec, as upstream.
 const INVALID_SPEC_REQUEUE_SECS: i64 = 20;
 
@@ -60,7 +62,7 @@ pub(crate) struct Ctx<'a> {
     pub st: RolloutStatus,
     pub actions: Vec<Action>,
     pub wake: Option<Timestamp>,
-    pub template: Value,
+    pub template: &'a Value,
     pub hash: String,
     pub new_rs: Option<&'a ObservedReplicaSet>,
     pub stable_rs: Option<&'a ObservedReplicaSet>,
@@ -85,7 +87,7 @@ impl<'a> Ctx<'a> {
             st: ro.status.clone(),
             actions: Vec::new(),
             wake: None,
-            template: Value::Null,
+            template: &NULL,
             hash: String::new(),
             new_rs: None,
             stable_rs: None,
@@ -125,8 +127,8 @@ impl<'a> Ctx<'a> {
         }
         self.st.remove_condition(ConditionType::InvalidSpec);
         self.template = match (&self.ro.spec.workload_ref, &self.obs.workload) {
-            (Some(_), Some(w)) => w.template.clone(),
-            _ => self.ro.spec.template.clone().unwrap_or(Value::Null),
+            (Some(_), Some(w)) => &w.template,
+            _ => self.ro.spec.template.as_ref().unwrap_or(&NULL),
         };
         // 2. pod-template hash, adoption, collisions; classify ReplicaSets.
         self.classify();
@@ -165,7 +167,7 @@ impl<'a> Ctx<'a> {
     fn classify(&mut self) {
         let rss = &self.obs.replica_sets;
         let mut collision = self.prev.collision_count;
-        let mut h = hash::pod_template_hash(&self.template, collision);
+        let mut h = hash::pod_template_hash(self.template, collision);
         let mut new_rs = None;
         for _ in 0..16 {
             match rss.iter().find(|r| r.pod_template_hash == h) {
@@ -173,10 +175,10 @@ impl<'a> Ctx<'a> {
                     if rs
                         .template
                         .as_ref()
-                        .is_some_and(|t| !hash::templates_equal(t, &self.template)) =>
+                        .is_some_and(|t| !hash::templates_equal(t, self.template)) =>
                 {
                     collision = Some(collision.unwrap_or(0) + 1);
-                    h = hash::pod_template_hash(&self.template, collision);
+                    h = hash::pod_template_hash(self.template, collision);
                 }
                 found => {
                     new_rs = found;
@@ -189,7 +191,7 @@ impl<'a> Ctx<'a> {
             new_rs = rss.iter().find(|r| {
                 r.template
                     .as_ref()
-                    .is_some_and(|t| hash::templates_equal(t, &self.template))
+                    .is_some_and(|t| hash::templates_equal(t, self.template))
             });
             if let Some(rs) = new_rs {
                 h = rs.pod_template_hash.clone();

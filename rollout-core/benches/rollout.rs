@@ -1,0 +1,91 @@
+//! Rollout machine benchmarks: one decision (10-step canary, 3 ReplicaSets) and a whole
+//! simulated lifecycle through the fake cluster.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use rollout_core::rollout::{Inputs, Observed, ObservedReplicaSet, Rollout, reconcile};
+use rollout_core::testing::FakeCluster;
+use serde_json::json;
+
+fn ten_step_rollout(traffic_routing: bool) -> Rollout {
+    let steps = json!([
+        {"setWeight": 10}, {"pause": {"duration": "1m"}}, {"setWeight": 20}, {"pause": {"duration": 60}},
+        {"setWeight": 40}, {"pause": {}}, {"setWeight": 60}, {"pause": {"duration": "30s"}},
+        {"setWeight": 80}, {"pause": {"duration": "10s"}}
+    ]);
+    let mut canary = json!({"steps": steps, "maxSurge": "25%", "maxUnavailable": 1});
+    if traffic_routing {
+        canary["canaryService"] = json!("demo-canary");
+        canary["stableService"] = json!("demo-stable");
+        canary["trafficRouting"] = json!({"alb": {"ingress": "demo", "servicePort": 80}});
+    }
+    serde_json::from_value(json!({
+        "metadata": {"name": "demo", "generation": 3},
+        "spec": {"replicas": 10, "selector": {"matchLabels": {"app": "demo"}},
+                 "template": {"metadata": {"labels": {"app": "demo"}},
+                              "spec": {"containers": [{"name": "app", "image": "demo:v3"}]}},
+                 "strategy": {"canary": canary}}
+    }))
+    .expect("valid rollout")
+}
+
+/// A mid-rollout state: stable V1, abandoned V2, current V3 at step 4 (setWeight 40).
+fn mid_rollout(traffic_routing: bool) -> (Rollout, Observed) {
+    let mut c = FakeCluster::new(
+        ten_step_rollout(traffic_routing),
+        "2024-01-01T00:00:00Z".parse().expect("ts"),
+    );
+    c.set_image("demo:v1");
+    c.settle(50, true);
+    c.set_image("demo:v2");
+    for _ in 0..6 {
+        c.tick();
+        c.advance(1);
+    }
+    c.set_image("demo:v3");
+    for _ in 0..12 {
+        c.tick();
+        c.advance(61);
+        c.promote();
+    }
+    let rs: Vec<&ObservedReplicaSet> = c.observed.replica_sets.iter().collect();
+    assert_eq!(rs.len(), 3, "three ReplicaSets");
+    (c.rollout, c.observed)
+}
+
+fn one_decision(cr: &mut Criterion) {
+    for (name, tr) in [("basic", false), ("traffic_routed", true)] {
+        let (ro, obs) = mid_rollout(tr);
+        let now = "2024-01-01T01:00:00Z".parse().expect("ts");
+        let inputs = Inputs::default();
+        cr.bench_function(&format!("decision/10-step canary, 3 RS, {name}"), |b| {
+            b.iter(|| reconcile(black_box(&ro), black_box(&obs), now, &inputs))
+        });
+    }
+}
+
+fn lifecycle(cr: &mut Criterion) {
+    let ro = ten_step_rollout(false);
+    cr.bench_function("lifecycle/10-step canary update to Healthy", |b| {
+        b.iter(|| {
+            let mut c = FakeCluster::new(ro.clone(), "2024-01-01T00:00:00Z".parse().expect("ts"));
+            c.settle(50, true);
+            c.set_image("demo:v4");
+            let mut ticks = 0;
+            while c.rollout.status.stable_rs != c.rollout.status.current_pod_hash || ticks < 2 {
+                c.tick();
+                c.advance(5);
+                c.promote_if_paused();
+                ticks += 1;
+                if ticks > 10_000 {
+                    break;
+                }
+            }
+            black_box(ticks)
+        })
+    });
+}
+
+criterion_group!(benches, one_decision, lifecycle);
+criterion_main!(benches);
