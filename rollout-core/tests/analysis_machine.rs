@@ -305,7 +305,7 @@ metrics:
         (out.status.phase, out.status.message.as_str()),
         (
             Error,
-            "Metric \"bg\" assessed Error due to errors (2) and no successful, failed or inconclusive measurement: \"Error Message: boom\""
+            "Metric \"bg\" assessed Error due to no successful measurement: failed (0), inconclusive (0), errors (2): \"Error Message: boom\""
         )
     );
 }
@@ -563,4 +563,54 @@ metrics:
         result.measurement.message,
         "no measurement provider registered for \"web\""
     );
+}
+
+#[test]
+fn failures_within_the_limit_and_errors_are_not_successful_issue_4479() {
+    // Upstream: count reached with failed (2) <= failureLimit (2) → Successful although no
+    // measurement succeeded.
+    let mut r = run(r#"
+metrics:
+- name: dd-analysis2
+  count: 2
+  interval: 5s
+  failureLimit: 2
+  successCondition: result < 1
+  provider: {datadog: {query: q}}
+"#);
+    let mut n = 0;
+    let mut p = |_: &rollout_core::analysis::MeasurementRequest| {
+        n += 1;
+        if n == 2 {
+            Err(ProviderError::Failed("timeout".into()))
+        } else {
+            value(json!(5))
+        }
+    };
+    let end = run_to_end(&mut r, at(0), at(600), &mut p);
+    assert_eq!(end, Some(at(15)));
+    assert_eq!(
+        phases(&r),
+        (
+            Failed,
+            "Metric \"dd-analysis2\" assessed Failed due to no successful measurement: failed (2), inconclusive (0), errors (1)".into()
+        )
+    );
+    // One success among the failures keeps upstream's answer.
+    let mut r = run(r#"
+metrics:
+- name: m
+  count: 2
+  interval: 5s
+  failureLimit: 1
+  successCondition: result < 1
+  provider: {datadog: {query: q}}
+"#);
+    let mut n = 0;
+    let mut p = |_: &rollout_core::analysis::MeasurementRequest| {
+        n += 1;
+        value(json!(if n == 1 { 5 } else { 0 }))
+    };
+    run_to_end(&mut r, at(0), at(600), &mut p);
+    assert_eq!(phases(&r), (Successful, String::new()));
 }

@@ -306,3 +306,39 @@ proptest! {
         }
     }
 }
+
+fn unsuccessful_outcome() -> impl Strategy<Value = Outcome> {
+    prop_oneof![
+        Just(Outcome::Fail),
+        Just(Outcome::Inconclusive),
+        Just(Outcome::Error)
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Upstream #4479, generalised: without a single Successful measurement no metric, and so no
+    /// measured run, ends Successful.
+    #[test]
+    fn runs_without_a_successful_measurement_never_end_successful(
+        (metrics, term) in scenario(),
+        outcomes in prop::collection::vec(prop::collection::vec(unsuccessful_outcome(), 1..8), 3),
+    ) {
+        let mut failing = metrics.clone();
+        for ((_, s), o) in failing.iter_mut().zip(outcomes) {
+            s.outcomes = o;
+        }
+        let trace = simulate(build(&failing, &[]), &outcome_map(&failing), term);
+        let status = trace.last.status.unwrap();
+        for r in &status.metric_results {
+            prop_assert_eq!(r.successful, 0);
+            if r.phase.is_completed() && !r.measurements.is_empty() {
+                prop_assert_ne!(r.phase, AnalysisPhase::Successful);
+            }
+        }
+        if status.metric_results.iter().any(|r| !r.measurements.is_empty()) {
+            prop_assert_ne!(status.phase, AnalysisPhase::Successful);
+        }
+    }
+}

@@ -16,6 +16,13 @@ use rollout_core::rollout::{Action, Rollout, RolloutPhase};
 use rollout_core::testing::FakeCluster;
 use serde_json::json;
 
+fn convert<T: serde::Serialize, U: serde::de::DeserializeOwned>(items: &[T]) -> Vec<U> {
+    items
+        .iter()
+        .map(|i| serde_json::from_value(serde_json::to_value(i).unwrap()).unwrap())
+        .collect()
+}
+
 type Provider = Box<dyn FnMut(&MeasurementRequest) -> Result<Observation, ProviderError>>;
 
 /// A fake cluster for the Rollout plus the analysis machine for the runs it asks for.
@@ -67,16 +74,9 @@ impl World {
                             value_from: None,
                         })
                         .collect();
-                    let dry: Vec<DryRun> = req
-                        .dry_run
-                        .iter()
-                        .map(|v| serde_json::from_value(v.clone()).unwrap())
-                        .collect();
-                    let keep: Vec<MeasurementRetention> = req
-                        .measurement_retention
-                        .iter()
-                        .map(|v| serde_json::from_value(v.clone()).unwrap())
-                        .collect();
+                    // Same JSON shape on both sides, whatever the rollout side's Rust type.
+                    let dry: Vec<DryRun> = convert(&req.dry_run);
+                    let keep: Vec<MeasurementRetention> = convert(&req.measurement_retention);
                     let run =
                         new_run_from_templates(&ts, &[], &args, &dry, &keep, &req.name, Some("default"))
                             .unwrap();

@@ -7,10 +7,11 @@
 //! again with them (and again at `next_wake` if nothing happens before).
 //!
 //! Deliberate choices where upstream is wrong or unclear (see also [`assess_metric`]):
-//! - **Errors never make a metric Successful (upstream #4479).** Upstream assesses a metric whose
-//!   every measurement errored as Successful when the run terminates (e.g. a background analysis
-//!   against an unreachable Prometheus when the rollout is promoted). Here such a metric is
-//!   `Error` with reason `errors (n) and no successful, failed or inconclusive measurement`.
+//! - **No metric is Successful without a Successful measurement (upstream #4479).** Upstream
+//!   reports Successful for a metric whose measurements all errored or failed within their limits
+//!   (count reached with `failed <= failureLimit`, or a terminated background run against an
+//!   unreachable Prometheus). Here such a metric is Failed (something failed), else Inconclusive,
+//!   else Error, with reason `no successful measurement: failed (f), inconclusive (i), errors (e)`.
 //! - **A metric with no conditions** keeps upstream's *code* behaviour: a provider result with
 //!   neither `successCondition` nor `failureCondition` is Successful (docs say Inconclusive).
 //!   Providers that decide themselves (job, judge) are unaffected.
@@ -235,12 +236,26 @@ pub fn failure_inconclusive_or_error(metric: &Metric, r: &MetricResult) -> Optio
     out
 }
 
-fn only_errors(r: &MetricResult) -> bool {
-    r.count == 0 && r.error > 0
+/// The #4479 guard: the phase for a metric that measured something but never succeeded, in place
+/// of the Successful upstream would report (Failed if anything failed, else Inconclusive, else
+/// Error). `None` when a measurement succeeded or nothing was measured.
+fn nothing_succeeded(r: &MetricResult) -> Option<AnalysisPhase> {
+    if r.successful > 0 {
+        None
+    } else if r.failed > 0 {
+        Some(AnalysisPhase::Failed)
+    } else if r.inconclusive > 0 {
+        Some(AnalysisPhase::Inconclusive)
+    } else if r.error > 0 {
+        Some(AnalysisPhase::Error)
+    } else {
+        None
+    }
 }
 
 /// Upstream `assessMetricStatus` (with `consecutiveSuccessLimit`), plus the #4479 guard: a metric
-/// with only Error measurements is Error where upstream would say Successful.
+/// whose measurements were all Error / Failed / Inconclusive (within their limits) is not
+/// Successful but Failed, Inconclusive or Error (see `nothing_succeeded`).
 pub fn assess_metric(metric: &Metric, r: &MetricResult, terminating: bool) -> AnalysisPhase {
     if r.phase.is_completed() {
         return r.phase;
@@ -262,11 +277,7 @@ pub fn assess_metric(metric: &Metric, r: &MetricResult, terminating: bool) -> An
     if csl > 0 && i64::from(r.consecutive_success) >= csl {
         return AnalysisPhase::Successful;
     }
-    let successful_unless_only_errors = if only_errors(r) {
-        AnalysisPhase::Error
-    } else {
-        AnalysisPhase::Successful
-    };
+    let successful_unless_only_errors = nothing_succeeded(r).unwrap_or(AnalysisPhase::Successful);
     if let Some(ec) = metric.effective_count()
         && i64::from(r.count) >= ec
     {
@@ -290,11 +301,13 @@ pub fn metric_reason(metric: &Metric, r: &MetricResult) -> Option<String> {
         return Some(msg);
     }
     let csl = metric.consecutive_success_limit_value();
+    if r.phase.is_completed() && nothing_succeeded(r) == Some(r.phase) {
+        return Some(format!(
+            "no successful measurement: failed ({}), inconclusive ({}), errors ({})",
+            r.failed, r.inconclusive, r.error
+        ));
+    }
     match r.phase {
-        AnalysisPhase::Error if only_errors(r) => Some(format!(
-            "errors ({}) and no successful, failed or inconclusive measurement",
-            r.error
-        )),
         AnalysisPhase::Inconclusive | AnalysisPhase::Failed if csl > 0 => Some(format!(
             "consecutiveSuccess ({}) < consecutiveSuccessLimit ({csl}) after count ({})",
             r.consecutive_success, r.count
