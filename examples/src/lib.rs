@@ -1,4 +1,14 @@
 //! # rollout-examples
 //!
-//! Embedding examples: the library inside another operator's reconcile loop, a custom adapter and
-//! a simulation. Each example is also run by the test suite.
+//! Embedding examples, each a library module (so the test suite runs it) with a thin
+//! `examples/*.rs` program around it:
+//! - [`reconcile_loop`]: another operator ("WebApp") that owns a Rollout and drives the core's
+//!   machine from its own reconcile loop, with the in-memory adapters from `rollout-sim`
+//!   (`cargo run -p rollout-examples --example reconcile_loop`).
+//! - [`custom_router`]: a custom [`TrafficRouter`](rollout_core::adapters::TrafficRouter) that
+//!   renders the canary split as a proxy config, used with the in-memory adapters for the rest
+//!   (`cargo run -p rollout-examples --example custom_router`).
+#![forbid(unsafe_code)]
+
+pub mod custom_router;
+pub mod reconcile_loop;
