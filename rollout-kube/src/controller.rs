@@ -8,7 +8,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use kube::api::Api;
 use kube::runtime::controller::{Action as Requeue, Config as RuntimeConfig, Controller};
@@ -25,6 +25,7 @@ use rollout_core::common::Timestamp;
 use rollout_core::rollout::{Action, EventType};
 use tracing::{Instrument, info_span, warn};
 
+use crate::analysis::AnalysisRunner;
 use crate::reconciler::{Caches, Error, Reconciler};
 use crate::resources::{AnalysisRun, Rollout};
 
@@ -242,12 +243,42 @@ fn error_policy(ro: Arc<Rollout>, err: &Error, ctx: Arc<Ctx>) -> Requeue {
     Requeue::requeue(delay)
 }
 
+async fn reconcile_run(run: Arc<AnalysisRun>, runner: Arc<AnalysisRunner>) -> Result<Requeue, Error> {
+    let span = info_span!(
+        "analysisrun",
+        namespace = run.namespace().unwrap_or_default(),
+        run = run.name_any()
+    );
+    async move {
+        let now = Timestamp::now();
+        let out = runner.reconcile(&run, now).await?;
+        Ok(match out.next_wake {
+            Some(t) => {
+                let ms = t.as_millisecond().saturating_sub(now.as_millisecond()).max(100);
+                Requeue::requeue(Duration::from_millis(ms as u64))
+            }
+            None => Requeue::await_change(),
+        })
+    }
+    .instrument(span)
+    .await
+}
+
+fn run_error_policy(run: Arc<AnalysisRun>, err: &Error, _: Arc<AnalysisRunner>) -> Requeue {
+    warn!(run = run.name_any(), error = %err, "analysis run reconcile failed");
+    Requeue::requeue(
+        Duration::from_secs(if error_kind(err) == "conflict" { 0 } else { 5 })
+            .max(Duration::from_millis(200)),
+    )
+}
+
 /// A configured controller; [`RolloutController::run`] drives it.
 pub struct RolloutController {
     client: Client,
     config: ControllerConfig,
     metrics: Metrics,
     inputs: rollout_core::rollout::Inputs,
+    providers: rollout_core::analysis::Providers,
 }
 
 impl std::fmt::Debug for RolloutController {
@@ -267,7 +298,14 @@ impl RolloutController {
             config,
             metrics,
             inputs: Default::default(),
+            providers: Default::default(),
         }
+    }
+
+    /// Measurement providers for AnalysisRuns (Prometheus, web, judges...); `job` is built in.
+    pub fn with_providers(mut self, providers: rollout_core::analysis::Providers) -> Self {
+        self.providers = providers;
+        self
     }
 
     /// Coordinator inputs passed to the core on every reconcile (e.g. hold all rollouts).
@@ -283,7 +321,9 @@ impl RolloutController {
             config,
             metrics,
             inputs,
+            providers,
         } = self;
+        let shutdown = shutdown.shared();
         let (rollouts, replica_sets, runs): (Api<Rollout>, Api<ReplicaSet>, Api<AnalysisRun>) =
             match &config.namespace {
                 Some(ns) => (
@@ -322,6 +362,7 @@ impl RolloutController {
         let mut reconciler = Reconciler::new(client.clone());
         reconciler.field_manager = config.name.clone();
         reconciler.inputs = inputs;
+        reconciler.instance_id = config.instance_id.clone();
         reconciler.caches = Caches {
             replica_sets: Some(rs_reader),
             analysis_runs: Some(ar_reader),
@@ -342,13 +383,26 @@ impl RolloutController {
         let wc = watcher::Config::default()
             .labels(&config.rollout_selector())
             .any_semantic();
-        Controller::new(rollouts, wc)
+        let rollout_loop = Controller::new(rollouts, wc)
             .with_config(RuntimeConfig::default().concurrency(config.concurrency))
             .owns_stream(rs_stream)
             .owns_stream(ar_stream)
+            .graceful_shutdown_on(shutdown.clone())
+            .run(reconcile, error_policy, ctx.clone())
+            .for_each(|_| async {});
+        let run_api: Api<AnalysisRun> = match &config.namespace {
+            Some(ns) => Api::namespaced(ctx.reconciler.client.clone(), ns),
+            None => Api::all(ctx.reconciler.client.clone()),
+        };
+        let runner = Arc::new(AnalysisRunner::new(ctx.reconciler.client.clone(), providers));
+        let run_wc = watcher::Config::default()
+            .labels(&config.rollout_selector())
+            .any_semantic();
+        let run_loop = Controller::new(run_api, run_wc)
+            .with_config(RuntimeConfig::default().concurrency(config.concurrency))
             .graceful_shutdown_on(shutdown)
-            .run(reconcile, error_policy, ctx)
-            .for_each(|_| async {})
-            .await;
+            .run(reconcile_run, run_error_policy, runner)
+            .for_each(|_| async {});
+        futures::join!(rollout_loop, run_loop);
     }
 }

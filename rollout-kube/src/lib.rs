@@ -7,6 +7,7 @@
 //! Map of the crate:
 //! - [`resources`]: Rollout, AnalysisTemplate, ClusterAnalysisTemplate, AnalysisRun as kube resources.
 //! - [`reconciler`]: one reconcile (snapshot → core → actions → status), usable in your own loop.
+//! - [`analysis`]: AnalysisRuns driven with the host's providers; the `job` provider; `secretKeyRef` args.
 //! - [`controller`]: the `kube::runtime` controller: watches, concurrency, backoff, events, metrics.
 //! - [`ops`]: `get`, `promote`, `abort`, `retry`, `pause` — the same patches as Argo's kubectl plugin.
 //! - [`manifests`]: CRDs, least-privilege RBAC, ServiceAccount and controller Deployment as YAML.
@@ -14,6 +15,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod analysis;
 pub mod controller;
 pub mod manifests;
 pub mod ops;

@@ -105,6 +105,8 @@ pub struct Reconciler {
     pub caches: Caches,
     /// Coordinator inputs passed to the core.
     pub inputs: Inputs,
+    /// Argo instance id: copied as a label onto the AnalysisRuns we create.
+    pub instance_id: Option<String>,
 }
 
 /// What one reconcile did.
@@ -157,6 +159,7 @@ impl Reconciler {
             field_manager: "rollout-controller".into(),
             caches: Caches::default(),
             inputs: Inputs::default(),
+            instance_id: None,
         }
     }
 
@@ -581,16 +584,12 @@ impl Reconciler {
                 value_from: None,
             })
             .collect();
-        let dry_run: Vec<rollout_core::analysis::DryRun> =
-            serde_json::from_value(Value::Array(req.dry_run.clone()))?;
-        let retention: Vec<rollout_core::analysis::MeasurementRetention> =
-            serde_json::from_value(Value::Array(req.measurement_retention.clone()))?;
         let run = rollout_core::analysis::new_run_from_templates(
             &templates,
             &cluster,
             &args,
-            &dry_run,
-            &retention,
+            &recast::<_, Vec<rollout_core::analysis::DryRun>>(&req.dry_run)?,
+            &recast::<_, Vec<rollout_core::analysis::MeasurementRetention>>(&req.measurement_retention)?,
             &req.name,
             Some(ns),
         )
@@ -599,7 +598,11 @@ impl Reconciler {
             message: e.to_string(),
         })?;
         let mut value = serde_json::to_value(&run)?;
-        value["metadata"]["labels"] = serde_json::to_value(&req.labels)?;
+        let mut labels = req.labels.clone();
+        if let Some(id) = &self.instance_id {
+            labels.insert(crate::controller::INSTANCE_ID_LABEL.to_string(), id.clone());
+        }
+        value["metadata"]["labels"] = serde_json::to_value(&labels)?;
         value["metadata"]["ownerReferences"] = json!([ro.controller_owner_ref(&())]);
         let obj: AnalysisRun = serde_json::from_value(value)?;
         let api: Api<AnalysisRun> = Api::namespaced(self.client.clone(), ns);
@@ -609,6 +612,11 @@ impl Reconciler {
             Err(e) => Err(kube_err(format!("create AnalysisRun {ns}/{}", req.name))(e)),
         }
     }
+}
+
+/// The same JSON read as another type (the rollout and analysis modules model some rules separately).
+fn recast<T: serde::Serialize, U: serde::de::DeserializeOwned>(t: &T) -> Result<U, serde_json::Error> {
+    serde_json::from_value(serde_json::to_value(t)?)
 }
 
 fn is_replica_action(a: &Action) -> bool {

@@ -180,22 +180,3 @@ async fn restart_mid_rollout_resumes_without_duplicates() {
     assert_eq!(replica_sets(&c, "svc").await.len(), 2);
     second.shutdown().await;
 }
-
-async fn wait_for_rs(
-    c: &Cluster,
-    name: &str,
-    pred: impl Fn(&[(String, String, i32, i32)]) -> bool,
-) -> Vec<(String, String, i32, i32)> {
-    let start = std::time::Instant::now();
-    loop {
-        let rss = replica_sets(c, name).await;
-        if pred(&rss) {
-            return rss;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(90),
-            "ReplicaSets never reached the expected state: {rss:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}

@@ -214,3 +214,23 @@ pub fn healthy_at_new_revision(ro: &Rollout) -> bool {
         && !text(ro, "stableRS").is_empty()
         && text(ro, "stableRS") == text(ro, "currentPodHash")
 }
+
+/// Waits until the owned ReplicaSets satisfy `pred`.
+pub async fn wait_for_rs(
+    c: &Cluster,
+    name: &str,
+    pred: impl Fn(&[(String, String, i32, i32)]) -> bool,
+) -> Vec<(String, String, i32, i32)> {
+    let start = std::time::Instant::now();
+    loop {
+        let rss = replica_sets(c, name).await;
+        if pred(&rss) {
+            return rss;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "ReplicaSets never reached the expected state: {rss:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

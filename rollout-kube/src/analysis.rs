@@ -1,0 +1,308 @@
+//! AnalysisRuns on the cluster: the core's run machine driven against the API server, with
+//! measurements taken by the host's [`Providers`] (Prometheus, web, judges, and the cluster-backed
+//! [`JobProvider`]) and `secretKeyRef` args read from Secrets at measurement time.
+//!
+//! Secret values are only substituted into the request handed to the provider; the run's status,
+//! events and logs only ever see the placeholder.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, PropagationPolicy};
+use kube::{Client, ResourceExt};
+use rollout_core::analysis::create::resolve_placeholders_lenient;
+use rollout_core::analysis::{
+    AnalysisPhase, Argument, MeasurementProvider, MeasurementRequest, Metric, Observation, ProviderError,
+    Providers, TaskKind, finish_measurement, step,
+};
+use rollout_core::common::Timestamp;
+use serde_json::json;
+
+use crate::reconciler::{Error, merge_diff};
+use crate::resources::AnalysisRun;
+
+/// Drives AnalysisRuns.
+#[derive(Clone)]
+pub struct AnalysisRunner {
+    /// The host's client.
+    pub client: Client,
+    /// Providers by name.
+    pub providers: Arc<Providers>,
+}
+
+impl std::fmt::Debug for AnalysisRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AnalysisRunner")
+            .field("providers", &self.providers)
+            .finish()
+    }
+}
+
+/// What one run reconcile did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutcome {
+    /// Phase after the reconcile.
+    pub phase: AnalysisPhase,
+    /// When to look again.
+    pub next_wake: Option<Timestamp>,
+    /// Whether the status was written.
+    pub status_written: bool,
+}
+
+impl AnalysisRunner {
+    /// A runner with `providers`; the `job` provider is added (it needs this client).
+    pub fn new(client: Client, mut providers: Providers) -> Self {
+        if providers.get(JobProvider::NAME).is_none() {
+            providers.register(Arc::new(JobProvider {
+                client: client.clone(),
+            }));
+        }
+        Self {
+            client,
+            providers: Arc::new(providers),
+        }
+    }
+
+    async fn secret_args(&self, ns: &str, args: &[Argument]) -> Result<Vec<Argument>, ProviderError> {
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), ns);
+        let mut out = Vec::with_capacity(args.len());
+        for a in args {
+            let mut a = a.clone();
+            if let Some(r) = a.value_from.as_ref().and_then(|v| v.secret_key_ref.as_ref()) {
+                let secret = api.get(&r.name).await.map_err(|e| {
+                    ProviderError::Failed(format!("reading Secret {ns}/{} for arg {}: {e}", r.name, a.name))
+                })?;
+                let value = secret
+                    .data
+                    .as_ref()
+                    .and_then(|d| d.get(&r.key))
+                    .map(|b| String::from_utf8_lossy(&b.0).into_owned())
+                    .ok_or_else(|| {
+                        ProviderError::Failed(format!("Secret {ns}/{} has no key {:?}", r.name, r.key))
+                    })?;
+                a.value = Some(value);
+                a.value_from = None;
+            }
+            out.push(a);
+        }
+        Ok(out)
+    }
+
+    /// The request with secret args substituted (for the provider only).
+    async fn with_secrets(&self, req: &MeasurementRequest) -> Result<MeasurementRequest, ProviderError> {
+        let has_secrets = req
+            .args
+            .iter()
+            .any(|a| a.value_from.as_ref().is_some_and(|v| v.secret_key_ref.is_some()));
+        if !has_secrets {
+            return Ok(req.clone());
+        }
+        let ns = req.namespace.clone().unwrap_or_default();
+        let args = self.secret_args(&ns, &req.args).await?;
+        let text = serde_json::to_string(&req.metric).map_err(|e| ProviderError::Failed(e.to_string()))?;
+        let resolved = resolve_placeholders_lenient(&text, &args, true)
+            .map_err(|e| ProviderError::Failed(e.to_string()))?;
+        let metric: Metric =
+            serde_json::from_str(&resolved).map_err(|e| ProviderError::Failed(e.to_string()))?;
+        Ok(MeasurementRequest {
+            metric,
+            args,
+            ..req.clone()
+        })
+    }
+
+    /// Reconciles one run at `now`: take due measurements, write the status.
+    pub async fn reconcile(&self, run: &AnalysisRun, now: Timestamp) -> Result<RunOutcome, Error> {
+        let ns = run.namespace().ok_or(Error::MissingMetadata)?;
+        let name = run.metadata.name.clone().ok_or(Error::MissingMetadata)?;
+        let core = run.to_core()?;
+        let first = step(&core, now, Vec::new());
+        let mut results = Vec::new();
+        for task in &first.tasks {
+            let outcome = match self.with_secrets(&task.request).await {
+                Err(e) => Err(e),
+                Ok(req) => match task.kind {
+                    TaskKind::Measure | TaskKind::Resume => self.providers.observe(&req).await,
+                    TaskKind::Terminate => {
+                        if let Ok(p) = self.providers.for_provider(&req.metric.provider) {
+                            let _ = p.terminate(&req).await;
+                        }
+                        continue;
+                    }
+                },
+            };
+            results.push(finish_measurement(&task.request, outcome, Timestamp::now()));
+        }
+        let last = if results.is_empty() {
+            first
+        } else {
+            let mut next = core.clone();
+            next.status = Some(first.status);
+            step(&next, now, results)
+        };
+        let before = serde_json::to_value(core.status.clone().unwrap_or_default())?;
+        let after = serde_json::to_value(&last.status)?;
+        let diff = merge_diff(&before, &after);
+        let status_written = !diff.is_null();
+        if status_written {
+            let api: Api<AnalysisRun> = Api::namespaced(self.client.clone(), &ns);
+            let patch = json!({"metadata": {"resourceVersion": run.resource_version()}, "status": diff});
+            api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map_err(|source| Error::Kube {
+                    what: format!("patch AnalysisRun {ns}/{name} status"),
+                    source,
+                })?;
+        }
+        Ok(RunOutcome {
+            phase: last.status.phase,
+            next_wake: last.next_wake,
+            status_written,
+        })
+    }
+}
+
+/// The upstream `job` provider: a Kubernetes Job from the metric's template, owned by the run;
+/// Successful when the Job completes, Failed when it fails; deleted when the run terminates.
+#[derive(Clone)]
+pub struct JobProvider {
+    /// Client used to create, read and delete Jobs.
+    pub client: Client,
+}
+
+impl std::fmt::Debug for JobProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JobProvider")
+    }
+}
+
+/// Metadata key holding the Job's name in a measurement.
+pub const JOB_NAME_KEY: &str = "job-name";
+/// How often an in-flight Job is checked.
+pub const JOB_POLL: Duration = Duration::from_secs(2);
+
+impl JobProvider {
+    /// The provider key.
+    pub const NAME: &'static str = "job";
+
+    fn api(&self, req: &MeasurementRequest) -> Api<Job> {
+        Api::namespaced(self.client.clone(), req.namespace.as_deref().unwrap_or("default"))
+    }
+
+    fn in_flight(req: &MeasurementRequest, job: String) -> Observation {
+        let resume_at = Timestamp::from_millisecond(req.now.as_millisecond() + JOB_POLL.as_millis() as i64)
+            .unwrap_or(req.now);
+        Observation::InFlight {
+            resume_at,
+            metadata: BTreeMap::from([(JOB_NAME_KEY.to_string(), job)]),
+        }
+    }
+
+    fn failed(e: kube::Error) -> ProviderError {
+        ProviderError::Failed(e.to_string())
+    }
+}
+
+#[async_trait]
+impl MeasurementProvider for JobProvider {
+    fn name(&self) -> &str {
+        Self::NAME
+    }
+
+    async fn measure(&self, req: &MeasurementRequest) -> Result<Observation, ProviderError> {
+        let spec = req
+            .metric
+            .provider
+            .other
+            .get(Self::NAME)
+            .cloned()
+            .ok_or_else(|| ProviderError::InvalidConfig {
+                provider: Self::NAME.into(),
+                message: "missing job block".into(),
+            })?;
+        let invalid = |m: String| ProviderError::InvalidConfig {
+            provider: Self::NAME.into(),
+            message: m,
+        };
+        let mut job = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": spec.get("metadata").cloned().unwrap_or(json!({})),
+                             "spec": spec.get("spec").cloned().ok_or_else(|| invalid("job.spec is required".into()))?});
+        // Upstream names jobs `<run uid or name>.<metric>.<n>`; ours are unique per measurement time.
+        let name = format!("{}.{}.{}", req.run, req.metric.name, req.now.as_second()).to_lowercase();
+        job["metadata"]["name"] = json!(name);
+        job["metadata"]["labels"]["analysisrun"] = json!(req.run);
+        let runs: Api<AnalysisRun> =
+            Api::namespaced(self.client.clone(), req.namespace.as_deref().unwrap_or("default"));
+        if let Ok(run) = runs.get(&req.run).await
+            && let Some(owner) = kube::Resource::controller_owner_ref(&run, &())
+        {
+            job["metadata"]["ownerReferences"] = json!([owner]);
+        }
+        let job: Job = serde_json::from_value(job).map_err(|e| invalid(e.to_string()))?;
+        match self.api(req).create(&PostParams::default(), &job).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => return Err(Self::failed(e)),
+        }
+        Ok(Self::in_flight(req, name))
+    }
+
+    async fn resume(&self, req: &MeasurementRequest) -> Result<Observation, ProviderError> {
+        let Some(name) = req
+            .in_flight
+            .as_ref()
+            .and_then(|m| m.metadata.get(JOB_NAME_KEY))
+            .cloned()
+        else {
+            return self.measure(req).await;
+        };
+        let job = self.api(req).get(&name).await.map_err(Self::failed)?;
+        let conds = job
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.clone())
+            .unwrap_or_default();
+        let done = |t: &str| conds.iter().any(|c| c.type_ == t && c.status == "True");
+        let meta = BTreeMap::from([(JOB_NAME_KEY.to_string(), name.clone())]);
+        if done("Complete") {
+            return Ok(Observation::Decided {
+                phase: AnalysisPhase::Successful,
+                value: "1".into(),
+                message: String::new(),
+                metadata: meta,
+            });
+        }
+        if done("Failed") {
+            let why = conds
+                .iter()
+                .find(|c| c.type_ == "Failed")
+                .and_then(|c| c.message.clone())
+                .unwrap_or_default();
+            return Ok(Observation::Decided {
+                phase: AnalysisPhase::Failed,
+                value: "0".into(),
+                message: why,
+                metadata: meta,
+            });
+        }
+        Ok(Self::in_flight(req, name))
+    }
+
+    async fn terminate(&self, req: &MeasurementRequest) -> Result<(), ProviderError> {
+        if let Some(name) = req.in_flight.as_ref().and_then(|m| m.metadata.get(JOB_NAME_KEY)) {
+            let dp = DeleteParams {
+                propagation_policy: Some(PropagationPolicy::Background),
+                ..Default::default()
+            };
+            match self.api(req).delete(name, &dp).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) => return Err(Self::failed(e)),
+            }
+        }
+        Ok(())
+    }
+}
