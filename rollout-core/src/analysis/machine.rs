@@ -2,7 +2,7 @@
 //! run, `now` and the measurements the driver completed since the last step, it returns the new
 //! status, the measurements to take / resume / terminate, and when to call again.
 //!
-//! Driver loop: `step(run, now, results)` → perform `tasks` with the [`Providers`](super::Providers)
+//! Driver loop: `step(run, now, results)` → perform `tasks` with the [`Providers`]
 //! → turn each outcome into a [`MeasurementResult`] with [`finish_measurement`] → call `step`
 //! again with them (and again at `next_wake` if nothing happens before).
 //!
