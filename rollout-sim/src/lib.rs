@@ -14,6 +14,7 @@
 //! - [`driver`]: the loop that runs everything to an outcome; [`simulate`] is the one-call entry.
 //! - [`log`]: the event log, timeline and report.
 //! - [`report`]: the SVG / HTML timeline chart.
+//! - `testing` (feature `testing`): proptest strategies for scenarios.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -26,6 +27,8 @@ pub mod promql;
 pub mod provider;
 pub mod report;
 pub mod scenario;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use driver::{SimError, SimInput, Simulation};
 pub use log::{LogEvent, Outcome, SimReport};
