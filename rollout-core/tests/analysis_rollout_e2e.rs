@@ -364,3 +364,98 @@ fn inconclusive_inline_analysis_pauses_and_promote_creates_a_fresh_run() {
             .all(|r| r.status.as_ref().unwrap().phase == AnalysisPhase::Inconclusive)
     );
 }
+
+fn blue_green(bg: serde_json::Value) -> Rollout {
+    serde_json::from_value(json!({
+        "metadata": {"name": "shop", "namespace": "default", "generation": 1},
+        "spec": {
+            "replicas": 3,
+            "selector": {"matchLabels": {"app": "shop"}},
+            "template": {"metadata": {"labels": {"app": "shop"}},
+                         "spec": {"containers": [{"name": "app", "image": "shop:v1"}]}},
+            "strategy": {"blueGreen": bg}
+        }
+    }))
+    .unwrap()
+}
+
+fn active_hash(w: &World) -> Option<String> {
+    w.cluster
+        .observed
+        .services
+        .iter()
+        .find(|s| s.name == "shop-active")
+        .and_then(|s| s.selector_hash.clone())
+}
+
+#[test]
+fn failing_pre_promotion_analysis_keeps_blue_active_and_aborts() {
+    let provider: Provider = Box::new(|_| {
+        Ok(Observation::Result {
+            result: vec![0.3].into(),
+            value: "[0.3]".into(),
+            metadata: Default::default(),
+        })
+    });
+    let ro = blue_green(json!({
+        "activeService": "shop-active",
+        "previewService": "shop-preview",
+        "prePromotionAnalysis": {
+            "templates": [{"templateName": "error-rate"}],
+            "args": [{"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}}]
+        }
+    }));
+    let mut w = World::new(ro, &[ERROR_RATE], provider);
+    let blue = w.cluster.rollout.status.stable_rs.clone();
+    assert_eq!(active_hash(&w), Some(blue.clone()));
+    w.cluster.set_image("shop:v2");
+    w.run_until(300, |w| w.cluster.rollout.status.abort);
+    let run = w.run_named("-pre");
+    let st = run.status.as_ref().unwrap();
+    assert_eq!(
+        (st.phase, st.message.as_str()),
+        (
+            AnalysisPhase::Failed,
+            "Metric \"error-rate\" assessed Failed due to failed (2) > failureLimit (1)"
+        )
+    );
+    w.run_until(60, |w| {
+        w.cluster.rollout.status.phase == Some(RolloutPhase::Degraded)
+    });
+    assert_eq!(active_hash(&w), Some(blue), "blue stays active");
+}
+
+#[test]
+fn passing_post_promotion_analysis_completes_the_blue_green_update() {
+    let provider: Provider = Box::new(|_| {
+        Ok(Observation::Result {
+            result: vec![0.99].into(),
+            value: "[0.99]".into(),
+            metadata: Default::default(),
+        })
+    });
+    let ro = blue_green(json!({
+        "activeService": "shop-active",
+        "previewService": "shop-preview",
+        "postPromotionAnalysis": {
+            "templates": [{"templateName": "success-rate"}],
+            "args": [{"name": "stable-hash", "valueFrom": {"podTemplateHashValue": "Stable"}},
+                     {"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}}]
+        }
+    }));
+    let success_rate_bounded = SUCCESS_RATE.replace("interval: 10s", "interval: 10s\n    count: 3");
+    let mut w = World::new(ro, &[&success_rate_bounded], provider);
+    let blue = w.cluster.rollout.status.stable_rs.clone();
+    w.cluster.set_image("shop:v2");
+    w.run_until(300, |w| {
+        let st = &w.cluster.rollout.status;
+        st.stable_rs == st.current_pod_hash && st.stable_rs != blue
+    });
+    let green = w.cluster.rollout.status.current_pod_hash.clone();
+    assert_eq!(active_hash(&w), Some(green));
+    let run = w.run_named("-post");
+    let st = run.status.as_ref().unwrap();
+    assert_eq!((st.phase, st.message.as_str()), (AnalysisPhase::Successful, ""));
+    assert_eq!(st.metric_results[0].count, 3);
+    assert!(!w.cluster.rollout.status.abort);
+}
