@@ -237,10 +237,12 @@ pub fn samples_needed(test: &CountTest, p: &RateRatioProcess) -> u64 {
 
 /// Folds `windows` into `state` and judges. `name` labels the detail.
 pub fn assess(test: &CountTest, state: &mut CountState, windows: &[CountWindow], name: &str) -> CountOutcome {
+    let obs: Vec<_> = windows
+        .iter()
+        .map(|w| (w.share, w.canary_events, w.stable_events, w.canary_n, w.stable_n))
+        .collect();
+    state.process.observe_all(&obs);
     for w in windows {
-        state
-            .process
-            .observe(w.share, w.canary_events, w.stable_events, w.canary_n, w.stable_n);
         state.last_time_ms = Some(state.last_time_ms.map_or(w.time_ms, |t| t.max(w.time_ms)));
     }
     state.looks += 1;

@@ -114,29 +114,53 @@ impl RateRatioProcess {
         canary_n: f64,
         stable_n: f64,
     ) {
-        self.canary_events += canary_events;
-        self.stable_events += stable_events;
-        self.canary_exposure += canary_n;
-        self.stable_exposure += stable_n;
-        if !(share > 0.0 && share < 1.0) || canary_events + stable_events <= 0.0 {
+        self.observe_all(&[(share, canary_events, stable_events, canary_n, stable_n)]);
+    }
+
+    /// [`observe`](Self::observe) for several windows `(share, canary events, stable events,
+    /// canary exposure, stable exposure)`, computing the ratio grids once.
+    pub fn observe_all(&mut self, windows: &[(f64, f64, f64, f64, f64)]) {
+        let (rf, rp, mr) = (self.fail_ratio, self.pass_ratio, self.max_ratio);
+        let mut ratios: Vec<f64> = Vec::with_capacity(2 * MIXTURE_POINTS + 2 + GRID_POINTS);
+        ratios.push(rf);
+        ratios.extend((0..MIXTURE_POINTS).map(|k| rf * mixture_rho(k, mr)));
+        ratios.push(rp);
+        ratios.extend((0..MIXTURE_POINTS).map(|k| rp / mixture_rho(k, mr)));
+        ratios.extend((0..GRID_POINTS).map(grid_ratio));
+        let ln_r: Vec<f64> = ratios.iter().map(|r| r.ln()).collect();
+        let mut delta = vec![0.0; ratios.len()];
+        let mut informative = false;
+        for &(share, ce, se, cn, sn) in windows {
+            self.canary_events += ce;
+            self.stable_events += se;
+            self.canary_exposure += cn;
+            self.stable_exposure += sn;
+            if !(share > 0.0 && share < 1.0) || ce + se <= 0.0 {
+                continue;
+            }
+            self.windows += 1;
+            informative = true;
+            // θ = r·s/(r·s + 1 − s): ln θ = ln r + ln s − L and ln(1 − θ) = ln(1 − s) − L,
+            // with L = ln(r·s + 1 − s).
+            let (ln_s, ln_1s) = (share.ln(), (1.0 - share).ln());
+            for ((d, r), lr) in delta.iter_mut().zip(&ratios).zip(&ln_r) {
+                let l = (r * share + 1.0 - share).ln();
+                *d += ce * (lr + ln_s - l) + se * (ln_1s - l);
+            }
+        }
+        if !informative {
             return;
         }
-        self.windows += 1;
-        let ll = |r: f64| {
-            let theta = r * share / (r * share + 1.0 - share);
-            canary_events * theta.ln() + stable_events * (1.0 - theta).ln()
-        };
-        let (rf, rp, mr) = (self.fail_ratio, self.pass_ratio, self.max_ratio);
-        for (k, v) in self.ll_fail.iter_mut().enumerate() {
-            let r = if k == 0 { rf } else { rf * mixture_rho(k - 1, mr) };
-            *v += ll(r);
+        let (fail, rest) = delta.split_at(MIXTURE_POINTS + 1);
+        let (pass, grid) = rest.split_at(MIXTURE_POINTS + 1);
+        for (v, d) in self.ll_fail.iter_mut().zip(fail) {
+            *v += d;
         }
-        for (k, v) in self.ll_pass.iter_mut().enumerate() {
-            let r = if k == 0 { rp } else { rp / mixture_rho(k - 1, mr) };
-            *v += ll(r);
+        for (v, d) in self.ll_pass.iter_mut().zip(pass) {
+            *v += d;
         }
-        for (i, v) in self.ll_grid.iter_mut().enumerate() {
-            *v += ll(grid_ratio(i));
+        for (v, d) in self.ll_grid.iter_mut().zip(grid) {
+            *v += d;
         }
     }
 
