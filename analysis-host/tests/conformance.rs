@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use analysis_host::{HostConfig, JudgeHost, LoadOptions, LoadedJudge, json};
 use rollout_core::analysis::judge::{
@@ -56,28 +56,42 @@ fn rebuilt_dir() -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
-/// Loads `<dir>/<name>.wasm` once per test process (tests run in parallel; the lock also keeps
-/// two threads from compiling the same large component at once).
+/// Loads `<dir>/<name>.wasm` once per test process. Tests run in parallel: each file has its own
+/// once-cell, so two threads never compile the same component twice, while different components
+/// (Python and JavaScript take minutes in an unoptimised build) compile at the same time.
 fn load(dir: &Path, name: &str) -> LoadedJudge {
-    static LOADED: OnceLock<Mutex<HashMap<PathBuf, LoadedJudge>>> = OnceLock::new();
+    type Cells = Mutex<HashMap<PathBuf, Arc<OnceLock<LoadedJudge>>>>;
+    static LOADED: OnceLock<Cells> = OnceLock::new();
     let path = dir.join(format!("{name}.wasm"));
     assert!(
         path.is_file(),
         "{} is missing (run plugins/build)",
         path.display()
     );
-    let mut loaded = LOADED
-        .get_or_init(Mutex::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    loaded
-        .entry(path.clone())
-        .or_insert_with(|| {
-            host()
-                .load_file(&path, &LoadOptions::default())
-                .unwrap_or_else(|e| panic!("loading {}: {e}", path.display()))
-        })
-        .clone()
+    let cell = {
+        let mut cells = LOADED
+            .get_or_init(Mutex::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        Arc::clone(cells.entry(path.clone()).or_default())
+    };
+    cell.get_or_init(|| {
+        host()
+            .load_file(&path, &LoadOptions::default())
+            .unwrap_or_else(|e| panic!("loading {}: {e}", path.display()))
+    })
+    .clone()
+}
+
+/// Loads every judge of `names` at once (one thread each), in order.
+fn load_all(dir: &Path, names: &[&str]) -> Vec<LoadedJudge> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = names
+            .iter()
+            .map(|name| scope.spawn(move || load(dir, name)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
 }
 
 /// One conformance case: an input and the expected outcome (the verdict, or the judge's own
@@ -610,9 +624,8 @@ fn outcome_text(o: &Result<JudgeVerdict, impl AsRef<str>>) -> String {
 /// Checks every judge of `names` in `dir` against the table, and against each other.
 fn check_dir(dir: &Path, names: &[&str]) {
     let expected: Vec<String> = cases().iter().map(|c| outcome_text(&c.expected)).collect();
-    for name in names {
+    for (name, judge) in names.iter().zip(load_all(dir, names)) {
         let label = format!("{}/{name}.wasm", dir.display());
-        let judge = load(dir, name);
         let info = judge.info();
         assert_eq!(
             (
