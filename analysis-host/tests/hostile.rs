@@ -253,6 +253,17 @@ fn oversized_input_is_refused_before_running() {
 }
 
 #[test]
+fn no_state_leaks_between_evaluations() {
+    let host = small_host();
+    let judge = load(&host, "hostile-global-state");
+    for _ in 0..50 {
+        let v = judge.evaluate(&healthy()).unwrap().outcome.unwrap();
+        // A fresh instance every time: the global counter and the leftover allocation start over.
+        assert_eq!(v.reason, "calls 1 blocks 1");
+    }
+}
+
+#[test]
 fn ten_thousand_misbehaving_evaluations_do_not_grow_rss() {
     let host = small_host();
     let judge = load(&host, "hostile-panic");
