@@ -4,6 +4,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use rollout_core::rollout::machine::{Prepared, reconcile_prepared};
 use rollout_core::rollout::{Inputs, Observed, ObservedReplicaSet, Rollout, reconcile};
 use rollout_core::testing::FakeCluster;
 use serde_json::json;
@@ -44,11 +45,20 @@ fn mid_rollout(traffic_routing: bool) -> (Rollout, Observed) {
         c.advance(1);
     }
     c.set_image("demo:v3");
-    for _ in 0..12 {
+    for _ in 0..200 {
+        if c.rollout.status.current_step_index == Some(5) && c.rollout.status.controller_pause {
+            break;
+        }
         c.tick();
         c.advance(61);
-        c.promote();
+        c.promote_if_paused();
     }
+    assert_eq!(
+        c.rollout.status.current_step_index,
+        Some(5),
+        "paused at step 5 (setWeight 40 done)"
+    );
+    assert_ne!(c.rollout.status.stable_rs, c.rollout.status.current_pod_hash);
     let rs: Vec<&ObservedReplicaSet> = c.observed.replica_sets.iter().collect();
     assert_eq!(rs.len(), 3, "three ReplicaSets");
     (c.rollout, c.observed)
@@ -61,6 +71,15 @@ fn one_decision(cr: &mut Criterion) {
         let inputs = Inputs::default();
         cr.bench_function(&format!("decision/10-step canary, 3 RS, {name}"), |b| {
             b.iter(|| reconcile(black_box(&ro), black_box(&obs), now, &inputs))
+        });
+        let prepared = Prepared::new(&ro, &obs);
+        assert!(prepared.is_current(&ro, &obs));
+        assert_eq!(
+            reconcile_prepared(&ro, &obs, now, &inputs, &prepared),
+            reconcile(&ro, &obs, now, &inputs)
+        );
+        cr.bench_function(&format!("decision/10-step canary, 3 RS, {name}, prepared"), |b| {
+            b.iter(|| reconcile_prepared(black_box(&ro), black_box(&obs), now, &inputs, &prepared))
         });
     }
 }

@@ -216,24 +216,16 @@ pub fn templates_equal(a: &Value, b: &Value) -> bool {
     if !meta_eq(am, bm) || !meta_eq(bm, am) {
         return false;
     }
-    let labels = |m: &serde_json::Map<String, Value>| -> Vec<(String, Value)> {
-        m.get("labels")
-            .and_then(Value::as_object)
-            .map(|l| {
-                l.iter()
-                    .filter(|(k, _)| k.as_str() != POD_TEMPLATE_HASH_LABEL)
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect()
-            })
-            .unwrap_or_default()
+    let la = am.get("labels").and_then(Value::as_object).unwrap_or(&empty);
+    let lb = bm.get("labels").and_then(Value::as_object).unwrap_or(&empty);
+    let count = |l: &serde_json::Map<String, Value>| {
+        l.keys().filter(|k| k.as_str() != POD_TEMPLATE_HASH_LABEL).count()
     };
-    let (mut la, mut lb) = (labels(am), labels(bm));
-    if la.len() != lb.len() {
-        return false;
-    }
-    la.sort_by(|x, y| x.0.cmp(&y.0));
-    lb.sort_by(|x, y| x.0.cmp(&y.0));
-    la == lb
+    count(la) == count(lb)
+        && la
+            .iter()
+            .filter(|(k, _)| k.as_str() != POD_TEMPLATE_HASH_LABEL)
+            .all(|(k, v)| lb.get(k) == Some(v))
 }
 
 #[cfg(test)]

@@ -62,10 +62,18 @@ pub fn resolve_surge_unavailable(
     max_unavailable: Option<&IntOrString>,
     replicas: i32,
 ) -> (i32, i32) {
-    let default = IntOrString::String("25".into());
     let total = i64::from(replicas);
-    let surge = max_surge.unwrap_or(&default).scaled(total, true);
-    let unavailable = max_unavailable.unwrap_or(&default).scaled(total, false);
+    // Default "25" (25%), without allocating the string.
+    let default = |round_up: bool| {
+        let p = 25 * total;
+        Ok(if round_up {
+            (p + 99).div_euclid(100)
+        } else {
+            p.div_euclid(100)
+        })
+    };
+    let surge = max_surge.map_or_else(|| default(true), |v| v.scaled(total, true));
+    let unavailable = max_unavailable.map_or_else(|| default(false), |v| v.scaled(total, false));
     let (surge, mut unavailable) = match (surge, unavailable) {
         (Ok(s), Ok(u)) => (sat(s), sat(u)),
         _ => (0, 0),

@@ -294,6 +294,18 @@ impl RolloutStatus {
         message: String,
         now: Timestamp,
     ) -> bool {
+        self.set_condition_with(kind, status, reason, || message, now)
+    }
+
+    /// [`RolloutStatus::set_condition`] with a lazily built message (built only on change).
+    pub fn set_condition_with(
+        &mut self,
+        kind: ConditionType,
+        status: ConditionStatus,
+        reason: &str,
+        message: impl FnOnce() -> String,
+        now: Timestamp,
+    ) -> bool {
         let mut transition = now;
         if let Some(cur) = self.condition(kind) {
             if cur.status == status && cur.reason == reason {
@@ -310,7 +322,7 @@ impl RolloutStatus {
             last_update_time: now,
             last_transition_time: transition,
             reason: reason.to_string(),
-            message,
+            message: message(),
         });
         true
     }

@@ -1,7 +1,6 @@
 //! The canary strategy (`rollout/canary.go`, `rollout/sync.go:syncRolloutStatusCanary`).
 
 use super::{Ctx, analysis, conditions, plus_secs, workload};
-use crate::rollout::hash;
 use crate::rollout::observed::{Action, EventType, ObservedReplicaSet};
 use crate::rollout::replicas::{
     BasicCanary, RsCounts, TrafficRoutedCanary, dss_abort_weight, progress_threshold_met,
@@ -22,7 +21,7 @@ fn counts(rs: &ObservedReplicaSet) -> RsCounts {
 
 pub(super) fn run(c: &mut Ctx) {
     let Some(canary) = c.ro.canary() else { return };
-    let step_hash = hash::step_hash(canary.steps.as_deref());
+    let step_hash = c.step_hash.clone();
     if let Some(reason) = c.inputs.force_abort.clone()
         && !c.prev.abort
         && c.prev.stable_rs != c.hash

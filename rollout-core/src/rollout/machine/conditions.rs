@@ -148,23 +148,23 @@ impl Ctx<'_> {
         let now = self.now;
         let paused = !self.prev.pause_conditions.is_empty() || self.ro.spec.paused;
         let aborted = self.is_aborted();
-        let new_name = self.new_rs.map(|r| r.name.clone());
+        let new_name: Option<&str> = self.new_rs.map(|r| r.name.as_str());
         let mut became_unhealthy = false;
         let healthy = self.rollout_healthy();
         if !paused && healthy {
-            self.st.set_condition(
+            self.st.set_condition_with(
                 ConditionType::Healthy,
                 ConditionStatus::True,
                 REASON_HEALTHY,
-                MSG_HEALTHY.into(),
+                || MSG_HEALTHY.into(),
                 now,
             );
         } else if self.prev.condition(ConditionType::Healthy).is_some() {
-            became_unhealthy = self.st.set_condition(
+            became_unhealthy = self.st.set_condition_with(
                 ConditionType::Healthy,
                 ConditionStatus::False,
                 REASON_HEALTHY,
-                MSG_NOT_HEALTHY.into(),
+                || MSG_NOT_HEALTHY.into(),
                 now,
             );
         }
@@ -183,19 +183,16 @@ impl Ctx<'_> {
                 self.event(EventType::Warning, REASON_ABORTED, msg);
             }
         } else if healthy {
-            let msg = format!(
-                "ReplicaSet {:?} has successfully progressed.",
-                new_name.clone().unwrap_or_default()
-            );
-            self.st.set_condition(
+            let name = new_name.unwrap_or_default();
+            self.st.set_condition_with(
                 ConditionType::Progressing,
                 ConditionStatus::True,
                 REASON_NEW_RS_AVAILABLE,
-                msg,
+                || format!("ReplicaSet {name:?} has successfully progressed."),
                 now,
             );
         } else if self.rollout_progressing() || became_unhealthy {
-            let mut msg = match &new_name {
+            let mut msg = match new_name {
                 Some(n) => format!("ReplicaSet {n:?} is progressing."),
                 None => format!("Rollout {:?} is progressing.", self.ro.metadata.name),
             };
@@ -228,7 +225,7 @@ impl Ctx<'_> {
                 c.last_transition_time = t;
             }
         } else if !self.is_indefinite_step() && !paused {
-            self.check_timeout(new_name);
+            self.check_timeout(new_name.map(str::to_string));
         }
         let r = self.replicas();
         let available = if self.ro.blue_green().is_some() {
@@ -247,21 +244,21 @@ impl Ctx<'_> {
             (ConditionStatus::False, MSG_NOT_AVAILABLE)
         };
         self.st
-            .set_condition(ConditionType::Available, s, REASON_AVAILABLE, m.into(), now);
+            .set_condition_with(ConditionType::Available, s, REASON_AVAILABLE, || m.into(), now);
         let completed = !self.st.stable_rs.is_empty() && self.st.stable_rs == self.st.current_pod_hash;
         if completed {
-            self.st.set_condition(
+            self.st.set_condition_with(
                 ConditionType::Completed,
                 ConditionStatus::True,
                 REASON_COMPLETED,
-                REASON_COMPLETED.into(),
+                || REASON_COMPLETED.into(),
                 now,
             );
-        } else if self.st.set_condition(
+        } else if self.st.set_condition_with(
             ConditionType::Completed,
             ConditionStatus::False,
             REASON_COMPLETED,
-            REASON_COMPLETED.into(),
+            || REASON_COMPLETED.into(),
             now,
         ) {
             let msg = format!(

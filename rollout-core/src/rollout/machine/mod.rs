@@ -8,6 +8,7 @@ mod analysis;
 mod bluegreen;
 mod canary;
 mod conditions;
+mod prepared;
 mod workload;
 
 use serde_json::Value;
@@ -16,10 +17,10 @@ use super::hash::{self, POD_TEMPLATE_HASH_LABEL};
 use super::observed::{Action, Decision, Event, EventType, Inputs, Observed, ObservedReplicaSet};
 use super::spec::Rollout;
 use super::status::{ConditionStatus, ConditionType, PauseCondition, PauseReason, RolloutStatus};
-use super::validation::{unsupported_steps, validate};
 use crate::common::Timestamp;
 
 pub use conditions::calculate_phase;
+pub use prepared::Prepared;
 
 static NULL: Value = Value::Null;
 
@@ -47,8 +48,28 @@ const INVALID_SPEC_REQUEUE_SECS: i64 = 20;
 /// assert!(matches!(&d.actions[0], Action::CreateReplicaSet { replicas: 3, revision: 1, .. }));
 /// ```
 pub fn reconcile(ro: &Rollout, obs: &Observed, now: Timestamp, inputs: &Inputs) -> Decision {
+    reconcile_prepared(ro, obs, now, inputs, &Prepared::new(ro, obs))
+}
+
+/// [`reconcile`] with spec-derived values computed earlier ([`Prepared`]); if `prepared` is not
+/// current for `ro` (another generation), it is recomputed, so the result is always the same
+/// as [`reconcile`]'s.
+pub fn reconcile_prepared(
+    ro: &Rollout,
+    obs: &Observed,
+    now: Timestamp,
+    inputs: &Inputs,
+    prepared: &Prepared,
+) -> Decision {
+    let fresh;
+    let prepared = if prepared.is_current(ro, obs) {
+        prepared
+    } else {
+        fresh = Prepared::new(ro, obs);
+        &fresh
+    };
     let mut ctx = Ctx::new(ro, obs, now, inputs);
-    ctx.run();
+    ctx.run(prepared);
     ctx.finish()
 }
 
@@ -63,6 +84,7 @@ pub(crate) struct Ctx<'a> {
     pub actions: Vec<Action>,
     pub wake: Option<Timestamp>,
     pub template: &'a Value,
+    pub step_hash: String,
     pub hash: String,
     pub new_rs: Option<&'a ObservedReplicaSet>,
     pub stable_rs: Option<&'a ObservedReplicaSet>,
@@ -88,6 +110,7 @@ impl<'a> Ctx<'a> {
             actions: Vec::new(),
             wake: None,
             template: &NULL,
+            step_hash: String::new(),
             hash: String::new(),
             new_rs: None,
             stable_rs: None,
@@ -101,28 +124,10 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn run(&mut self) {
-        // 1. resolve the template (workloadRef) and validate.
-        let workload_template = self.obs.workload.as_ref().map(|w| &w.template);
-        let mut errs = validate(self.ro, workload_template);
-        if self.ro.spec.workload_ref.is_some() && self.obs.workload.is_none() {
-            let wr = self.ro.spec.workload_ref.as_ref();
-            errs.insert(
-                0,
-                super::validation::FieldError {
-                    path: "spec.workloadRef".into(),
-                    kind: super::validation::FieldErrorKind::Required,
-                    message: format!(
-                        "workload {} {:?} was not observed",
-                        wr.map(|w| w.kind.as_str()).unwrap_or_default(),
-                        wr.map(|w| w.name.as_str()).unwrap_or_default()
-                    ),
-                },
-            );
-        }
-        errs.extend(unsupported_steps(self.ro));
-        if let Some(first) = errs.first() {
-            self.invalid_spec(first.to_string());
+    fn run(&mut self, prepared: &Prepared) {
+        // 1. validation (cached per spec generation).
+        if let Some(message) = &prepared.invalid {
+            self.invalid_spec(message.clone());
             return;
         }
         self.st.remove_condition(ConditionType::InvalidSpec);
@@ -131,7 +136,8 @@ impl<'a> Ctx<'a> {
             _ => self.ro.spec.template.as_ref().unwrap_or(&NULL),
         };
         // 2. pod-template hash, adoption, collisions; classify ReplicaSets.
-        self.classify();
+        self.classify(&prepared.pod_hash);
+        self.step_hash = prepared.step_hash.clone();
         // 3. paused-condition bookkeeping (its own status-only pass, as upstream).
         if self.check_paused_conditions() {
             self.status_only = true;
@@ -164,10 +170,10 @@ impl<'a> Ctx<'a> {
         self.wake_at(plus_secs(now, INVALID_SPEC_REQUEUE_SECS));
     }
 
-    fn classify(&mut self) {
+    fn classify(&mut self, prepared_hash: &str) {
         let rss = &self.obs.replica_sets;
         let mut collision = self.prev.collision_count;
-        let mut h = hash::pod_template_hash(self.template, collision);
+        let mut h = prepared_hash.to_string();
         let mut new_rs = None;
         for _ in 0..16 {
             match rss.iter().find(|r| r.pod_template_hash == h) {
@@ -437,20 +443,23 @@ impl<'a> Ctx<'a> {
         self.st.available_replicas = rss.iter().map(|r| r.available).sum();
         self.st.hpa_replicas = self.st.replicas;
         self.st.promote_full = self.st.current_pod_hash != self.st.stable_rs && self.prev.promote_full;
-        self.st.selector = self
-            .ro
-            .spec
-            .selector
+        let selector = self.ro.spec.selector.as_ref().or(self
+            .obs
+            .workload
             .as_ref()
-            .or(self.obs.workload.as_ref().and_then(|w| w.selector.as_ref()))
-            .map(|s| {
-                s.match_labels
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-            .unwrap_or_default();
+            .and_then(|w| w.selector.as_ref()));
+        if let Some(sel) = selector
+            && !selector_string_matches(&self.st.selector, sel)
+        {
+            self.st.selector = sel
+                .match_labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",");
+        } else if selector.is_none() {
+            self.st.selector.clear();
+        }
     }
 
     /// Upstream `reconcileRevisionHistoryLimit` over the given old RSs.
@@ -498,6 +507,27 @@ impl<'a> Ctx<'a> {
             });
         }
     }
+}
+
+/// Whether `s` is `k1=v1,k2=v2` for the selector's matchLabels (no allocation).
+fn selector_string_matches(s: &str, sel: &super::spec::LabelSelector) -> bool {
+    let mut rest = s;
+    for (i, (k, v)) in sel.match_labels.iter().enumerate() {
+        if i > 0 {
+            let Some(r) = rest.strip_prefix(',') else {
+                return false;
+            };
+            rest = r;
+        }
+        let Some(r) = rest.strip_prefix(k.as_str()).and_then(|r| r.strip_prefix('=')) else {
+            return false;
+        };
+        let Some(r) = r.strip_prefix(v.as_str()) else {
+            return false;
+        };
+        rest = r;
+    }
+    rest.is_empty()
 }
 
 /// Timestamp plus seconds.
