@@ -232,7 +232,14 @@ pub fn samples_needed(test: &CountTest, p: &RateRatioProcess) -> u64 {
     }
     let need = need.max(test.min_exposure);
     let have = p.canary_exposure.min(p.stable_exposure);
-    (need - have).max(0.0).ceil() as u64
+    // Still undecided although the formula says enough: the effect sits near a margin; ask for
+    // half as much again rather than reporting 0.
+    let remaining = if need > have {
+        need - have
+    } else {
+        (0.5 * have).max(1.0)
+    };
+    remaining.ceil() as u64
 }
 
 /// Folds `windows` into `state` and judges. `name` labels the detail.
@@ -254,7 +261,7 @@ pub fn assess(test: &CountTest, state: &mut CountState, windows: &[CountWindow],
     let stable_rate = p.stable_events / sn;
     let mut detail = Detail::new(name, "e-value", p.log_e_fail().exp());
     detail.effect = Some(p.ratio_estimate()).filter(|r| !r.is_nan());
-    detail.interval = p.cs;
+    detail.interval = p.cs.map(|i| (i.lo, i.hi));
     detail.samples = (cn.max(0.0) as u64, sn.max(0.0) as u64);
     detail = detail
         .with("canary-rate", canary_rate)

@@ -9,6 +9,7 @@ pub struct Point {
     /// End of the observation window, ms since the epoch.
     pub time_ms: i64,
     /// The value (NaN means "no data in this step").
+    #[serde(with = "crate::config::nonfinite")]
     pub value: f64,
 }
 
@@ -27,6 +28,7 @@ pub struct RatioPoint {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Bucket {
     /// Upper bound of the bucket (`le`); `f64::INFINITY` for `+Inf`.
+    #[serde(with = "crate::config::nonfinite")]
     pub upper_bound: f64,
     /// Cumulative count of observations at or below the bound.
     pub count: f64,

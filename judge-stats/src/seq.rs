@@ -57,7 +57,18 @@ pub struct RateRatioProcess {
     /// Largest log e-value of the pass test so far.
     pub max_log_e_pass: f64,
     /// Running intersection of the confidence sequence for r (`None` until computed).
-    pub cs: Option<(f64, f64)>,
+    pub cs: Option<Interval>,
+}
+
+/// A confidence interval whose ends may be infinite (and survive a JSON round trip).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    /// Lower end.
+    #[serde(with = "crate::config::nonfinite")]
+    pub lo: f64,
+    /// Upper end (`inf` when the data cannot bound the ratio from above).
+    #[serde(with = "crate::config::nonfinite")]
+    pub hi: f64,
 }
 
 fn mixture_rho(k: usize, max_ratio: f64) -> f64 {
@@ -192,8 +203,11 @@ impl RateRatioProcess {
         }
         if let Some((lo, hi)) = self.confidence_interval(alpha) {
             self.cs = Some(match self.cs {
-                Some((a, b)) if lo.max(a) <= hi.min(b) => (lo.max(a), hi.min(b)),
-                _ => (lo, hi),
+                Some(Interval { lo: a, hi: b }) if lo.max(a) <= hi.min(b) => Interval {
+                    lo: lo.max(a),
+                    hi: hi.min(b),
+                },
+                _ => Interval { lo, hi },
             });
         }
     }
@@ -286,7 +300,7 @@ mod tests {
             p.conclude_look(0.05);
         }
         assert!(p.max_log_e_fail > (20.0f64).ln(), "{}", p.max_log_e_fail);
-        let (lo, hi) = p.cs.unwrap();
+        let Interval { lo, hi } = p.cs.unwrap();
         assert!(lo > 1.2 && hi < 3.5 && lo < 2.0 && hi > 2.0, "{lo} {hi}");
     }
 
@@ -298,7 +312,7 @@ mod tests {
             p.conclude_look(0.05);
         }
         assert!(p.log_e_fail() < 0.0);
-        let (lo, hi) = p.cs.unwrap();
+        let Interval { lo, hi } = p.cs.unwrap();
         assert!(lo < 1.0 && hi > 1.0 && hi < 1.25, "{lo} {hi}");
         assert!(p.max_log_e_pass > (20.0f64).ln());
     }

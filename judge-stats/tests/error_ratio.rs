@@ -236,3 +236,23 @@ fn bonferroni_divides_alpha() {
     let (v, _) = judge(&input(&[(1, 1.0, 100.0)], &[(1, 1.0, 100.0)]), &cfg, None);
     assert_eq!(v.details[0].extra_value("alpha"), Some("0.0125"));
 }
+
+#[test]
+fn state_with_an_unbounded_interval_survives_its_encoding() {
+    // Errors only in the canary: the confidence sequence is unbounded above.
+    let (v, s) = judge(
+        &input(&[(1, 3.0, 100.0)], &[(1, 0.0, 100.0)]),
+        &Config::default(),
+        None,
+    );
+    assert_eq!(v.details[0].interval.map(|i| i.1), Some(f64::INFINITY));
+    let bytes = encode_state(&s);
+    let back = decode_state::<State>(Some(&bytes)).unwrap().unwrap();
+    assert_eq!(back, s);
+    let (v, _) = judge(
+        &input(&[(2, 1.0, 100.0)], &[(2, 0.0, 100.0)]),
+        &Config::default(),
+        Some(back),
+    );
+    assert_ne!(v.phase, Phase::Error, "{}", v.reason);
+}

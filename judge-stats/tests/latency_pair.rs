@@ -288,3 +288,24 @@ fn pair_baseline_guard() {
         (Phase::Inconclusive, codes::ENVIRONMENT_UNHEALTHY)
     );
 }
+
+#[test]
+fn latency_state_with_an_infinite_bucket_survives_its_encoding() {
+    use judge_stats::config::{decode_state, encode_state};
+    let cfg: latency::Config = parse_config(r#"{"threshold":0.5,"cumulativeBuckets":true}"#).unwrap();
+    let (_, s) = latency::judge(
+        &lat_input(1, h("canary", 100.0, 10.0), h("stable", 100.0, 10.0)),
+        &cfg,
+        None,
+    );
+    let back = decode_state::<latency::State>(Some(&encode_state(&s)))
+        .unwrap()
+        .unwrap();
+    assert_eq!(back.previous.0.last().map(|b| b.upper_bound), Some(f64::INFINITY));
+    let (v, _) = latency::judge(
+        &lat_input(2, h("canary", 300.0, 30.0), h("stable", 300.0, 30.0)),
+        &cfg,
+        Some(back),
+    );
+    assert_eq!(v.details[0].samples, (300, 300));
+}
