@@ -111,8 +111,45 @@ proptest! {
     }
 
     #[test]
+    fn blue_green_promote_ends_healthy_and_abort_restores_active(
+        ro in strategies::blue_green_rollout(),
+        abort in any::<bool>(),
+    ) {
+        let mut c = deployed(ro);
+        invariants::healthy(&c).map_err(TestCaseError::fail)?;
+        let v1 = c.rollout.status.stable_rs.clone();
+        c.set_image("demo:v2");
+        for _ in 0..10 {
+            c.tick();
+            c.advance(1);
+        }
+        let active = |c: &FakeCluster| {
+            c.observed.services.iter().find(|s| s.name == "bg-active").and_then(|s| s.selector_hash.clone())
+        };
+        if abort && c.rollout.status.stable_rs == v1 {
+            c.abort();
+            c.settle(200, true);
+            prop_assert_eq!(active(&c), Some(v1.clone()));
+            let r = c.rollout.replicas();
+            prop_assert_eq!(c.rs(&v1).map(|x| x.replicas), Some(r));
+            prop_assert_eq!(c.stable_and_canary(), (r, 0));
+        } else {
+            for _ in 0..5 {
+                c.promote();
+                c.settle(200, true);
+            }
+            invariants::healthy(&c).map_err(TestCaseError::fail)?;
+            prop_assert_eq!(active(&c), Some(c.rollout.status.stable_rs.clone()));
+        }
+    }
+
+    #[test]
     fn never_panics_on_arbitrary_snapshots(
-        ro in prop_oneof![strategies::basic_canary_rollout(), strategies::traffic_routed_rollout()],
+        ro in prop_oneof![
+            strategies::basic_canary_rollout(),
+            strategies::traffic_routed_rollout(),
+            strategies::blue_green_rollout()
+        ],
         observed in strategies::observed_snapshot(),
         index in prop::option::of(-3i32..15),
         stable in prop::sample::select(vec!["", "aaa", "bbb", "zzz"]),

@@ -99,6 +99,45 @@ pub fn traffic_routed_rollout() -> impl Strategy<Value = Rollout> {
         })
 }
 
+/// A valid blue-green Rollout: optional preview service, previewReplicaCount, manual or
+/// timed promotion, scale-down delay.
+pub fn blue_green_rollout() -> impl Strategy<Value = Rollout> {
+    (
+        1i32..=8,
+        any::<bool>(),
+        prop::option::of(1i32..4),
+        prop::option::of(any::<bool>()),
+        prop::option::of(0i32..60),
+        prop::option::of(0i32..60),
+    )
+        .prop_filter_map("invalid", |(replicas, preview, prc, auto, secs, delay)| {
+            let mut bg = json!({"activeService": "bg-active"});
+            if preview {
+                bg["previewService"] = json!("bg-preview");
+            }
+            if let Some(p) = prc {
+                bg["previewReplicaCount"] = json!(p.min(replicas));
+            }
+            if let Some(a) = auto {
+                bg["autoPromotionEnabled"] = json!(a);
+            }
+            if let Some(s) = secs {
+                bg["autoPromotionSeconds"] = json!(s);
+            }
+            if let Some(d) = delay {
+                bg["scaleDownDelaySeconds"] = json!(d);
+            }
+            serde_json::from_value(json!({
+                "metadata": {"name": "bg", "generation": 1},
+                "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "bg"}},
+                         "template": {"metadata": {"labels": {"app": "bg"}},
+                                      "spec": {"containers": [{"name": "app", "image": "demo:v1"}]}},
+                         "strategy": {"blueGreen": bg}}
+            }))
+            .ok()
+        })
+}
+
 /// Arbitrary observed snapshots (any sizes, hashes, deadlines, runs), including nonsense.
 pub fn observed_snapshot() -> impl Strategy<Value = Observed> {
     let rs = (
