@@ -163,19 +163,40 @@ impl Reconciler {
         }
     }
 
-    async fn replica_sets(&self, ns: &str, uid: &str) -> Result<Vec<ReplicaSet>, Error> {
+    async fn replica_sets(
+        &self,
+        ns: &str,
+        uid: &str,
+        referenced: &[String],
+    ) -> Result<Vec<ReplicaSet>, Error> {
         let owned = |rs: &ReplicaSet| {
             rs.owner_references()
                 .iter()
                 .any(|o| o.uid == uid && o.controller == Some(true))
         };
         if let Some(store) = &self.caches.replica_sets {
-            return Ok(store
+            let mut rss: Vec<ReplicaSet> = store
                 .state()
                 .into_iter()
                 .filter(|rs| rs.namespace().as_deref() == Some(ns) && owned(rs))
                 .map(|rs| (*rs).clone())
-                .collect());
+                .collect();
+            // A ReplicaSet we just created may not be in the cache yet: read the ones the status names.
+            let api: Api<ReplicaSet> = Api::namespaced(self.client.clone(), ns);
+            for name in referenced {
+                if !rss
+                    .iter()
+                    .any(|r| r.metadata.name.as_deref() == Some(name.as_str()))
+                    && let Some(rs) = api
+                        .get_opt(name)
+                        .await
+                        .map_err(kube_err(format!("get ReplicaSet {ns}/{name}")))?
+                    && owned(&rs)
+                {
+                    rss.push(rs);
+                }
+            }
+            return Ok(rss);
         }
         let api: Api<ReplicaSet> = Api::namespaced(self.client.clone(), ns);
         let list = api
@@ -185,15 +206,36 @@ impl Reconciler {
         Ok(list.items.into_iter().filter(owned).collect())
     }
 
-    async fn analysis_runs(&self, ns: &str, uid: &str) -> Result<Vec<AnalysisRun>, Error> {
+    async fn analysis_runs(
+        &self,
+        ns: &str,
+        uid: &str,
+        referenced: &[String],
+    ) -> Result<Vec<AnalysisRun>, Error> {
         let owned = |r: &AnalysisRun| r.owner_references().iter().any(|o| o.uid == uid);
         if let Some(store) = &self.caches.analysis_runs {
-            return Ok(store
+            let mut runs: Vec<AnalysisRun> = store
                 .state()
                 .into_iter()
                 .filter(|r| r.namespace().as_deref() == Some(ns) && owned(r))
                 .map(|r| (*r).clone())
-                .collect());
+                .collect();
+            // A run we just created may not be in the cache yet: read the ones the status names.
+            let api: Api<AnalysisRun> = Api::namespaced(self.client.clone(), ns);
+            for name in referenced {
+                if !runs
+                    .iter()
+                    .any(|r| r.metadata.name.as_deref() == Some(name.as_str()))
+                    && let Some(r) = api
+                        .get_opt(name)
+                        .await
+                        .map_err(kube_err(format!("get AnalysisRun {ns}/{name}")))?
+                    && owned(&r)
+                {
+                    runs.push(r);
+                }
+            }
+            return Ok(runs);
         }
         let api: Api<AnalysisRun> = Api::namespaced(self.client.clone(), ns);
         let list = api
@@ -209,7 +251,24 @@ impl Reconciler {
         let ns = ro.namespace().ok_or(Error::MissingMetadata)?;
         let uid = ro.uid().unwrap_or_default();
         let mut obs = Observed::default();
-        for rs in self.replica_sets(&ns, &uid).await? {
+        let st = &core_ro.status;
+        let rollout_name = &core_ro.metadata.name;
+        let referenced_rs: Vec<String> = [&st.current_pod_hash, &st.stable_rs]
+            .into_iter()
+            .filter(|h| !h.is_empty())
+            .map(|h| format!("{rollout_name}-{h}"))
+            .collect();
+        let referenced_runs: Vec<String> = [
+            &st.canary.current_step_analysis_run_status,
+            &st.canary.current_background_analysis_run_status,
+            &st.blue_green.pre_promotion_analysis_run_status,
+            &st.blue_green.post_promotion_analysis_run_status,
+        ]
+        .into_iter()
+        .flatten()
+        .map(|r| r.name.clone())
+        .collect();
+        for rs in self.replica_sets(&ns, &uid, &referenced_rs).await? {
             let labels = rs.labels();
             let ann = rs.annotations();
             let status = rs.status.clone().unwrap_or_default();
@@ -257,7 +316,7 @@ impl Reconciler {
                 obs.services.push(ObservedService { name, selector_hash });
             }
         }
-        for run in self.analysis_runs(&ns, &uid).await? {
+        for run in self.analysis_runs(&ns, &uid, &referenced_runs).await? {
             if let Some(o) = observe_run(&run) {
                 obs.analysis_runs.push(o);
             }
@@ -284,9 +343,31 @@ impl Reconciler {
     }
 
     /// Reconciles one Rollout at `now`: observe, decide, act, write status.
+    ///
+    /// `ro` may come from a cache: the Rollout is read again first, so actions are never decided
+    /// on a stale status (e.g. before our own last status write).
     pub async fn reconcile(&self, ro: &Rollout, now: Timestamp) -> Result<Outcome, Error> {
         let ns = ro.namespace().ok_or(Error::MissingMetadata)?;
         let name = ro.metadata.name.clone().ok_or(Error::MissingMetadata)?;
+        let api: Api<Rollout> = Api::namespaced(self.client.clone(), &ns);
+        let fresh = api
+            .get_opt(&name)
+            .await
+            .map_err(kube_err(format!("get Rollout {ns}/{name}")))?;
+        let Some(fresh) = fresh else {
+            return Ok(Outcome {
+                decision: Decision {
+                    status: Default::default(),
+                    actions: vec![],
+                    next_wakeup: None,
+                },
+                status_written: false,
+                writes: 0,
+                phase_before: None,
+                phase_after: None,
+            });
+        };
+        let ro = &fresh;
         let core_ro = match ro.to_core() {
             Ok(c) => c,
             Err(e) => return self.unreadable(ro, &ns, &name, e, now).await,

@@ -120,7 +120,11 @@ async fn failing_step_analysis_aborts_and_keeps_the_secret_out_of_status() {
         .await
         .unwrap()
         .items;
-    assert_eq!(runs.len(), 1, "one step run");
+    let names: Vec<_> = runs
+        .iter()
+        .map(|r| (r.metadata.name.clone(), r.status["phase"].clone()))
+        .collect();
+    assert_eq!(runs.len(), 1, "one step run: {names:?}");
     let run = &runs[0];
     assert_eq!(run.status["phase"], "Failed", "{:#}", run.status);
     assert_eq!(

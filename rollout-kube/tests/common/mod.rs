@@ -32,6 +32,10 @@ impl Drop for Cluster {
 /// Starts (or joins) the control plane, installs CRDs and RBAC, makes a namespace and starts the
 /// kubelet stand-in there. `None` when skipped locally.
 pub async fn cluster(prefix: &str) -> Option<Cluster> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("rollout_kube=info,warn")
+        .with_test_writer()
+        .try_init();
     let env = testenv::shared(TestEnvOptions::default()).await.unwrap()?;
     let admin = env.client().unwrap();
     env.install_crds(&manifests::crds_yaml().unwrap()).await.unwrap();
@@ -150,8 +154,23 @@ pub async fn wait_for(
         }
         if start.elapsed() > Duration::from_secs(secs) {
             let rss = replica_sets(c, name).await;
+            let runs: Vec<_> =
+                Api::<rollout_kube::resources::AnalysisRun>::namespaced(c.admin.clone(), &c.ns)
+                    .list(&ListParams::default())
+                    .await
+                    .unwrap()
+                    .items
+                    .into_iter()
+                    .map(|r| {
+                        (
+                            r.metadata.name.clone(),
+                            r.spec.get("terminate").cloned(),
+                            r.status.clone(),
+                        )
+                    })
+                    .collect();
             panic!(
-                "timed out waiting for {what}; status: {:#}\nreplicasets: {rss:?}",
+                "timed out waiting for {what}; status: {:#}\nreplicasets: {rss:?}\nanalysisruns: {runs:#?}",
                 ro.status
             );
         }
