@@ -180,3 +180,62 @@ async fn restart_mid_rollout_resumes_without_duplicates() {
     assert_eq!(replica_sets(&c, "svc").await.len(), 2);
     second.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workload_ref_progressively_drains_the_deployment() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use kube::api::{Api, PostParams};
+    let Some(c) = cluster("workload").await else {
+        return;
+    };
+    let dep: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "legacy"},
+        "spec": {
+            "replicas": 3,
+            "selector": {"matchLabels": {"app": "legacy"}},
+            "template": {"metadata": {"labels": {"app": "legacy"}},
+                         "spec": {"containers": [{"name": "app", "image": "example.invalid/legacy:v1"}]}}
+        }
+    }))
+    .unwrap();
+    let deployments: Api<Deployment> = Api::namespaced(c.admin.clone(), &c.ns);
+    deployments.create(&PostParams::default(), &dep).await.unwrap();
+    let ctrl = start_controller(&c);
+    create(
+        &c,
+        json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+            "metadata": {"name": "legacy"},
+            "spec": {
+                "replicas": 3,
+                "workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "legacy", "scaleDown": "progressively"},
+                "strategy": {"canary": {"steps": [{"setWeight": 50}, {"pause": {"duration": 1}}]}}
+            }
+        }),
+    )
+    .await;
+    wait_for(
+        &c,
+        "legacy",
+        120,
+        "Healthy from the Deployment's template",
+        healthy_at_new_revision,
+    )
+    .await;
+    let rss = wait_for_rs(&c, "legacy", |rss| rss.len() == 1 && rss[0].3 == 3).await;
+    assert_eq!(rss[0].2, 3);
+    // The Deployment was drained as the Rollout's pods became ready.
+    let start = std::time::Instant::now();
+    loop {
+        let replicas = deployments.get("legacy").await.unwrap().spec.replicas;
+        if replicas == Some(0) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "Deployment still has {replicas:?} replicas"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    ctrl.shutdown().await;
+}
