@@ -10,6 +10,7 @@
 //! - [`analysis`]: AnalysisRuns driven with the host's providers; the `job` provider; `secretKeyRef` args.
 //! - [`controller`]: the `kube::runtime` controller: watches, concurrency, backoff, events, metrics.
 //! - [`ops`]: `get`, `promote`, `abort`, `retry`, `pause` — the same patches as Argo's kubectl plugin.
+//! - [`ratelimit`]: a client-side QPS/burst token bucket for `kube::Client`.
 //! - [`manifests`]: CRDs, least-privilege RBAC, ServiceAccount and controller Deployment as YAML.
 //! - [`testenv`] (feature `testenv`): etcd + kube-apiserver (+ controller-manager) for tests.
 #![forbid(unsafe_code)]
@@ -19,6 +20,7 @@ pub mod analysis;
 pub mod controller;
 pub mod manifests;
 pub mod ops;
+pub mod ratelimit;
 pub mod reconciler;
 pub mod resources;
 #[cfg(feature = "testenv")]

@@ -45,12 +45,18 @@ pub async fn cluster(prefix: &str) -> Option<Cluster> {
     objs.extend(manifests::rbac(&install));
     apply_objects(&admin, &objs, &install.namespace).await.unwrap();
     let ns = env.namespace(prefix).await.unwrap();
-    let sa = env
-        .client_as(
-            &format!("system:serviceaccount:{}:{}", install.namespace, install.name),
-            &["system:serviceaccounts", "system:authenticated"],
-        )
-        .unwrap();
+    // The controller's client: impersonates its ServiceAccount (so only its RBAC applies) and is
+    // rate-limited client-side like Argo's controller (40 QPS, burst 80).
+    let mut config = env.config().clone();
+    config.auth_info.impersonate = Some(format!(
+        "system:serviceaccount:{}:{}",
+        install.namespace, install.name
+    ));
+    config.auth_info.impersonate_groups = Some(vec![
+        "system:serviceaccounts".into(),
+        "system:authenticated".into(),
+    ]);
+    let sa = rollout_kube::ratelimit::rate_limited_client(config, 40.0, 80).unwrap();
     let kubelet = testenv::spawn_kubelet(admin.clone(), &ns, Duration::from_millis(300), |_| false);
     Some(Cluster {
         env,
