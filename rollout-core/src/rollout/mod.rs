@@ -6,7 +6,27 @@
 //! - [`hash`]: step hash and pod-template hash.
 //! - [`args`]: Rollout-side analysis argument resolution.
 //! - [`observed`]: the observed snapshot, coordinator inputs, actions and decisions.
-//! - [`machine`]: the state machine, [`reconcile`].
+//! - [`machine`]: the state machine, [`reconcile`] (and [`machine::reconcile_prepared`] with
+//!   spec-derived values cached per generation).
+//!
+//! Deliberate differences from upstream Argo Rollouts (each covered by a test):
+//! - `workloadRef.scaleDown` drains the referenced Deployment on any revision until the
+//!   migration completes, not only at revision 1 (upstream #4935).
+//! - Dynamic stable scale abort drain compares step sizes after `minPodsPerReplicaSet`, which
+//!   avoids an aborted canary that never drains.
+//! - The basic-canary scale-up budget is clamped at 0 (never shrinks the stable through the
+//!   scale-up path), so the availability floor holds after `spec.replicas` shrinks.
+//! - `experiment` and step `plugin` steps are parsed and validated but reported as
+//!   `InvalidSpec` (Unsupported) instead of being skipped; `setHeaderRoute`/`setMirrorRoute`
+//!   complete immediately (as upstream) but no route action is emitted yet.
+//! - The pod-template hash is FNV-1a over key-sorted JSON (Go's struct order cannot be
+//!   reproduced for an opaque template); ReplicaSets with an equal template are adopted
+//!   whatever their hash, so switching controllers does not start a new rollout. The step
+//!   hash is byte-compatible with upstream.
+//! - `spec.replicas` absent is read as 1; the machine does not write it back into the spec.
+//! - Not modelled yet: `spec.restartAt` pod eviction, scaling events via the
+//!   `desired-replicas` annotation, ALB weight verification calls (a recorded `verified:
+//!   false` still blocks a step), AnalysisRun history limits, ephemeral metadata.
 
 pub mod args;
 pub mod hash;
