@@ -11,6 +11,34 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// Writes to stdout; a closed pipe (e.g. `| head`) ends the program quietly instead of panicking.
+pub fn out_raw(text: &str) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    if stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .is_err()
+    {
+        std::process::exit(0);
+    }
+}
+
+/// Writes one line to stdout (see [`out_raw`]).
+pub fn out(line: String) {
+    out_raw(&format!("{line}\n"));
+}
+
+/// `println!` that does not panic on a closed pipe.
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::out(format!($($arg)*)) };
+}
+/// `print!` that does not panic on a closed pipe.
+macro_rules! outf {
+    ($($arg:tt)*) => { $crate::out_raw(&format!($($arg)*)) };
+}
+pub(crate) use {outf, outln};
+
 /// A one-line error for the user.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -122,16 +150,16 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan { rollout, replicas } => {
-            print!("{}", plan::run(&rollout, replicas)?);
+            crate::outf!("{}", plan::run(&rollout, replicas)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Validate { files } => {
             let paths: Vec<&std::path::Path> = files.iter().map(PathBuf::as_path).collect();
             let s = validate::run(&paths);
             for p in &s.problems {
-                println!("{p}");
+                crate::outln!("{p}");
             }
-            println!(
+            crate::outln!(
                 "{} document(s) checked, {} skipped (other kinds), {} problem(s)",
                 s.checked,
                 s.skipped,
@@ -145,9 +173,9 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         }
         Command::Judge { command } => {
             match command {
-                JudgeCommand::Inspect { file } => print!("{}", judge::inspect_cmd(&file)?),
+                JudgeCommand::Inspect { file } => crate::outf!("{}", judge::inspect_cmd(&file)?),
                 JudgeCommand::Run { file, input, sha256 } => {
-                    println!("{}", judge::run_cmd(&file, &input, sha256)?)
+                    crate::outln!("{}", judge::run_cmd(&file, &input, sha256)?)
                 }
             }
             Ok(ExitCode::SUCCESS)

@@ -1,7 +1,6 @@
 //! `rollout simulate`: run a Rollout through the core with the in-memory cluster, the traffic
 //! model and real WebAssembly judges; stream the events, then print a summary.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -227,18 +226,18 @@ pub fn run(opts: &Options) -> Result<SimReport, CliError> {
         };
         let quiet = opts.json;
         if !quiet {
-            println!(
+            crate::outln!(
                 "simulating rollout {:?}, scenario {:?} (seed {seed})",
-                input.rollout.metadata.name, input.scenario.name
+                input.rollout.metadata.name,
+                input.scenario.name
             );
             if !input.scenario.description.is_empty() {
-                println!("  {}", input.scenario.description);
+                crate::outln!("  {}", input.scenario.description);
             }
         }
-        let mut stdout = std::io::stdout();
         let mut sink = |e: &rollout_sim::LogEvent| {
             if !quiet {
-                let _ = writeln!(stdout, "{}", e.line());
+                crate::out(e.line());
             }
         };
         simulate(input, &mut sink)
@@ -261,7 +260,7 @@ pub fn run(opts: &Options) -> Result<SimReport, CliError> {
     }
     if opts.json {
         let text = serde_json::to_string_pretty(&report).map_err(|e| CliError::new(format!("JSON: {e}")))?;
-        println!("{text}");
+        crate::outln!("{text}");
     } else {
         print_summary(&report, opts.report.as_deref());
     }
@@ -274,12 +273,12 @@ fn print_summary(r: &SimReport, chart: Option<&Path>) {
         .iter()
         .filter(|e| matches!(e.kind, rollout_sim::log::EventKind::Measurement { .. }))
         .count();
-    println!();
-    println!("outcome:   {}", r.outcome.as_str());
-    println!("duration:  {} of simulated time", human_duration(r.duration_secs));
-    println!("why:       {}", r.reason);
-    println!("analysis:  {measurements} measurement(s)");
+    crate::out(String::new());
+    crate::outln!("outcome:   {}", r.outcome.as_str());
+    crate::outln!("duration:  {} of simulated time", human_duration(r.duration_secs));
+    crate::outln!("why:       {}", r.reason);
+    crate::outln!("analysis:  {measurements} measurement(s)");
     if let Some(p) = chart {
-        println!("chart:     {}", p.display());
+        crate::outln!("chart:     {}", p.display());
     }
 }

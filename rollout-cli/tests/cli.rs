@@ -311,3 +311,29 @@ fn judge_inspect_and_run_on_the_committed_component() {
     );
     std::fs::remove_file(&input).unwrap();
 }
+
+#[test]
+fn a_closed_pipe_is_not_a_panic() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    // One-second ticks make the JSON far larger than a pipe buffer.
+    let scenario = std::env::temp_dir().join(format!("rollout-pipe-{}.yaml", std::process::id()));
+    std::fs::write(&scenario, "name: fine-grained\ntick: 1s\n").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rollout"))
+        .args(["simulate", "--scenario", scenario.to_str().unwrap(), "--json"])
+        .current_dir(std::env::temp_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first, "{\n");
+    // The reader is dropped here, like `| head -1`; the JSON is larger than a pipe buffer.
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+    std::fs::remove_file(&scenario).unwrap();
+}

@@ -82,6 +82,7 @@ pub struct Simulation {
     last_weight: Option<i32>,
     promote_at: Option<Timestamp>,
     wakeup: Option<Timestamp>,
+    last_replicas: Option<(i32, i32, i32, i32)>,
     recording: bool,
 }
 
@@ -134,6 +135,7 @@ impl Simulation {
             last_weight: None,
             promote_at: None,
             wakeup: None,
+            last_replicas: None,
             recording: false,
         };
         // Initial deploy: no traffic, no recording, until Healthy.

@@ -64,6 +64,17 @@ pub enum EventKind {
         /// To.
         to: i32,
     },
+    /// Replica counts of the stable and canary ReplicaSets changed.
+    Replicas {
+        /// Stable `spec.replicas`.
+        stable: i32,
+        /// Stable ready pods.
+        stable_ready: i32,
+        /// Canary `spec.replicas`.
+        canary: i32,
+        /// Canary ready pods.
+        canary_ready: i32,
+    },
     /// An AnalysisRun was created.
     AnalysisStarted {
         /// Run name.
@@ -207,6 +218,14 @@ impl LogEvent {
                 from,
                 to,
             } => format!("scale {replica_set}: {from} -> {to}"),
+            EventKind::Replicas {
+                stable,
+                stable_ready,
+                canary,
+                canary_ready,
+            } => format!(
+                "replicas: stable {stable_ready}/{stable} ready, canary {canary_ready}/{canary} ready"
+            ),
             EventKind::AnalysisStarted { run } => format!("analysis {run} started"),
             EventKind::Measurement {
                 run: _,

@@ -110,6 +110,32 @@ impl Simulation {
                 self.log(EventKind::Weight { weight }, sink);
             }
         }
+        if self.recording && !self.canary_hash.is_empty() {
+            let counts = {
+                let w = self.io.world();
+                let of = |h: &str| {
+                    w.cluster
+                        .by_hash(h)
+                        .map_or((0, 0), |r| (r.replicas, r.ready(self.now)))
+                };
+                let (s, sr) = of(&self.stable_hash);
+                let (c, cr) = of(&self.canary_hash);
+                (s, sr, c, cr)
+            };
+            if Some(counts) != self.last_replicas {
+                self.last_replicas = Some(counts);
+                let (stable, stable_ready, canary, canary_ready) = counts;
+                self.log(
+                    EventKind::Replicas {
+                        stable,
+                        stable_ready,
+                        canary,
+                        canary_ready,
+                    },
+                    sink,
+                );
+            }
+        }
         let phase = self.rollout.status.phase;
         if phase != self.last_phase {
             self.last_phase = phase;
