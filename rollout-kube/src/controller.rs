@@ -302,6 +302,17 @@ impl RolloutController {
         }
     }
 
+    /// A controller reusing already registered `metrics` (e.g. one per leadership term).
+    pub fn with_metrics(client: Client, config: ControllerConfig, metrics: Metrics) -> Self {
+        Self {
+            client,
+            config,
+            metrics,
+            inputs: Default::default(),
+            providers: Default::default(),
+        }
+    }
+
     /// Measurement providers for AnalysisRuns (Prometheus, web, judges...); `job` is built in.
     pub fn with_providers(mut self, providers: rollout_core::analysis::Providers) -> Self {
         self.providers = providers;

@@ -152,6 +152,13 @@ impl std::fmt::Debug for Reconciler {
 }
 
 impl Reconciler {
+    fn patch_params(&self) -> PatchParams {
+        PatchParams {
+            field_manager: Some(self.field_manager.clone()),
+            ..Default::default()
+        }
+    }
+
     /// A reconciler that reads owned objects with list calls.
     pub fn new(client: Client) -> Self {
         Self {
@@ -409,7 +416,7 @@ impl Reconciler {
                 "metadata": {"resourceVersion": ro.resource_version()},
                 "status": diff,
             });
-            api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            api.patch_status(&name, &self.patch_params(), &Patch::Merge(&patch))
                 .await
                 .map_err(kube_err(format!("patch Rollout {ns}/{name} status")))?;
             writes += 1;
@@ -453,7 +460,7 @@ impl Reconciler {
             let patch = json!({"metadata": {"resourceVersion": ro.resource_version()},
                                "status": {"conditions": cs, "phase": "Degraded", "message": format!("InvalidSpec: {message}")}});
             Api::<Rollout>::namespaced(self.client.clone(), ns)
-                .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+                .patch_status(name, &self.patch_params(), &Patch::Merge(&patch))
                 .await
                 .map_err(kube_err(format!("patch Rollout {ns}/{name} status")))?;
             writes = 1;
@@ -481,7 +488,7 @@ impl Reconciler {
     ) -> Result<usize, Error> {
         let rs_api: Api<ReplicaSet> = Api::namespaced(self.client.clone(), ns);
         let merge = |v: Value| Patch::Merge(v);
-        let pp = PatchParams::default();
+        let pp = self.patch_params();
         match action {
             Action::CreateReplicaSet {
                 name,
