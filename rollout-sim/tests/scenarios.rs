@@ -7,6 +7,7 @@ use rollout_core::analysis::AnalysisTemplate;
 use rollout_core::analysis::judge::{RatioThresholdJudge, StaticJudges};
 use rollout_core::rollout::Rollout;
 use rollout_sim::{Outcome, Scenario, SimInput, SimReport, simulate};
+use serde::Deserialize;
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/scenarios");
 
@@ -126,4 +127,46 @@ async fn crash_looping_canary_never_progresses() {
     );
     let last = r.timeline.last().unwrap();
     assert_eq!(last.versions[&r.canary_hash].ready, 0);
+}
+
+fn fixture(name: &str) -> Rollout {
+    let text = std::fs::read_to_string(format!(
+        "{}/../../shared/fixtures/argo-rollouts/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let doc = serde_yaml::Deserializer::from_str(&text)
+        .map(|d| serde_yaml::Value::deserialize(d).unwrap())
+        .find(|v| v.get("kind").and_then(|k| k.as_str()) == Some("Rollout"))
+        .unwrap();
+    serde_yaml::from_value(doc).unwrap()
+}
+
+#[tokio::test]
+async fn indefinite_pauses_wait_for_a_person_or_a_simulated_promote() {
+    for name in ["01-rollout-canary.yaml", "02-rollout-bluegreen.yaml"] {
+        let mut i = input("healthy.yaml", 1);
+        i.rollout = fixture(name);
+        i.templates.clear();
+        let r = simulate(i, &mut |_| {}).await.unwrap();
+        assert_eq!(r.outcome, Outcome::Paused, "{name}: {}", r.reason);
+        assert!(
+            r.reason.starts_with("paused until someone runs promote"),
+            "{name}: {}",
+            r.reason
+        );
+
+        let mut i = input("healthy.yaml", 1);
+        i.rollout = fixture(name);
+        i.templates.clear();
+        i.scenario.promote_paused_after = Some("30s".into());
+        let mut promotes = 0;
+        let r = simulate(i, &mut |e| {
+            promotes += usize::from(matches!(e.kind, rollout_sim::log::EventKind::Promote));
+        })
+        .await
+        .unwrap();
+        assert_eq!(r.outcome, Outcome::Promoted, "{name}: {}", r.reason);
+        assert!(promotes >= 1, "{name}");
+    }
 }

@@ -443,7 +443,10 @@ impl Simulation {
                     .and_then(|i| self.rollout.steps().get(i))
                     .and_then(|s| s.pause.as_ref())
                     .is_some_and(|p| p.duration_seconds().is_none());
-                if st.pause_condition(PauseReason::CanaryPauseStep).is_some() && indefinite {
+                let waiting_for_person = (st.pause_condition(PauseReason::CanaryPauseStep).is_some()
+                    && indefinite)
+                    || st.pause_condition(PauseReason::BlueGreenPause).is_some();
+                if waiting_for_person {
                     match self.scenario.promote_paused_after()? {
                         Some(d) => {
                             if self.promote_at.is_none() {
@@ -453,7 +456,9 @@ impl Simulation {
                         }
                         None => Ok(Some((
                             Outcome::Paused,
-                            "paused at an indefinite pause step; waiting for promote".to_string(),
+                            "paused until someone runs promote (indefinite pause step or blue-green pause); \
+                             set promotePausedAfter in the scenario to simulate that"
+                                .to_string(),
                         ))),
                     }
                 } else {
