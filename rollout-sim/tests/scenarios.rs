@@ -170,3 +170,26 @@ async fn indefinite_pauses_wait_for_a_person_or_a_simulated_promote() {
         assert!(promotes >= 1, "{name}");
     }
 }
+
+#[tokio::test]
+async fn a_long_metric_outage_errors_out_after_the_consecutive_error_limit() {
+    let mut i = input("healthy.yaml", 3);
+    i.scenario.faults = Scenario::from_yaml("faults: [{at: {time: 70s}, metricsUnreachable: 10m}]")
+        .unwrap()
+        .faults;
+    let mut errors = 0;
+    let r = simulate(i, &mut |e| {
+        if let rollout_sim::log::EventKind::Measurement { phase, message, .. } = &e.kind
+            && phase == "Error"
+        {
+            assert!(message.contains("connection refused"), "{message}");
+            errors += 1;
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(r.outcome, Outcome::Aborted, "{}", r.reason);
+    // consecutiveErrorLimit defaults to 4: the fifth consecutive error ends the metric.
+    assert!(r.reason.contains("assessed Error"), "{}", r.reason);
+    assert!(errors >= 5, "{errors}");
+}
