@@ -21,14 +21,14 @@ fn counts(rs: &ObservedReplicaSet) -> RsCounts {
 
 pub(super) fn run(c: &mut Ctx) {
     let Some(canary) = c.ro.canary() else { return };
-    let step_hash = c.step_hash.clone();
     if let Some(reason) = c.inputs.force_abort.clone()
         && !c.prev.abort
         && c.prev.stable_rs != c.hash
     {
         c.abort(reason);
     }
-    if c.new_rs.is_none() || c.prev.current_pod_hash != c.hash || c.prev.current_step_hash != step_hash {
+    if c.new_rs.is_none() || c.prev.current_pod_hash != c.hash || c.step_changed {
+        let step_hash = std::mem::take(&mut c.step_hash);
         new_update(c, step_hash);
         return;
     }

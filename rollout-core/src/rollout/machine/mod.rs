@@ -85,6 +85,8 @@ pub(crate) struct Ctx<'a> {
     pub wake: Option<Timestamp>,
     pub template: &'a Value,
     pub step_hash: String,
+    /// The step hash differs from the persisted `currentStepHash`.
+    pub step_changed: bool,
     pub hash: String,
     pub new_rs: Option<&'a ObservedReplicaSet>,
     pub stable_rs: Option<&'a ObservedReplicaSet>,
@@ -111,6 +113,7 @@ impl<'a> Ctx<'a> {
             wake: None,
             template: &NULL,
             step_hash: String::new(),
+            step_changed: false,
             hash: String::new(),
             new_rs: None,
             stable_rs: None,
@@ -137,7 +140,12 @@ impl<'a> Ctx<'a> {
         };
         // 2. pod-template hash, adoption, collisions; classify ReplicaSets.
         self.classify(&prepared.pod_hash);
-        self.step_hash = prepared.step_hash.clone();
+        self.step_changed =
+            self.ro.blue_green().is_none() && self.prev.current_step_hash != prepared.step_hash;
+        if self.step_changed || self.new_rs.is_none() || self.prev.current_pod_hash != self.hash {
+            // Only needed when a new update starts (status reset).
+            self.step_hash.clone_from(&prepared.step_hash);
+        }
         // 3. paused-condition bookkeeping (its own status-only pass, as upstream).
         if self.check_paused_conditions() {
             self.status_only = true;
@@ -436,7 +444,9 @@ impl<'a> Ctx<'a> {
     /// Status counts common to both strategies (upstream `calculateBaseStatus`).
     pub fn base_counts(&mut self) {
         let rss = &self.obs.replica_sets;
-        self.st.current_pod_hash = self.hash.clone();
+        if self.st.current_pod_hash != self.hash {
+            self.st.current_pod_hash.clone_from(&self.hash);
+        }
         self.st.replicas = rss.iter().map(|r| r.status_replicas).sum();
         self.st.updated_replicas = self.new_rs.map_or(0, |r| r.status_replicas);
         self.st.ready_replicas = rss.iter().map(|r| r.ready).sum();
