@@ -78,6 +78,8 @@ pub struct Cluster {
     pub crash_looping: Vec<String>,
     /// Events emitted so far, with their time.
     pub events: Vec<(Timestamp, Event)>,
+    /// The blue-green active Service, whose selector receives all traffic.
+    pub active_service: Option<String>,
 }
 
 impl Cluster {
@@ -94,6 +96,10 @@ impl Cluster {
                 }
             }
         }
+        let active_service = rollout
+            .blue_green()
+            .map(|b| b.active_service.clone())
+            .filter(|s| !s.is_empty());
         if let Some(b) = rollout.blue_green() {
             for s in [&b.active_service, &b.preview_service] {
                 if !s.is_empty() {
@@ -111,6 +117,7 @@ impl Cluster {
             ready_after,
             crash_looping: Vec::new(),
             events: Vec::new(),
+            active_service,
         }
     }
 
@@ -263,10 +270,21 @@ impl Cluster {
             .min()
     }
 
-    /// Traffic fractions by hash: the router's split when one is set (each side only if it has
-    /// ready pods), else in proportion to ready pods.
+    /// Traffic fractions by hash: all to the blue-green active Service's selector, else the
+    /// router's split when one is set (each side only if it has ready pods), else in proportion
+    /// to ready pods.
     pub fn traffic_split(&self, now: Timestamp, max_weight: i32) -> Vec<(String, f64)> {
         let ready = |h: &str| self.by_hash(h).map_or(0, |r| r.ready(now));
+        if let Some(active) = &self.active_service
+            && let Some(hash) = self
+                .services
+                .iter()
+                .find(|s| &s.name == active)
+                .and_then(|s| s.selector_hash.clone())
+            && ready(&hash) > 0
+        {
+            return vec![(hash, 1.0)];
+        }
         if let Some(r) = &self.router
             && r.canary_hash != r.stable_hash
             && ready(&r.stable_hash) > 0

@@ -193,3 +193,18 @@ async fn a_long_metric_outage_errors_out_after_the_consecutive_error_limit() {
     assert!(r.reason.contains("assessed Error"), "{}", r.reason);
     assert!(errors >= 5, "{errors}");
 }
+
+#[tokio::test]
+async fn blue_green_traffic_follows_the_active_service() {
+    let mut i = input("healthy.yaml", 1);
+    i.rollout = fixture("02-rollout-bluegreen.yaml");
+    i.templates.clear();
+    let r = simulate(i, &mut |_| {}).await.unwrap();
+    assert_eq!(r.outcome, Outcome::Paused, "{}", r.reason);
+    // While paused for promotion the preview (new) version is up but serves nothing.
+    let last = r.timeline.last().unwrap();
+    let preview = &last.versions[&r.canary_hash];
+    assert!(preview.ready > 0, "{last:?}");
+    assert_eq!(preview.traffic, 0.0, "{last:?}");
+    assert_eq!(last.versions[&r.stable_hash].traffic, 1.0, "{last:?}");
+}
