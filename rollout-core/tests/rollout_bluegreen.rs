@@ -202,3 +202,27 @@ fn pre_promotion_failure_aborts_and_scales_preview_down() {
         }
     )));
 }
+
+#[test]
+fn abort_scale_down_delay_zero_keeps_preview() {
+    let mut c = deployed(bg(
+        2,
+        json!({"autoPromotionEnabled": false, "abortScaleDownDelaySeconds": 0}),
+    ));
+    c.set_image("bg:v2");
+    tick_until(&mut c, 20, |c| {
+        c.rollout
+            .status
+            .pause_condition(PauseReason::BlueGreenPause)
+            .is_some()
+    });
+    let v2 = c.rollout.status.current_pod_hash.clone();
+    c.abort();
+    c.settle(60, true);
+    assert_eq!(c.rollout.status.phase, Some(RolloutPhase::Degraded));
+    assert_eq!(
+        c.rs(&v2).unwrap().replicas,
+        2,
+        "0 means never scale down the preview"
+    );
+}

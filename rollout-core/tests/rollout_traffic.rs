@@ -222,3 +222,60 @@ fn traffic_stays_at_previous_weight_until_pods_ready() {
     tick_until(&mut c, 20, |c| c.rollout.status.controller_pause);
     assert_eq!(weights(&c), vec![0, 0, 25, 50]);
 }
+
+#[test]
+fn scale_down_delay_revision_limit_scales_extra_old_replicasets_now() {
+    let mut c = deployed(tr(
+        2,
+        json!([{"setWeight": 50}]),
+        json!({"scaleDownDelaySeconds": 600, "scaleDownDelayRevisionLimit": 1}),
+    ));
+    let v1 = c.rollout.status.stable_rs.clone();
+    c.set_image("demo:v2");
+    tick_until(&mut c, 30, |c| {
+        c.rs(&v1).is_some_and(|r| r.scale_down_deadline.is_some())
+    });
+    let v2 = c.rollout.status.stable_rs.clone();
+    c.set_image("demo:v3");
+    tick_until(&mut c, 30, |c| {
+        c.rs(&v2).is_some_and(|r| r.scale_down_deadline.is_some())
+    });
+    c.settle(10, false);
+    // Two delayed RSs but a limit of 1: the older one goes to 0 without waiting 600s.
+    assert_eq!(c.rs(&v2).unwrap().replicas, 2);
+    assert_eq!(c.rs(&v1).unwrap().replicas, 0);
+}
+
+#[test]
+fn replica_progress_threshold_lets_steps_advance_early() {
+    let ro = tr(
+        10,
+        json!([{"setWeight": 50}, {"pause": {}}]),
+        json!({"replicaProgressThreshold": {"type": "Percent", "value": 60}}),
+    );
+    let mut c = deployed(ro);
+    c.set_image("demo:v2");
+    c.auto_ready = false;
+    for _ in 0..3 {
+        c.tick();
+        c.advance(1);
+    }
+    let v2 = c.rollout.status.current_pod_hash.clone();
+    assert_eq!(c.rs(&v2).unwrap().replicas, 5);
+    for rs in &mut c.observed.replica_sets {
+        if rs.pod_template_hash == v2 {
+            rs.available = 2; // 40% < 60%
+            rs.ready = 2;
+        }
+    }
+    c.tick();
+    assert_eq!(c.rollout.status.current_step_index, Some(0));
+    for rs in &mut c.observed.replica_sets {
+        if rs.pod_template_hash == v2 {
+            rs.available = 3; // 60%
+            rs.ready = 3;
+        }
+    }
+    c.tick();
+    assert_eq!(c.rollout.status.current_step_index, Some(1));
+}
