@@ -605,3 +605,23 @@ fn decisions_are_deterministic_and_idempotent() {
         c.advance(1);
     }
 }
+
+#[test]
+fn scaling_a_healthy_rollout_resizes_the_stable() {
+    let mut c = deployed(fixture("01-rollout-canary.yaml"));
+    let v1 = c.rollout.status.stable_rs.clone();
+    c.rollout.spec.replicas = Some(8);
+    c.rollout.metadata.generation = Some(2);
+    c.settle(20, false);
+    assert_eq!(c.rs(&v1).unwrap().replicas, 8);
+    assert_eq!(c.rollout.status.phase, Some(RolloutPhase::Healthy));
+    assert_eq!(
+        c.rollout.status.current_step_index,
+        Some(8),
+        "no new update for a scaling event"
+    );
+    c.rollout.spec.replicas = Some(2);
+    c.rollout.metadata.generation = Some(3);
+    c.settle(20, false);
+    assert_eq!(c.rs(&v1).unwrap().replicas, 2);
+}
