@@ -85,6 +85,9 @@ enum Command {
         /// More directories to search for judges by digest (plugins/dist is searched if present).
         #[arg(long, value_name = "DIR")]
         judges: Vec<PathBuf>,
+        /// Act as a person running `promote` this long after an indefinite pause (e.g. 1m).
+        #[arg(long, value_name = "DURATION")]
+        promote_after: Option<String>,
     },
     /// Show each canary step with its traffic weight and desired canary/stable replicas.
     Plan {
@@ -137,6 +140,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
             json,
             report,
             judges,
+            promote_after,
         } => {
             simulate::run(&simulate::Options {
                 rollout,
@@ -146,6 +150,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 json,
                 report,
                 judges,
+                promote_after,
             })?;
             Ok(ExitCode::SUCCESS)
         }

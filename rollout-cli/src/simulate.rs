@@ -38,6 +38,9 @@ pub const SCENARIOS: [(&str, &str); 4] = [
     ),
 ];
 
+/// Providers a simulation answers (from the traffic model, and judges over it).
+pub const SIMULATED_PROVIDERS: [&str; 2] = ["prometheus", "judge"];
+
 /// Options of `rollout simulate`.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -55,6 +58,8 @@ pub struct Options {
     pub report: Option<PathBuf>,
     /// Extra directories searched for judges.
     pub judges: Vec<PathBuf>,
+    /// Simulate `promote` this long after an indefinite pause starts (overrides the scenario).
+    pub promote_after: Option<String>,
 }
 
 fn load_scenario(arg: Option<&str>) -> Result<Scenario, CliError> {
@@ -209,7 +214,31 @@ pub fn run(opts: &Options) -> Result<SimReport, CliError> {
             )));
         }
     }
-    let scenario = load_scenario(opts.scenario.as_deref())?;
+    let referenced = referenced_templates(&rollout);
+    let used = templates.iter().filter(|t| {
+        referenced
+            .iter()
+            .any(|(name, _)| t.metadata.name.as_deref() == Some(name.as_str()))
+    });
+    for t in used {
+        for m in &t.spec.metrics {
+            if let Some(name) = m.provider.name().filter(|n| !SIMULATED_PROVIDERS.contains(n)) {
+                return Err(CliError::new(format!(
+                    "metric {:?} of template {:?} uses the {name:?} provider; a simulation provides only {}",
+                    m.name,
+                    t.metadata.name.clone().unwrap_or_default(),
+                    SIMULATED_PROVIDERS.join(" and ")
+                )));
+            }
+        }
+    }
+    let mut scenario = load_scenario(opts.scenario.as_deref())?;
+    if let Some(d) = &opts.promote_after {
+        scenario.promote_paused_after = Some(d.clone());
+        scenario
+            .validate()
+            .map_err(|e| CliError::new(format!("--promote-after: {e}")))?;
+    }
     let seed = opts.seed.or(scenario.seed).unwrap_or(1);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -337,3 +337,35 @@ fn a_closed_pipe_is_not_a_panic() {
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
     std::fs::remove_file(&scenario).unwrap();
 }
+
+#[test]
+fn upstream_fixtures_simulate_with_a_simulated_promote_or_say_what_is_missing() {
+    let fixtures = Path::new(ROOT).join("../shared/fixtures/argo-rollouts");
+    let canary = fixtures.join("01-rollout-canary.yaml");
+    let o = rollout(&["simulate", canary.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(summary_line(&stdout(&o), "outcome:"), "paused");
+    let o = rollout(&["simulate", canary.to_str().unwrap(), "--promote-after", "1m"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert_eq!(summary_line(&out, "outcome:"), "promoted", "{out}");
+    assert!(out.contains("user: kubectl argo rollouts promote"), "{out}");
+    let o = rollout(&["simulate", canary.to_str().unwrap(), "--promote-after", "soon"]);
+    assert_one_error_line(
+        &o,
+        "--promote-after: scenario field promotePausedAfter: invalid duration",
+    );
+    // Templates with providers a simulation cannot answer are refused up front.
+    let o = rollout(&[
+        "simulate",
+        fixtures
+            .join("03-rollout-background-analysis.yaml")
+            .to_str()
+            .unwrap(),
+        "--analysis",
+        fixtures.join("04-analysis-templates.yaml").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.starts_with("error: ") && err.lines().count() == 1, "{err}");
+}
