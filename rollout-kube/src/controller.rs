@@ -156,6 +156,7 @@ fn error_kind(e: &Error) -> &'static str {
         Error::Convert(_) => "convert",
         Error::AnalysisRun { .. } => "analysisrun",
         Error::Serialize(_) => "serialize",
+        Error::Router { .. } => "router",
     }
 }
 

@@ -9,6 +9,7 @@
 //! - [`reconciler`]: one reconcile (snapshot → core → actions → status), usable in your own loop.
 //! - [`analysis`]: AnalysisRuns driven with the host's providers; the `job` provider; `secretKeyRef` args.
 //! - [`controller`]: the `kube::runtime` controller: watches, concurrency, backoff, events, metrics.
+//! - [`router`]: traffic routers behind the core's trait: Gateway API `HTTPRoute` weights.
 //! - [`sharding`]: shard label + one Lease per shard, so several replicas split the work.
 //! - [`ops`]: `get`, `promote`, `abort`, `retry`, `pause` — the same patches as Argo's kubectl plugin.
 //! - [`ratelimit`]: a client-side QPS/burst token bucket for `kube::Client`.
@@ -24,6 +25,7 @@ pub mod ops;
 pub mod ratelimit;
 pub mod reconciler;
 pub mod resources;
+pub mod router;
 pub mod sharding;
 #[cfg(feature = "testenv")]
 pub mod testenv;

@@ -62,6 +62,14 @@ pub enum Error {
         /// Why.
         message: String,
     },
+    /// The traffic router failed.
+    #[error("traffic router for {rollout}: {message}")]
+    Router {
+        /// `namespace/name` of the Rollout.
+        rollout: String,
+        /// Why.
+        message: String,
+    },
     /// Serializing an object failed.
     #[error("serialize: {0}")]
     Serialize(#[from] serde_json::Error),
@@ -566,7 +574,27 @@ impl Reconciler {
                     .map_err(kube_err(format!("switch Service {ns}/{service}")))?;
                 Ok(1)
             }
-            Action::SetTrafficWeight { .. } => Ok(0),
+            Action::SetTrafficWeight {
+                canary_hash,
+                stable_hash,
+                weight,
+            } => {
+                use rollout_core::adapters::TrafficRouter;
+                match crate::router::router_for(&self.client, core_ro, &self.field_manager) {
+                    Some(router) => {
+                        router
+                            .set_weight(canary_hash, stable_hash, *weight)
+                            .await
+                            .map_err(|e| Error::Router {
+                                rollout: format!("{ns}/{}", core_ro.metadata.name),
+                                message: e.to_string(),
+                            })?;
+                        Ok(1)
+                    }
+                    // Replica-based canary: the weight is carried by the ReplicaSet sizes.
+                    None => Ok(0),
+                }
+            }
             Action::CreateAnalysisRun(req) => self.create_analysis_run(ro, ns, req).await,
             Action::TerminateAnalysisRun { name } => {
                 let api: Api<AnalysisRun> = Api::namespaced(self.client.clone(), ns);
