@@ -33,8 +33,15 @@ fn counter(text: &str, name: &str) -> f64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(1000);
-    let Some(env) = TestEnv::start_or_skip(TestEnvOptions { controller_manager: false }).await? else {
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1000);
+    let Some(env) = TestEnv::start_or_skip(TestEnvOptions {
+        controller_manager: false,
+    })
+    .await?
+    else {
         return Ok(());
     };
     let client = env.client()?;
@@ -71,7 +78,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let before = rss_kb();
     let mut registry = Registry::default();
-    let config = ControllerConfig { namespace: Some(ns.clone()), concurrency: 32, ..Default::default() };
+    let config = ControllerConfig {
+        namespace: Some(ns.clone()),
+        concurrency: 32,
+        ..Default::default()
+    };
     let ctrl = RolloutController::new(client.clone(), config, &mut registry);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(ctrl.run(async move {
@@ -80,7 +91,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
     loop {
         let list = api.list(&Default::default()).await?;
-        let done = list.items.iter().filter(|r| r.status.get("currentPodHash").is_some()).count();
+        let done = list
+            .items
+            .iter()
+            .filter(|r| r.status.get("currentPodHash").is_some())
+            .count();
         if done == n {
             break;
         }
@@ -94,11 +109,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tokio::time::sleep(Duration::from_secs(5)).await;
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry)?;
-    let (writes0, reconciles0) = (counter(&text, "rollout_api_writes_total"), counter(&text, "rollout_reconciles_total"));
+    let (writes0, reconciles0) = (
+        counter(&text, "rollout_api_writes_total"),
+        counter(&text, "rollout_reconciles_total"),
+    );
     tokio::time::sleep(Duration::from_secs(20)).await;
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry)?;
-    let (writes1, reconciles1) = (counter(&text, "rollout_api_writes_total"), counter(&text, "rollout_reconciles_total"));
+    let (writes1, reconciles1) = (
+        counter(&text, "rollout_api_writes_total"),
+        counter(&text, "rollout_reconciles_total"),
+    );
     let after = rss_kb();
     println!(
         "{n} Rollouts: first reconcile of all in {converge:.1} s ({:.0} Rollouts/s, {reconciles0} reconciles, {writes0} writes)",
@@ -109,7 +130,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         after.saturating_sub(before),
         after.saturating_sub(before) as f64 / n as f64
     );
-    println!("quiet 20 s: {} reconciles, {} API writes", reconciles1 - reconciles0, writes1 - writes0);
+    println!(
+        "quiet 20 s: {} reconciles, {} API writes",
+        reconciles1 - reconciles0,
+        writes1 - writes0
+    );
     let _ = tx.send(());
     let _ = task.await;
     Ok(())

@@ -8,6 +8,7 @@
 //! - [`resources`]: Rollout, AnalysisTemplate, ClusterAnalysisTemplate, AnalysisRun as kube resources.
 //! - [`reconciler`]: one reconcile (snapshot → core → actions → status), usable in your own loop.
 //! - [`analysis`]: AnalysisRuns driven with the host's providers; the `job` provider; `secretKeyRef` args.
+//! - [`snapshot`]: the observed snapshot (owned ReplicaSets/AnalysisRuns, Services, workloadRef).
 //! - [`controller`]: the `kube::runtime` controller: watches, concurrency, backoff, events, metrics.
 //! - [`router`]: traffic routers behind the core's trait: Gateway API `HTTPRoute` weights.
 //! - [`sharding`]: shard label + one Lease per shard, so several replicas split the work.
@@ -27,6 +28,7 @@ pub mod reconciler;
 pub mod resources;
 pub mod router;
 pub mod sharding;
+pub mod snapshot;
 #[cfg(feature = "testenv")]
 pub mod testenv;
 

@@ -16,14 +16,13 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Service;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::reflector::Store;
 use kube::{Client, Resource, ResourceExt};
 use rollout_core::common::Timestamp;
 use rollout_core::rollout::hash::POD_TEMPLATE_HASH_LABEL;
 use rollout_core::rollout::{
-    self as core, Action, AnalysisRunKind, AnalysisRunRequest, Decision, Inputs, Observed,
-    ObservedAnalysisRun, ObservedReplicaSet, ObservedService, ObservedWorkload, REVISION_ANNOTATION,
+    self as core, Action, AnalysisRunRequest, Decision, Inputs, REVISION_ANNOTATION,
 };
 use serde_json::{Value, json};
 
@@ -75,7 +74,7 @@ pub enum Error {
     Serialize(#[from] serde_json::Error),
 }
 
-fn kube_err(what: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
+pub(crate) fn kube_err(what: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
     let what = what.into();
     move |source| Error::Kube { what, source }
 }
@@ -142,14 +141,6 @@ impl Outcome {
     }
 }
 
-fn time_of(t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) -> Option<Timestamp> {
-    t.0.to_string().parse().ok()
-}
-
-fn parse_ts(s: &str) -> Option<Timestamp> {
-    s.parse().ok()
-}
-
 impl std::fmt::Debug for Reconciler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Reconciler")
@@ -176,185 +167,6 @@ impl Reconciler {
             inputs: Inputs::default(),
             instance_id: None,
         }
-    }
-
-    async fn replica_sets(
-        &self,
-        ns: &str,
-        uid: &str,
-        referenced: &[String],
-    ) -> Result<Vec<ReplicaSet>, Error> {
-        let owned = |rs: &ReplicaSet| {
-            rs.owner_references()
-                .iter()
-                .any(|o| o.uid == uid && o.controller == Some(true))
-        };
-        if let Some(store) = &self.caches.replica_sets {
-            let mut rss: Vec<ReplicaSet> = store
-                .state()
-                .into_iter()
-                .filter(|rs| rs.namespace().as_deref() == Some(ns) && owned(rs))
-                .map(|rs| (*rs).clone())
-                .collect();
-            // A ReplicaSet we just created may not be in the cache yet: read the ones the status names.
-            let api: Api<ReplicaSet> = Api::namespaced(self.client.clone(), ns);
-            for name in referenced {
-                if !rss
-                    .iter()
-                    .any(|r| r.metadata.name.as_deref() == Some(name.as_str()))
-                    && let Some(rs) = api
-                        .get_opt(name)
-                        .await
-                        .map_err(kube_err(format!("get ReplicaSet {ns}/{name}")))?
-                    && owned(&rs)
-                {
-                    rss.push(rs);
-                }
-            }
-            return Ok(rss);
-        }
-        let api: Api<ReplicaSet> = Api::namespaced(self.client.clone(), ns);
-        let list = api
-            .list(&ListParams::default().labels(POD_TEMPLATE_HASH_LABEL))
-            .await
-            .map_err(kube_err(format!("list ReplicaSets in {ns}")))?;
-        Ok(list.items.into_iter().filter(owned).collect())
-    }
-
-    async fn analysis_runs(
-        &self,
-        ns: &str,
-        uid: &str,
-        referenced: &[String],
-    ) -> Result<Vec<AnalysisRun>, Error> {
-        let owned = |r: &AnalysisRun| r.owner_references().iter().any(|o| o.uid == uid);
-        if let Some(store) = &self.caches.analysis_runs {
-            let mut runs: Vec<AnalysisRun> = store
-                .state()
-                .into_iter()
-                .filter(|r| r.namespace().as_deref() == Some(ns) && owned(r))
-                .map(|r| (*r).clone())
-                .collect();
-            // A run we just created may not be in the cache yet: read the ones the status names.
-            let api: Api<AnalysisRun> = Api::namespaced(self.client.clone(), ns);
-            for name in referenced {
-                if !runs
-                    .iter()
-                    .any(|r| r.metadata.name.as_deref() == Some(name.as_str()))
-                    && let Some(r) = api
-                        .get_opt(name)
-                        .await
-                        .map_err(kube_err(format!("get AnalysisRun {ns}/{name}")))?
-                    && owned(&r)
-                {
-                    runs.push(r);
-                }
-            }
-            return Ok(runs);
-        }
-        let api: Api<AnalysisRun> = Api::namespaced(self.client.clone(), ns);
-        let list = api
-            .list(&ListParams::default().labels("rollout-type"))
-            .await
-            .map_err(kube_err(format!("list AnalysisRuns in {ns}")))?;
-        Ok(list.items.into_iter().filter(owned).collect())
-    }
-
-    /// Builds the core's snapshot: owned ReplicaSets and AnalysisRuns, referenced Services and,
-    /// for `workloadRef`, only the referenced Deployment (read by name, never cached wholesale).
-    pub async fn observe(&self, ro: &Rollout, core_ro: &core::Rollout) -> Result<Observed, Error> {
-        let ns = ro.namespace().ok_or(Error::MissingMetadata)?;
-        let uid = ro.uid().unwrap_or_default();
-        let mut obs = Observed::default();
-        let st = &core_ro.status;
-        let rollout_name = &core_ro.metadata.name;
-        let referenced_rs: Vec<String> = [&st.current_pod_hash, &st.stable_rs]
-            .into_iter()
-            .filter(|h| !h.is_empty())
-            .map(|h| format!("{rollout_name}-{h}"))
-            .collect();
-        let referenced_runs: Vec<String> = [
-            &st.canary.current_step_analysis_run_status,
-            &st.canary.current_background_analysis_run_status,
-            &st.blue_green.pre_promotion_analysis_run_status,
-            &st.blue_green.post_promotion_analysis_run_status,
-        ]
-        .into_iter()
-        .flatten()
-        .map(|r| r.name.clone())
-        .collect();
-        for rs in self.replica_sets(&ns, &uid, &referenced_rs).await? {
-            let labels = rs.labels();
-            let ann = rs.annotations();
-            let status = rs.status.clone().unwrap_or_default();
-            obs.replica_sets.push(ObservedReplicaSet {
-                name: rs.name_any(),
-                pod_template_hash: labels.get(POD_TEMPLATE_HASH_LABEL).cloned().unwrap_or_default(),
-                revision: ann
-                    .get(REVISION_ANNOTATION)
-                    .and_then(|r| r.parse().ok())
-                    .unwrap_or(0),
-                created_at: rs
-                    .creation_timestamp()
-                    .as_ref()
-                    .and_then(time_of)
-                    .unwrap_or_default(),
-                replicas: rs.spec.replicas.unwrap_or(1),
-                status_replicas: status.replicas,
-                ready: status.ready_replicas.unwrap_or(0),
-                available: status.available_replicas.unwrap_or(0),
-                scale_down_deadline: ann.get(SCALE_DOWN_DEADLINE_ANNOTATION).and_then(|s| parse_ts(s)),
-                // The server defaults RS templates, so they never equal the Rollout's template:
-                // the core matches ReplicaSets by hash label only.
-                template: None,
-            });
-        }
-        obs.replica_sets.sort_by(|a, b| a.name.cmp(&b.name));
-        let mut service_names = Vec::new();
-        if let Some(c) = core_ro.canary() {
-            service_names.extend([c.canary_service.clone(), c.stable_service.clone()]);
-        }
-        if let Some(b) = core_ro.blue_green() {
-            service_names.extend([b.active_service.clone(), b.preview_service.clone()]);
-        }
-        let services: Api<Service> = Api::namespaced(self.client.clone(), &ns);
-        for name in service_names.into_iter().filter(|s| !s.is_empty()) {
-            let svc = services
-                .get_opt(&name)
-                .await
-                .map_err(kube_err(format!("get Service {ns}/{name}")))?;
-            if let Some(svc) = svc {
-                let selector_hash = svc
-                    .spec
-                    .and_then(|s| s.selector)
-                    .and_then(|s| s.get(POD_TEMPLATE_HASH_LABEL).cloned());
-                obs.services.push(ObservedService { name, selector_hash });
-            }
-        }
-        for run in self.analysis_runs(&ns, &uid, &referenced_runs).await? {
-            if let Some(o) = observe_run(&run) {
-                obs.analysis_runs.push(o);
-            }
-        }
-        obs.analysis_runs.sort_by(|a, b| a.name.cmp(&b.name));
-        if let Some(wr) = &core_ro.spec.workload_ref
-            && wr.kind == "Deployment"
-        {
-            let api: Api<Deployment> = Api::namespaced(self.client.clone(), &ns);
-            let dep = api
-                .get_opt(&wr.name)
-                .await
-                .map_err(kube_err(format!("get Deployment {ns}/{}", wr.name)))?;
-            if let Some(dep) = dep {
-                obs.workload = Some(ObservedWorkload {
-                    template: serde_json::to_value(&dep.spec.template)?,
-                    selector: serde_json::from_value(serde_json::to_value(&dep.spec.selector)?).ok(),
-                    generation: dep.metadata.generation.unwrap_or(0),
-                    replicas: dep.spec.replicas.unwrap_or(1),
-                });
-            }
-        }
-        Ok(obs)
     }
 
     /// Reconciles one Rollout at `now`: observe, decide, act, write status.
@@ -740,37 +552,6 @@ fn is_replica_action(a: &Action) -> bool {
         a,
         Action::CreateReplicaSet { .. } | Action::ScaleReplicaSet { .. }
     )
-}
-
-fn observe_run(run: &AnalysisRun) -> Option<ObservedAnalysisRun> {
-    let labels = run.labels();
-    let kind = match labels.get("rollout-type").map(String::as_str) {
-        Some("Step") => AnalysisRunKind::Step,
-        Some("Background") => AnalysisRunKind::Background,
-        Some("PrePromotion" | "BlueGreenPrePromotion") => AnalysisRunKind::PrePromotion,
-        Some("PostPromotion" | "BlueGreenPostPromotion") => AnalysisRunKind::PostPromotion,
-        _ => return None,
-    };
-    let phase =
-        serde_json::from_value(run.status.get("phase").cloned().unwrap_or(json!(""))).unwrap_or_default();
-    Some(ObservedAnalysisRun {
-        name: run.name_any(),
-        kind,
-        pod_template_hash: labels.get(POD_TEMPLATE_HASH_LABEL).cloned().unwrap_or_default(),
-        step_index: labels.get("step-index").and_then(|s| s.parse().ok()),
-        phase,
-        message: run
-            .status
-            .get("message")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
-        terminating: run
-            .spec
-            .get("terminate")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-    })
 }
 
 fn set_replica_failure(status: &mut core::RolloutStatus, reason: &str, message: &str, now: Timestamp) {
