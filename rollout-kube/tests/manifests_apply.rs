@@ -24,7 +24,10 @@ async fn manifests_apply_and_argo_examples_round_trip() {
     let opts = TestEnvOptions {
         controller_manager: false,
     };
-    let Some(env) = TestEnv::start_or_skip(opts).await.unwrap() else {
+    let Some(env) = TestEnv::start_or_skip(opts)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    else {
         return;
     };
     let client = env.client().unwrap();

@@ -9,7 +9,10 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn starts_serves_and_stops() {
-    let Some(env) = TestEnv::start_or_skip(TestEnvOptions::default()).await.unwrap() else {
+    let Some(env) = TestEnv::start_or_skip(TestEnvOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    else {
         return;
     };
     let client = env.client().unwrap();

@@ -36,7 +36,9 @@ pub async fn cluster(prefix: &str) -> Option<Cluster> {
         .with_env_filter("rollout_kube=info,warn")
         .with_test_writer()
         .try_init();
-    let env = testenv::shared(TestEnvOptions::default()).await.unwrap()?;
+    let env = testenv::shared(TestEnvOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))?;
     let admin = env.client().unwrap();
     env.install_crds(&manifests::crds_yaml().unwrap()).await.unwrap();
     let install = ManifestOptions::default();
