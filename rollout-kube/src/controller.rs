@@ -358,7 +358,11 @@ impl RolloutController {
                     .labels("rollouts-pod-template-hash")
                     .any_semantic(),
             )
-            .modify(|o| o.managed_fields_mut().clear()),
+            .modify(|o| {
+                // The snapshot needs metadata, spec.replicas and status counts only.
+                o.managed_fields_mut().clear();
+                o.spec.template = None;
+            }),
         )
         .applied_objects();
         let (ar_reader, ar_writer) = reflector::store();
@@ -368,7 +372,15 @@ impl RolloutController {
                 runs,
                 watcher::Config::default().labels("rollout-type").any_semantic(),
             )
-            .modify(|o| o.managed_fields_mut().clear()),
+            .modify(|o| {
+                // The snapshot needs labels, spec.terminate, status.phase and status.message.
+                o.managed_fields_mut().clear();
+                let terminate = o.spec.get("terminate").cloned();
+                o.spec = serde_json::json!({ "terminate": terminate });
+                if let Some(st) = o.status.as_object_mut() {
+                    st.retain(|k, _| k == "phase" || k == "message");
+                }
+            }),
         )
         .applied_objects();
         let mut reconciler = Reconciler::new(client.clone());
@@ -395,7 +407,20 @@ impl RolloutController {
         let wc = watcher::Config::default()
             .labels(&config.rollout_selector())
             .any_semantic();
-        let rollout_loop = Controller::new(rollouts, wc)
+        // The cached Rollout is only a trigger: each reconcile reads the Rollout fresh, so the
+        // cache keeps metadata only (no spec, status, annotations or managedFields).
+        let (ro_reader, ro_writer) = reflector::store();
+        let ro_stream = reflector::reflector(
+            ro_writer,
+            watcher(rollouts, wc).modify(|o| {
+                o.managed_fields_mut().clear();
+                o.annotations_mut().clear();
+                o.spec = serde_json::Value::Null;
+                o.status = serde_json::Value::Null;
+            }),
+        )
+        .applied_objects();
+        let rollout_loop = Controller::for_stream(ro_stream, ro_reader)
             .with_config(RuntimeConfig::default().concurrency(config.concurrency))
             .owns_stream(rs_stream)
             .owns_stream(ar_stream)
