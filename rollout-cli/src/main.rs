@@ -2,6 +2,7 @@
 
 mod docs;
 mod judge;
+mod kube;
 mod plan;
 mod simulate;
 mod validate;
@@ -108,6 +109,18 @@ enum Command {
         #[command(subcommand)]
         command: JudgeCommand,
     },
+    /// Show a Rollout in the cluster: phase, step, weights, ReplicaSets and analysis runs.
+    Get(crate::kube::GetArgs),
+    /// Resume a paused Rollout, or skip the current step (--full: skip all steps).
+    Promote(crate::kube::PromoteArgs),
+    /// Abort a Rollout: scale the canary down and go back to the stable version.
+    Abort(crate::kube::Target),
+    /// Retry an aborted Rollout.
+    Retry(crate::kube::Target),
+    /// Pause a Rollout (spec.paused).
+    Pause(crate::kube::Target),
+    /// Run the controller for Argo-compatible Rollouts, or print its install manifests.
+    Controller(crate::kube::ControllerArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -185,6 +198,12 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Get(args) => crate::kube::get(&args).map(|()| ExitCode::SUCCESS),
+        Command::Promote(args) => crate::kube::promote(&args).map(|()| ExitCode::SUCCESS),
+        Command::Abort(t) => crate::kube::operate(crate::kube::Op::Abort, &t).map(|()| ExitCode::SUCCESS),
+        Command::Retry(t) => crate::kube::operate(crate::kube::Op::Retry, &t).map(|()| ExitCode::SUCCESS),
+        Command::Pause(t) => crate::kube::operate(crate::kube::Op::Pause, &t).map(|()| ExitCode::SUCCESS),
+        Command::Controller(args) => crate::kube::controller(&args).map(|()| ExitCode::SUCCESS),
     }
 }
 

@@ -1,0 +1,460 @@
+//! Cluster subcommands on top of `rollout-kube`: `get [--watch]`, `promote`, `abort`, `retry`,
+//! `pause` (the same patches as Argo's kubectl plugin), `controller` and `controller manifests`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ::kube::{Client, Config};
+use analysis_providers::{PrometheusProvider, WebProvider};
+use clap::{Args, Subcommand};
+use futures::FutureExt;
+use kube_lease_manager::LeaseManagerBuilder;
+use prometheus_client::registry::Registry;
+use rollout_core::analysis::Providers;
+use rollout_kube::controller::{ControllerConfig, Metrics, RolloutController};
+use rollout_kube::manifests::{self, ManifestOptions};
+use rollout_kube::ops;
+use rollout_kube::sharding::{SHARD_LABEL, lease_name};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::CliError;
+
+/// Which Rollout a command acts on.
+#[derive(Debug, Args)]
+pub struct Target {
+    /// The Rollout's name.
+    pub name: String,
+    /// Its namespace (default: the kubeconfig context's namespace).
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+}
+
+/// `rollout get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Redraw every 2 seconds until Ctrl-C.
+    #[arg(short = 'w', long)]
+    watch: bool,
+}
+
+/// `rollout promote`.
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Skip all remaining steps and analysis (`status.promoteFull`).
+    #[arg(long)]
+    full: bool,
+}
+
+/// The user operations that patch a Rollout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `status.abort = true`.
+    Abort,
+    /// `status.abort = false`.
+    Retry,
+    /// `spec.paused = true`.
+    Pause,
+}
+
+/// `rollout controller [manifests]`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ControllerArgs {
+    #[command(subcommand)]
+    command: Option<ControllerCommand>,
+    /// Manage Rollouts in this namespace only (default: all namespaces).
+    #[arg(short = 'n', long)]
+    namespace: Option<String>,
+    /// Manage only Rollouts labelled `rollout.io/shard=SHARD`, while holding that shard's Lease.
+    #[arg(long)]
+    shard: Option<String>,
+    /// Argo's controller instance id: manage only Rollouts with this instance-id label.
+    #[arg(long)]
+    instance_id: Option<String>,
+    /// Extra label selector for Rollouts.
+    #[arg(short = 'l', long)]
+    selector: Option<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics.
+    #[arg(long, default_value = "127.0.0.1:8090", value_name = "ADDR")]
+    metrics_addr: SocketAddr,
+    /// Client-side API request rate limit (requests per second).
+    #[arg(long, default_value_t = 40.0)]
+    qps: f64,
+    /// Requests allowed in a burst above the QPS.
+    #[arg(long, default_value_t = 80)]
+    burst: u32,
+    /// Rollouts reconciled at once.
+    #[arg(long, default_value_t = 16)]
+    concurrency: u16,
+    /// Shard Lease holder identity (default: $POD_NAME, else $HOSTNAME).
+    #[arg(long)]
+    identity: Option<String>,
+    /// Namespace of the shard Leases (default: $POD_NAMESPACE, else rollout-system).
+    #[arg(long)]
+    lease_namespace: Option<String>,
+    /// Shard Lease duration in seconds.
+    #[arg(long, default_value_t = 15)]
+    lease_seconds: u64,
+    /// After SIGINT/SIGTERM, wait at most this many seconds for in-flight reconciles.
+    #[arg(long, default_value_t = 30)]
+    shutdown_timeout: u64,
+}
+
+#[derive(Debug, Subcommand)]
+enum ControllerCommand {
+    /// Print everything a cluster needs as YAML: CRDs, least-privilege RBAC, ServiceAccount, Deployment.
+    Manifests(ManifestArgs),
+}
+
+#[derive(Debug, Args)]
+struct ManifestArgs {
+    /// Namespace of the controller's ServiceAccount and Deployment.
+    #[arg(short = 'n', long, default_value = "rollout-system")]
+    namespace: String,
+    /// Container image of the controller.
+    #[arg(long, default_value = "rollout:latest")]
+    image: String,
+    /// Manage Rollouts in this namespace only (a Role instead of a ClusterRole).
+    #[arg(long)]
+    watch_namespace: Option<String>,
+    /// Argo controller instance id passed to the controller.
+    #[arg(long)]
+    instance_id: Option<String>,
+    /// Leave out the CRDs (for clusters that already run Argo Rollouts).
+    #[arg(long)]
+    no_crds: bool,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::new(format!("cannot start the async runtime: {e}")))
+}
+
+/// A rate-limited client from the kubeconfig / in-cluster config, and the default namespace.
+async fn client(qps: f64, burst: u32) -> Result<(Client, String), CliError> {
+    let config = Config::infer().await.map_err(|e| {
+        CliError::new(format!(
+            "no usable Kubernetes configuration (KUBECONFIG, ~/.kube/config or in-cluster): {e}"
+        ))
+    })?;
+    let ns = config.default_namespace.clone();
+    let client = rollout_kube::ratelimit::rate_limited_client(config, qps, burst)
+        .map_err(|e| CliError::new(format!("cannot create a Kubernetes client: {e}")))?;
+    Ok((client, ns))
+}
+
+fn op_error(e: impl std::fmt::Display) -> CliError {
+    CliError::new(e.to_string())
+}
+
+/// `rollout get NAME [--watch]`.
+pub fn get(args: &GetArgs) -> Result<(), CliError> {
+    runtime()?.block_on(async {
+        let (client, default_ns) = client(20.0, 40).await?;
+        let ns = args.target.namespace.clone().unwrap_or(default_ns);
+        let name = &args.target.name;
+        if !args.watch {
+            let view = ops::get(&client, &ns, name).await.map_err(op_error)?;
+            crate::outf!("{view}");
+            return Ok(());
+        }
+        let ctrl_c = tokio::signal::ctrl_c();
+        tokio::pin!(ctrl_c);
+        loop {
+            let view = ops::get(&client, &ns, name).await.map_err(op_error)?;
+            // Clear the screen and redraw, like `watch`.
+            crate::outf!("\x1b[2J\x1b[H{view}");
+            tokio::select! {
+                _ = &mut ctrl_c => return Ok(()),
+                () = tokio::time::sleep(Duration::from_secs(2)) => {}
+            }
+        }
+    })
+}
+
+/// `rollout promote NAME [--full]`.
+pub fn promote(args: &PromoteArgs) -> Result<(), CliError> {
+    runtime()?.block_on(async {
+        let (client, default_ns) = client(20.0, 40).await?;
+        let ns = args.target.namespace.clone().unwrap_or(default_ns);
+        ops::promote(&client, &ns, &args.target.name, args.full)
+            .await
+            .map_err(op_error)?;
+        let what = if args.full { "fully promoted" } else { "promoted" };
+        crate::outln!("rollout '{ns}/{}' {what}", args.target.name);
+        Ok(())
+    })
+}
+
+/// `rollout abort|retry|pause NAME`.
+pub fn operate(op: Op, target: &Target) -> Result<(), CliError> {
+    runtime()?.block_on(async {
+        let (client, default_ns) = client(20.0, 40).await?;
+        let ns = target.namespace.clone().unwrap_or(default_ns);
+        let name = &target.name;
+        let (result, done) = match op {
+            Op::Abort => (ops::abort(&client, &ns, name).await, "aborted"),
+            Op::Retry => (ops::retry(&client, &ns, name).await, "retried"),
+            Op::Pause => (ops::pause(&client, &ns, name).await, "paused"),
+        };
+        result.map_err(op_error)?;
+        crate::outln!("rollout '{ns}/{name}' {done}");
+        Ok(())
+    })
+}
+
+/// `rollout controller` or `rollout controller manifests`.
+pub fn controller(args: &ControllerArgs) -> Result<(), CliError> {
+    if let Some(ControllerCommand::Manifests(m)) = &args.command {
+        let yaml = manifests::all_with(&ManifestOptions {
+            namespace: m.namespace.clone(),
+            image: m.image.clone(),
+            watch_namespace: m.watch_namespace.clone(),
+            instance_id: m.instance_id.clone(),
+            crds: !m.no_crds,
+            ..ManifestOptions::default()
+        })
+        .map_err(|e| CliError::new(format!("cannot render the manifests: {e}")))?;
+        crate::outf!("{yaml}");
+        return Ok(());
+    }
+    if !(args.qps > 0.0 && args.qps.is_finite()) || args.burst == 0 {
+        return Err(CliError::new(format!(
+            "--qps must be a positive number and --burst at least 1 (got {} and {})",
+            args.qps, args.burst
+        )));
+    }
+    runtime()?.block_on(run_controller(args))
+}
+
+/// The measurement providers the controller offers (`job` is built into the controller).
+fn providers() -> Result<Providers, CliError> {
+    let mut providers = Providers::new();
+    let prom = PrometheusProvider::new().map_err(|e| CliError::new(format!("prometheus provider: {e}")))?;
+    let web = WebProvider::new().map_err(|e| CliError::new(format!("web provider: {e}")))?;
+    providers.register(Arc::new(prom));
+    providers.register(Arc::new(web));
+    Ok(providers)
+}
+
+/// Resolves on the first SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn run_controller(args: &ControllerArgs) -> Result<(), CliError> {
+    let (client, _) = client(args.qps, args.burst).await?;
+    let mut registry = Registry::default();
+    let metrics = Metrics::register(&mut registry);
+    let registry = Arc::new(registry);
+    let listener = TcpListener::bind(args.metrics_addr)
+        .await
+        .map_err(|e| CliError::new(format!("cannot listen for metrics on {}: {e}", args.metrics_addr)))?;
+    let bound = listener.local_addr().unwrap_or(args.metrics_addr);
+    let server = tokio::spawn(serve_metrics(listener, registry));
+    eprintln!("rollout controller: metrics on http://{bound}/metrics");
+
+    let config = ControllerConfig {
+        namespace: args.namespace.clone(),
+        instance_id: args.instance_id.clone(),
+        label_selector: args.selector.clone(),
+        concurrency: args.concurrency,
+        ..ControllerConfig::default()
+    };
+    let providers = providers()?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = async move {
+        let mut rx = stop_rx;
+        let _ = rx.wait_for(|s| *s).await;
+    }
+    .shared();
+    let work = {
+        let stopped = stopped.clone();
+        let client = client.clone();
+        async move {
+            match &args.shard {
+                None => {
+                    RolloutController::with_metrics(client, config, metrics)
+                        .with_providers(providers)
+                        .run(stopped)
+                        .await;
+                    Ok(())
+                }
+                Some(shard) => run_shard(client, config, metrics, providers, shard, args, stopped).await,
+            }
+        }
+    };
+    tokio::pin!(work);
+    let result = tokio::select! {
+        r = &mut work => r,
+        () = shutdown_signal() => {
+            eprintln!("rollout controller: shutting down (waiting for in-flight reconciles)");
+            let _ = stop_tx.send(true);
+            match tokio::time::timeout(Duration::from_secs(args.shutdown_timeout), &mut work).await {
+                Ok(r) => r,
+                Err(_) => Err(CliError::new(format!(
+                    "in-flight reconciles did not finish within --shutdown-timeout {}s",
+                    args.shutdown_timeout
+                ))),
+            }
+        }
+    };
+    server.abort();
+    result
+}
+
+/// Runs the controller for one shard whenever this replica holds the shard's Lease.
+async fn run_shard(
+    client: Client,
+    mut config: ControllerConfig,
+    metrics: Metrics,
+    providers: Providers,
+    shard: &str,
+    args: &ControllerArgs,
+    shutdown: impl Future<Output = ()> + Clone + Send + Sync + 'static,
+) -> Result<(), CliError> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let identity = args
+        .identity
+        .clone()
+        .or_else(|| env("POD_NAME"))
+        .or_else(|| env("HOSTNAME"))
+        .unwrap_or_else(|| format!("rollout-{}", std::process::id()));
+    let lease_ns = args
+        .lease_namespace
+        .clone()
+        .or_else(|| env("POD_NAMESPACE"))
+        .unwrap_or_else(|| "rollout-system".into());
+    let selector = format!("{SHARD_LABEL}={shard}");
+    config.label_selector = Some(match config.label_selector.take().filter(|s| !s.is_empty()) {
+        Some(s) => format!("{s},{selector}"),
+        None => selector,
+    });
+    let lease_err = |e: kube_lease_manager::LeaseManagerError| {
+        CliError::new(format!(
+            "lease {lease_ns}/{} for shard {shard}: {e}",
+            lease_name(shard)
+        ))
+    };
+    let manager = LeaseManagerBuilder::new(client.clone(), lease_name(shard))
+        .with_namespace(lease_ns.clone())
+        .with_identity(identity)
+        .with_duration(args.lease_seconds)
+        .with_grace(args.lease_seconds.div_ceil(3).max(1))
+        .with_field_manager(config.name.clone())
+        .build()
+        .await
+        .map_err(lease_err)?;
+    let (mut leader, task) = manager.watch().await;
+    let release = |leader: tokio::sync::watch::Receiver<bool>,
+                   task: tokio::task::JoinHandle<
+        Result<kube_lease_manager::LeaseManager, kube_lease_manager::LeaseManagerError>,
+    >| async move {
+        drop(leader);
+        match task.await {
+            Ok(Err(e)) => Err(lease_err(e)),
+            _ => Ok(()),
+        }
+    };
+    loop {
+        while !*leader.borrow_and_update() {
+            tokio::select! {
+                () = shutdown.clone() => return release(leader, task).await,
+                changed = leader.changed() => if changed.is_err() { return release(leader, task).await },
+            }
+        }
+        let mut lost = leader.clone();
+        let stop = shutdown.clone();
+        let term = async move {
+            tokio::select! {
+                () = stop => {}
+                _ = lost.wait_for(|is_leader| !*is_leader) => {}
+            }
+        };
+        RolloutController::with_metrics(client.clone(), config.clone(), metrics.clone())
+            .with_providers(providers.clone())
+            .run(term)
+            .await;
+        if shutdown.clone().now_or_never().is_some() {
+            return release(leader, task).await;
+        }
+    }
+}
+
+/// A minimal HTTP/1.1 responder: `GET /metrics` returns the registry in the OpenMetrics text
+/// format; anything else is 404. One request per connection.
+async fn serve_metrics(listener: TcpListener, registry: Arc<Registry>) {
+    loop {
+        let Ok((mut conn, _)) = listener.accept().await else {
+            continue;
+        };
+        let registry = registry.clone();
+        tokio::spawn(async move {
+            let mut buf = Vec::with_capacity(1024);
+            let mut chunk = [0u8; 1024];
+            let read = async {
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 16 * 1024 {
+                    match conn.read(&mut chunk).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+                    }
+                }
+            };
+            if tokio::time::timeout(Duration::from_secs(5), read).await.is_err() {
+                return;
+            }
+            let request = String::from_utf8_lossy(&buf);
+            let mut first = request.lines().next().unwrap_or_default().split(' ');
+            let (method, path) = (first.next().unwrap_or(""), first.next().unwrap_or(""));
+            let response = if method == "GET" && (path == "/metrics" || path.starts_with("/metrics?")) {
+                let mut body = String::new();
+                match prometheus_client::encoding::text::encode(&mut body, &registry) {
+                    Ok(()) => http_response(
+                        "200 OK",
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        &body,
+                    ),
+                    Err(e) => http_response("500 Internal Server Error", "text/plain", &e.to_string()),
+                }
+            } else {
+                http_response("404 Not Found", "text/plain", "not found; try GET /metrics\n")
+            };
+            let _ = conn.write_all(response.as_bytes()).await;
+            let _ = conn.shutdown().await;
+        });
+    }
+}
+
+fn http_response(status: &str, content_type: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}

@@ -1,0 +1,349 @@
+//! The cluster subcommands of the real `rollout` binary: `controller manifests`, error handling
+//! without a cluster, and `controller` + `get`/`abort`/`retry`/`promote` against a real
+//! kube-apiserver (skipped locally without ROLLOUT_KUBE_BIN; CI sets it).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use rollout_kube::manifests;
+use rollout_kube::resources::Rollout;
+use rollout_kube::testenv::{self, TestEnvOptions};
+use serde_json::{Value, json};
+
+fn rollout_cmd() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_rollout"))
+}
+
+fn kinds(yaml: &str) -> Vec<(String, String)> {
+    serde_yaml::Deserializer::from_str(yaml)
+        .map(|doc| {
+            let v: serde_yaml::Value = serde::Deserialize::deserialize(doc).unwrap();
+            let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+            (s("kind"), v["metadata"]["name"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn controller_manifests_print_crds_rbac_and_the_deployment() {
+    let out = rollout_cmd().args(["controller", "manifests"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let yaml = String::from_utf8(out.stdout).unwrap();
+    let docs = kinds(&yaml);
+    let names = |kind: &str| -> Vec<&str> {
+        docs.iter()
+            .filter(|(k, _)| k == kind)
+            .map(|(_, n)| n.as_str())
+            .collect()
+    };
+    let mut crds = names("CustomResourceDefinition");
+    crds.sort();
+    assert_eq!(
+        crds,
+        [
+            "analysisruns.argoproj.io",
+            "analysistemplates.argoproj.io",
+            "clusteranalysistemplates.argoproj.io",
+            "rollouts.argoproj.io"
+        ]
+    );
+    assert_eq!(names("Namespace"), ["rollout-system"]);
+    assert_eq!(names("ServiceAccount"), ["rollout-controller"]);
+    assert!(names("ClusterRole").contains(&"rollout-controller"), "{docs:?}");
+    assert!(
+        names("ClusterRoleBinding").contains(&"rollout-controller"),
+        "{docs:?}"
+    );
+    assert_eq!(names("Deployment"), ["rollout-controller"]);
+    assert!(names("Role").is_empty(), "{docs:?}");
+
+    // The Deployment runs this binary's `controller` subcommand with flags it accepts.
+    let deployment = serde_yaml::Deserializer::from_str(&yaml)
+        .map(|d| <serde_yaml::Value as serde::Deserialize>::deserialize(d).unwrap())
+        .find(|v| v["kind"] == "Deployment")
+        .unwrap();
+    let args: Vec<String> = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(args[0], "controller");
+    assert!(
+        args.contains(&"--metrics-addr=0.0.0.0:8090".to_string()),
+        "{args:?}"
+    );
+    // Clap accepts the flags (a bad QPS is the first thing checked after parsing).
+    let check = rollout_cmd().args(&args).arg("--qps=0").output().unwrap();
+    let stderr = String::from_utf8_lossy(&check.stderr);
+    assert!(stderr.starts_with("error: --qps must be"), "{stderr}");
+}
+
+#[test]
+fn namespaced_manifests_use_a_role_and_can_leave_out_the_crds() {
+    let out = rollout_cmd()
+        .args([
+            "controller",
+            "manifests",
+            "--watch-namespace",
+            "team-a",
+            "--no-crds",
+        ])
+        .args(["--namespace", "ops", "--image", "example.invalid/rollout:1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let yaml = String::from_utf8(out.stdout).unwrap();
+    let docs = kinds(&yaml);
+    assert!(
+        !docs.iter().any(|(k, _)| k == "CustomResourceDefinition"),
+        "{docs:?}"
+    );
+    assert!(docs.iter().any(|(k, _)| k == "Role"), "{docs:?}");
+    assert!(
+        docs.contains(&("Namespace".to_string(), "ops".to_string())),
+        "{docs:?}"
+    );
+    assert!(yaml.contains("example.invalid/rollout:1"));
+    assert!(yaml.contains("--namespace=team-a"));
+}
+
+#[test]
+fn without_a_cluster_config_the_error_is_one_clear_line() {
+    let home = std::env::temp_dir().join(format!("rollout-cli-nohome-{}", std::process::id()));
+    std::fs::create_dir_all(&home).unwrap();
+    let out = rollout_cmd()
+        .args(["get", "web", "-n", "default"])
+        .env("KUBECONFIG", home.join("missing-kubeconfig"))
+        .env("HOME", &home)
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("KUBERNETES_SERVICE_PORT")
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&home).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.starts_with("error: no usable Kubernetes configuration"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// Kills the child (by its PID) if the test fails before stopping it.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn run(kubeconfig: &Path, args: &[&str]) -> Output {
+    let out = rollout_cmd()
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "rollout {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn status_str<'a>(ro: &'a Rollout, key: &str) -> &'a str {
+    ro.status.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+fn paused_at(ro: &Rollout, step: i64) -> bool {
+    ro.status
+        .get("pauseConditions")
+        .and_then(Value::as_array)
+        .is_some_and(|p| !p.is_empty())
+        && ro.status.get("currentStepIndex").and_then(Value::as_i64) == Some(step)
+        && ro.status.get("abort").and_then(Value::as_bool) != Some(true)
+}
+
+fn healthy(ro: &Rollout) -> bool {
+    status_str(ro, "phase") == "Healthy"
+        && !status_str(ro, "stableRS").is_empty()
+        && status_str(ro, "stableRS") == status_str(ro, "currentPodHash")
+}
+
+async fn wait_for(api: &Api<Rollout>, what: &str, pred: impl Fn(&Rollout) -> bool) -> Rollout {
+    let start = Instant::now();
+    loop {
+        let ro = api.get("web").await.unwrap();
+        if pred(&ro) {
+            return ro;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "timed out waiting for {what}: {:#}",
+            ro.status
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    write!(conn, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_get_abort_retry_promote_against_a_real_api_server() {
+    let Some(env) = testenv::shared(TestEnvOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    else {
+        return;
+    };
+    let admin = env.client().unwrap();
+    env.install_crds(&manifests::crds_yaml().unwrap()).await.unwrap();
+    let ns = env.namespace("cli").await.unwrap();
+    let kubelet = testenv::spawn_kubelet(admin.clone(), &ns, Duration::from_millis(300), |_| false);
+    let kubeconfig = env.kubeconfig_path().to_path_buf();
+
+    // The real binary as the controller, metrics on a free port it reports on stderr.
+    let mut child = rollout_cmd()
+        .args(["controller", "--namespace", &ns, "--metrics-addr", "127.0.0.1:0"])
+        .env("KUBECONFIG", &kubeconfig)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut controller = Proc(child);
+    let mut lines = BufReader::new(stderr).lines();
+    let first = lines.next().unwrap().unwrap();
+    let metrics_addr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("no metrics address in {first:?}"))
+        .to_string();
+    let log = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+
+    let api: Api<Rollout> = Api::namespaced(admin.clone(), &ns);
+    let ro: Rollout = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": "web"},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "app", "image": "example.invalid/web:v1"}]}
+            },
+            "strategy": {"canary": {"steps": [{"setWeight": 50}, {"pause": {}}]}}
+        }
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &ro).await.unwrap();
+    let v1 = wait_for(&api, "v1 Healthy", healthy).await;
+    let stable = status_str(&v1, "stableRS").to_string();
+    let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "example.invalid/web:v2"}]}}}});
+    api.patch("web", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let at_pause = wait_for(&api, "paused at step 1", |r| paused_at(r, 1)).await;
+    let canary = status_str(&at_pause, "currentPodHash").to_string();
+    assert_ne!(canary, stable);
+
+    // `rollout get` shows phase, step, weight and both ReplicaSets with their roles.
+    let out = run(&kubeconfig, &["get", "web", "-n", &ns]);
+    let shown = String::from_utf8(out.stdout).unwrap();
+    assert!(shown.contains(&format!("Name:        {ns}/web")), "{shown}");
+    assert!(shown.contains("Status:      Paused"), "{shown}");
+    assert!(shown.contains("Step:        1/2"), "{shown}");
+    assert!(shown.contains("SetWeight:   50"), "{shown}");
+    let rs_line = |hash: &str| {
+        shown
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("web-{hash} ")))
+            .unwrap_or_else(|| panic!("no line for web-{hash}: {shown}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    // `ready/desired`: 50% of 2 replicas on each side.
+    let (s, c) = (rs_line(&stable), rs_line(&canary));
+    assert!(
+        s.starts_with(&format!("web-{stable} rev 1 stable ")) && s.ends_with("/1 ready"),
+        "{shown}"
+    );
+    assert!(
+        c.starts_with(&format!("web-{canary} rev 2 canary ")) && c.ends_with("/1 ready"),
+        "{shown}"
+    );
+
+    // `rollout abort` writes Argo's `status.abort: true`; the controller degrades the rollout.
+    let out = run(&kubeconfig, &["abort", "web", "-n", &ns]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("rollout '{ns}/web' aborted\n")
+    );
+    let aborted = api.get("web").await.unwrap();
+    assert_eq!(aborted.status["abort"], json!(true));
+    wait_for(&api, "Degraded after abort", |r| {
+        status_str(r, "phase") == "Degraded"
+    })
+    .await;
+
+    // `rollout retry` clears it; the canary comes back to the pause.
+    run(&kubeconfig, &["retry", "web", "-n", &ns]);
+    assert_eq!(api.get("web").await.unwrap().status["abort"], json!(false));
+    wait_for(&api, "paused again after retry", |r| paused_at(r, 1)).await;
+
+    // `rollout promote` removes the pause; the controller completes the update.
+    let out = run(&kubeconfig, &["promote", "web", "-n", &ns]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("rollout '{ns}/web' promoted\n")
+    );
+    let done = wait_for(&api, "v2 Healthy", healthy).await;
+    assert_eq!(status_str(&done, "stableRS"), canary);
+
+    // Metrics over HTTP, without per-object labels.
+    let metrics = http_get(&metrics_addr, "/metrics");
+    assert!(metrics.starts_with("HTTP/1.1 200 OK"), "{metrics}");
+    assert!(metrics.contains("rollout_reconciles_total"), "{metrics}");
+    assert!(!metrics.contains("web"), "{metrics}");
+    assert!(http_get(&metrics_addr, "/other").starts_with("HTTP/1.1 404"));
+
+    // SIGTERM: graceful shutdown with exit status 0.
+    let pid = controller.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = controller.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(40),
+            "controller did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let log = log.join().unwrap();
+    assert!(status.success(), "{status:?}: {log:?}");
+    assert!(log.iter().any(|l| l.contains("shutting down")), "{log:?}");
+    kubelet.abort();
+}
