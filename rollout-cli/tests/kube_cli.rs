@@ -201,6 +201,34 @@ fn http_get(addr: &str, path: &str) -> String {
     response
 }
 
+/// Runs `rollout controller ARGS` with metrics on a free port; returns the process, the metrics
+/// address it reported on stderr, and a thread collecting the rest of its stderr.
+fn spawn_controller(
+    kubeconfig: &Path,
+    args: &[&str],
+) -> (Proc, String, std::thread::JoinHandle<Vec<String>>) {
+    let mut child = rollout_cmd()
+        .arg("controller")
+        .args(args)
+        .args(["--metrics-addr", "127.0.0.1:0"])
+        .env("KUBECONFIG", kubeconfig)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let controller = Proc(child);
+    let mut lines = BufReader::new(stderr).lines();
+    let first = lines.next().unwrap().unwrap();
+    let metrics_addr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("no metrics address in {first:?}"))
+        .to_string();
+    let log = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+    (controller, metrics_addr, log)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn controller_get_abort_retry_promote_against_a_real_api_server() {
     let Some(env) = testenv::shared(TestEnvOptions::default())
@@ -215,24 +243,7 @@ async fn controller_get_abort_retry_promote_against_a_real_api_server() {
     let kubelet = testenv::spawn_kubelet(admin.clone(), &ns, Duration::from_millis(300), |_| false);
     let kubeconfig = env.kubeconfig_path().to_path_buf();
 
-    // The real binary as the controller, metrics on a free port it reports on stderr.
-    let mut child = rollout_cmd()
-        .args(["controller", "--namespace", &ns, "--metrics-addr", "127.0.0.1:0"])
-        .env("KUBECONFIG", &kubeconfig)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut controller = Proc(child);
-    let mut lines = BufReader::new(stderr).lines();
-    let first = lines.next().unwrap().unwrap();
-    let metrics_addr = first
-        .split("http://")
-        .nth(1)
-        .and_then(|s| s.strip_suffix("/metrics"))
-        .unwrap_or_else(|| panic!("no metrics address in {first:?}"))
-        .to_string();
-    let log = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+    let (mut controller, metrics_addr, log) = spawn_controller(&kubeconfig, &["--namespace", &ns]);
 
     let api: Api<Rollout> = Api::namespaced(admin.clone(), &ns);
     let ro: Rollout = serde_json::from_value(json!({
@@ -346,4 +357,76 @@ async fn controller_get_abort_retry_promote_against_a_real_api_server() {
     assert!(status.success(), "{status:?}: {log:?}");
     assert!(log.iter().any(|l| l.contains("shutting down")), "{log:?}");
     kubelet.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_with_a_shard_takes_the_lease_and_manages_only_its_shard() {
+    let Some(env) = testenv::shared(TestEnvOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    else {
+        return;
+    };
+    let admin = env.client().unwrap();
+    env.install_crds(&manifests::crds_yaml().unwrap()).await.unwrap();
+    let ns = env.namespace("cli-shard").await.unwrap();
+    let kubeconfig = env.kubeconfig_path().to_path_buf();
+    let (controller, _, _log) = spawn_controller(
+        &kubeconfig,
+        &[
+            "--namespace",
+            &ns,
+            "--shard",
+            "0",
+            "--lease-namespace",
+            &ns,
+            "--identity",
+            "replica-a",
+        ],
+    );
+    let api: Api<Rollout> = Api::namespaced(admin.clone(), &ns);
+    for (name, shard) in [("mine", "0"), ("other", "1")] {
+        let ro: Rollout = serde_json::from_value(json!({
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Rollout",
+            "metadata": {"name": name, "labels": {"rollout.io/shard": shard}},
+            "spec": {
+                "replicas": 0,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {
+                    "metadata": {"labels": {"app": name}},
+                    "spec": {"containers": [{"name": "app", "image": "example.invalid/x:v1"}]}
+                },
+                "strategy": {"canary": {"steps": [{"setWeight": 50}]}}
+            }
+        }))
+        .unwrap();
+        api.create(&PostParams::default(), &ro).await.unwrap();
+    }
+    let start = Instant::now();
+    while api
+        .get("mine")
+        .await
+        .unwrap()
+        .status
+        .get("currentPodHash")
+        .is_none()
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "shard 0 Rollout never reconciled"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // Give the other shard's Rollout the same time again: nobody may touch it.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let other = api.get("other").await.unwrap();
+    assert!(other.status.get("currentPodHash").is_none(), "{:#}", other.status);
+    let lease = Api::<k8s_openapi::api::coordination::v1::Lease>::namespaced(admin, &ns)
+        .get("rollout-controller-shard-0")
+        .await
+        .unwrap();
+    let holder = lease.spec.and_then(|s| s.holder_identity);
+    assert_eq!(holder.as_deref(), Some("replica-a"));
+    drop(controller);
 }
