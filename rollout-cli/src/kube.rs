@@ -7,12 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ::kube::{Client, Config};
+use analysis_host::{HostConfig, JudgeHost, LoadOptions, WasmJudges};
 use analysis_providers::{PrometheusProvider, WebProvider};
 use clap::{Args, Subcommand};
 use futures::FutureExt;
 use kube_lease_manager::LeaseManagerBuilder;
 use prometheus_client::registry::Registry;
 use rollout_core::analysis::Providers;
+use rollout_core::analysis::judge::JudgeProvider;
 use rollout_kube::controller::{ControllerConfig, Metrics, RolloutController};
 use rollout_kube::manifests::{self, ManifestOptions};
 use rollout_kube::ops;
@@ -102,6 +104,9 @@ pub struct ControllerArgs {
     /// Shard Lease duration in seconds.
     #[arg(long, default_value_t = 15)]
     lease_seconds: u64,
+    /// Directories searched for WebAssembly judges by digest (the bundled judge is always there).
+    #[arg(long, value_name = "DIR")]
+    judges: Vec<std::path::PathBuf>,
     /// After SIGINT/SIGTERM, wait at most this many seconds for in-flight reconciles.
     #[arg(long, default_value_t = 30)]
     shutdown_timeout: u64,
@@ -236,13 +241,23 @@ pub fn controller(args: &ControllerArgs) -> Result<(), CliError> {
     runtime()?.block_on(run_controller(args))
 }
 
-/// The measurement providers the controller offers (`job` is built into the controller).
-fn providers() -> Result<Providers, CliError> {
-    let mut providers = Providers::new();
+/// The measurement providers the controller offers: Prometheus, web, and WASM judges over them
+/// (`job` is built into the controller).
+fn providers(judge_dirs: &[std::path::PathBuf]) -> Result<Providers, CliError> {
+    let mut sources = Providers::new();
     let prom = PrometheusProvider::new().map_err(|e| CliError::new(format!("prometheus provider: {e}")))?;
     let web = WebProvider::new().map_err(|e| CliError::new(format!("web provider: {e}")))?;
-    providers.register(Arc::new(prom));
-    providers.register(Arc::new(web));
+    sources.register(Arc::new(prom));
+    sources.register(Arc::new(web));
+    let host =
+        JudgeHost::new(HostConfig::default()).map_err(|e| CliError::new(format!("judge host: {e}")))?;
+    let bundled = host
+        .load_bytes(crate::simulate::DEFAULT_JUDGE, &LoadOptions::default())
+        .map_err(|e| CliError::new(format!("bundled judge: {e}")))?;
+    let judges = WasmJudges::new(host, judge_dirs.to_vec());
+    judges.insert(bundled);
+    let mut providers = sources.clone();
+    providers.register(Arc::new(JudgeProvider::new(Arc::new(judges), sources)));
     Ok(providers)
 }
 
@@ -288,7 +303,7 @@ async fn run_controller(args: &ControllerArgs) -> Result<(), CliError> {
         concurrency: args.concurrency,
         ..ControllerConfig::default()
     };
-    let providers = providers()?;
+    let providers = providers(&args.judges)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = async move {
         let mut rx = stop_rx;
