@@ -1,8 +1,12 @@
 //! Benchmarks of issue #5: a fresh-instance evaluation of the Rust reference judge on a
 //! 100-sample input, the same logic compiled natively, and loading from the precompiled cache
-//! versus compiling.
+//! versus compiling, and fresh-instance evaluations of the same reference logic written in C,
+//! Python and JavaScript.
 //!
-//! Run: `cargo bench -p analysis-host --bench evaluate`.
+//! Run: `cargo bench -p analysis-host --bench evaluate`. The Python and JavaScript components are too
+//! large to commit; they are read from `$ROLLOUT_REBUILT_JUDGES` (set by `scripts/setup`, default
+//! `~/.cache/rollout/judges-rebuilt`) and skipped with a message when absent. Their compiled code is
+//! cached in `~/.cache/rollout/bench-cwasm`, so only the first run pays the compile.
 
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -114,5 +118,47 @@ fn load(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-criterion_group!(benches, evaluate, load);
+/// The reference judge in other languages: C (committed), Python and JavaScript (rebuilt).
+fn other_languages(c: &mut Criterion) {
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let rebuilt = std::env::var_os("ROLLOUT_REBUILT_JUDGES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home.join(".cache/rollout/judges-rebuilt"));
+    let dist = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/dist");
+    let host = JudgeHost::new(HostConfig {
+        cache_dir: Some(home.join(".cache/rollout/bench-cwasm")),
+        ..HostConfig::default()
+    })
+    .expect("host");
+    let input = input();
+    let mut group = c.benchmark_group("evaluate-100-samples-by-language");
+    for (language, path) in [
+        ("c", dist.join("c-error-ratio.wasm")),
+        ("python", rebuilt.join("python-error-ratio.wasm")),
+        ("javascript", rebuilt.join("js-error-ratio.wasm")),
+    ] {
+        let Ok(bytes) = std::fs::read(&path) else {
+            eprintln!("skipping {language}: {} not found (run plugins/build)", path.display());
+            continue;
+        };
+        let judge = match host.load_bytes(&bytes, &LoadOptions::default()) {
+            Ok(judge) => judge,
+            Err(e) => {
+                eprintln!("skipping {language}: {e}");
+                continue;
+            }
+        };
+        // Benchmark only a judge that really evaluates: an error path would measure the wrong thing.
+        if let Err(e) = judge.evaluate(&input) {
+            eprintln!("skipping {language}: evaluation failed: {e}");
+            continue;
+        }
+        group.bench_function(format!("{language}-fresh-instance"), |b| {
+            b.iter(|| black_box(judge.evaluate(black_box(&input)).map(|e| e.instructions)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, evaluate, load, other_languages);
 criterion_main!(benches);
