@@ -138,7 +138,10 @@ fn other_languages(c: &mut Criterion) {
         ("javascript", rebuilt.join("js-error-ratio.wasm")),
     ] {
         let Ok(bytes) = std::fs::read(&path) else {
-            eprintln!("skipping {language}: {} not found (run plugins/build)", path.display());
+            eprintln!(
+                "skipping {language}: {} not found (run plugins/build)",
+                path.display()
+            );
             continue;
         };
         let judge = match host.load_bytes(&bytes, &LoadOptions::default()) {
