@@ -1,11 +1,11 @@
 //! The blue-green strategy (`rollout/bluegreen.go`, `rollout/service.go`).
 
 use super::canary::promote_stable;
-use super::{Ctx, conditions, plus_secs};
+use super::{Ctx, plus_secs};
 use crate::analysis::AnalysisPhase;
 use crate::rollout::observed::{Action, AnalysisRunKind, ObservedReplicaSet};
 use crate::rollout::spec::{BlueGreenStrategy, DEFAULT_SCALE_DOWN_DELAY_SECONDS};
-use crate::rollout::status::{ConditionStatus, ConditionType, PauseReason};
+use crate::rollout::status::PauseReason;
 
 pub(super) fn run(c: &mut Ctx) {
     let Some(bg) = c.ro.blue_green() else { return };
@@ -166,31 +166,7 @@ fn new_update(c: &mut Ctx, bg: &BlueGreenStrategy) {
     c.st.blue_green.scale_up_preview_check_point = false;
     c.st.restarted_at = c.ro.spec.restart_at;
     c.st.current_pod_hash = c.hash.clone();
-    if c.prev.current_pod_hash != c.hash {
-        let (reason, msg) = if c.new_rs.is_none() {
-            (
-                conditions::REASON_NEW_RS_CREATED,
-                format!("Created new replica set {name:?}"),
-            )
-        } else {
-            (
-                conditions::REASON_FOUND_NEW_RS,
-                format!("Found new replica set {name:?}"),
-            )
-        };
-        c.st.remove_condition(ConditionType::Progressing);
-        let now = c.now;
-        c.st.set_condition(
-            ConditionType::Progressing,
-            ConditionStatus::True,
-            reason,
-            msg,
-            now,
-        );
-    }
-    c.base_counts();
-    let now = c.now;
-    c.wake_at(now);
+    c.finish_reset(&name);
 }
 
 fn new_target(c: &Ctx, bg: &BlueGreenStrategy, active_hash: &str) -> i32 {

@@ -1,15 +1,13 @@
 //! The canary strategy (`rollout/canary.go`, `rollout/sync.go:syncRolloutStatusCanary`).
 
-use super::{Ctx, analysis, conditions, plus_secs, workload};
+use super::{Ctx, analysis, plus_secs, workload};
 use crate::rollout::observed::{Action, EventType, ObservedReplicaSet};
 use crate::rollout::replicas::{
     BasicCanary, RsCounts, TrafficRoutedCanary, dss_abort_weight, progress_threshold_met,
     resolve_surge_unavailable,
 };
 use crate::rollout::spec::{CanaryStep, CanaryStrategy, DEFAULT_SCALE_DOWN_DELAY_SECONDS};
-use crate::rollout::status::{
-    ConditionStatus, ConditionType, PauseReason, TrafficWeights, WeightDestination,
-};
+use crate::rollout::status::{PauseReason, TrafficWeights, WeightDestination};
 
 fn counts(rs: &ObservedReplicaSet) -> RsCounts {
     RsCounts {
@@ -100,31 +98,7 @@ fn new_update(c: &mut Ctx, step_hash: String) {
             "Rollback to active ReplicaSets within RollbackWindow".into(),
         );
     }
-    if c.prev.current_pod_hash != c.hash {
-        let (reason, msg) = if c.new_rs.is_none() {
-            (
-                conditions::REASON_NEW_RS_CREATED,
-                format!("Created new replica set {name:?}"),
-            )
-        } else {
-            (
-                conditions::REASON_FOUND_NEW_RS,
-                format!("Found new replica set {name:?}"),
-            )
-        };
-        c.st.remove_condition(ConditionType::Progressing);
-        let now = c.now;
-        c.st.set_condition(
-            ConditionType::Progressing,
-            ConditionStatus::True,
-            reason,
-            msg,
-            now,
-        );
-    }
-    c.base_counts();
-    let now = c.now;
-    c.wake_at(now);
+    c.finish_reset(&name);
 }
 
 /// `isRollbackWithinWindow`: the new RS is older than the stable and fewer than

@@ -441,6 +441,37 @@ impl<'a> Ctx<'a> {
         name
     }
 
+    /// Ends the status reset after a pod-template or steps change (both strategies): the
+    /// `Progressing` condition says whether the new ReplicaSet `name` was created or found, the
+    /// counts are recomputed and the machine asks to be called again at once.
+    pub fn finish_reset(&mut self, name: &str) {
+        if self.prev.current_pod_hash != self.hash {
+            let (reason, msg) = if self.new_rs.is_none() {
+                (
+                    conditions::REASON_NEW_RS_CREATED,
+                    format!("Created new replica set {name:?}"),
+                )
+            } else {
+                (
+                    conditions::REASON_FOUND_NEW_RS,
+                    format!("Found new replica set {name:?}"),
+                )
+            };
+            self.st.remove_condition(ConditionType::Progressing);
+            let now = self.now;
+            self.st.set_condition(
+                ConditionType::Progressing,
+                ConditionStatus::True,
+                reason,
+                msg,
+                now,
+            );
+        }
+        self.base_counts();
+        let now = self.now;
+        self.wake_at(now);
+    }
+
     /// Status counts common to both strategies (upstream `calculateBaseStatus`).
     pub fn base_counts(&mut self) {
         let rss = &self.obs.replica_sets;
