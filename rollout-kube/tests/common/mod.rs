@@ -261,3 +261,49 @@ pub async fn wait_for_rs(
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// `(reason, count, note)` of the `events.k8s.io/v1` Events regarding the `kind` object `name`
+/// in `c.ns`, sorted; `count` is the event series count (1 for a single occurrence).
+pub async fn rollout_events(c: &Cluster, kind: &str, name: &str) -> Vec<(String, u32, String)> {
+    use k8s_openapi::api::events::v1::Event;
+    let api: Api<Event> = Api::namespaced(c.admin.clone(), &c.ns);
+    let mut out: Vec<_> = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.regarding
+                .as_ref()
+                .is_some_and(|r| r.kind.as_deref() == Some(kind) && r.name.as_deref() == Some(name))
+        })
+        .map(|e| {
+            let count = e.series.as_ref().map_or(1, |s| s.count.max(1) as u32);
+            (e.reason.unwrap_or_default(), count, e.note.unwrap_or_default())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Waits (at most 30 s) until the Events regarding the object stop changing for 2 s; returns them.
+pub async fn wait_for_steady_events(c: &Cluster, kind: &str, name: &str) -> Vec<(String, u32, String)> {
+    let start = Instant::now();
+    let mut last = rollout_events(c, kind, name).await;
+    let mut since = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = rollout_events(c, kind, name).await;
+        if now != last {
+            last = now;
+            since = Instant::now();
+        } else if since.elapsed() >= Duration::from_secs(2) {
+            return last;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "events never settled: {last:#?}"
+        );
+    }
+}
