@@ -307,3 +307,128 @@ pub async fn wait_for_steady_events(c: &Cluster, kind: &str, name: &str) -> Vec<
         );
     }
 }
+
+/// Runs the controller as the ServiceAccount, watching `c.ns`, measuring with `providers`.
+pub fn start_controller_with(c: &Cluster, providers: rollout_core::analysis::Providers) -> Running {
+    let mut registry = Registry::default();
+    let config = ControllerConfig {
+        namespace: Some(c.ns.clone()),
+        ..Default::default()
+    };
+    let ctrl = RolloutController::new(c.sa.clone(), config, &mut registry).with_providers(providers);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(ctrl.run(async move {
+        let _ = rx.await;
+    }));
+    Running {
+        stop: Some(tx),
+        task,
+        registry,
+    }
+}
+
+/// A real Prometheus on 127.0.0.1 serving a TSDB backfilled (with `promtool tsdb
+/// create-blocks-from openmetrics`) from OpenMetrics text; killed by PID and its directory removed
+/// on drop.
+pub struct Prometheus {
+    pub port: u16,
+    dir: std::path::PathBuf,
+    child: std::process::Child,
+}
+
+impl Prometheus {
+    /// Backfills `openmetrics` and starts Prometheus on a free port. `None` (skipped with a
+    /// message) without `ROLLOUT_PROMETHEUS_BIN`/`ROLLOUT_PROMTOOL_BIN` or the binaries on PATH,
+    /// except under `CI=true`, where that panics.
+    pub fn start(openmetrics: &str) -> Option<Prometheus> {
+        use std::process::{Command, Stdio};
+        let find = |env: &str, name: &str| -> Option<std::path::PathBuf> {
+            match std::env::var_os(env) {
+                Some(p) if !p.is_empty() => Some(p.into()),
+                _ => std::env::var_os("PATH").and_then(|paths| {
+                    std::env::split_paths(&paths)
+                        .map(|d| d.join(name))
+                        .find(|p| p.is_file())
+                }),
+            }
+        };
+        let (Some(bin), Some(promtool)) = (
+            find("ROLLOUT_PROMETHEUS_BIN", "prometheus"),
+            find("ROLLOUT_PROMTOOL_BIN", "promtool"),
+        ) else {
+            assert!(
+                !std::env::var("CI").is_ok_and(|v| v == "true"),
+                "Prometheus is required in CI: set ROLLOUT_PROMETHEUS_BIN and ROLLOUT_PROMTOOL_BIN"
+            );
+            eprintln!("SKIPPED: prometheus/promtool not found (run scripts/test, which installs them)");
+            return None;
+        };
+        static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "rollout-kube-prom-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("data.om"), openmetrics).unwrap();
+        let out = Command::new(&promtool)
+            .args(["tsdb", "create-blocks-from", "openmetrics"])
+            .arg(dir.join("data.om"))
+            .arg(dir.join("tsdb"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "promtool failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::write(dir.join("prometheus.yml"), "global:\n  evaluation_interval: 1m\n").unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(&bin)
+            .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
+            .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
+            .arg("--storage.tsdb.retention.time=100y")
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("prometheus.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let mut prom = Prometheus { port, dir, child };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                use std::io::{Read, Write};
+                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                let _ = s.write_all(b"GET /-/ready HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+                let mut answer = String::new();
+                let _ = s.read_to_string(&mut answer);
+                if answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200") {
+                    return Some(prom);
+                }
+            }
+            if let Ok(Some(status)) = prom.child.try_wait() {
+                let log = std::fs::read_to_string(prom.dir.join("prometheus.log")).unwrap_or_default();
+                panic!("prometheus exited with {status}: {log}");
+            }
+            assert!(Instant::now() < deadline, "prometheus not ready after 60 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
