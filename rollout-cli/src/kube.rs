@@ -1,7 +1,6 @@
 //! Cluster subcommands on top of `rollout-kube`: `get [--watch]`, `promote`, `abort`, `retry`,
 //! `pause` (the same patches as Argo's kubectl plugin), `controller` and `controller manifests`.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,15 +9,13 @@ use ::kube::{Client, Config};
 use analysis_host::{HostConfig, JudgeHost, LoadOptions, WasmJudges};
 use analysis_providers::{PrometheusProvider, WebProvider};
 use clap::{Args, Subcommand};
-use futures::FutureExt;
-use kube_lease_manager::LeaseManagerBuilder;
 use prometheus_client::registry::Registry;
 use rollout_core::analysis::Providers;
 use rollout_core::analysis::judge::JudgeProvider;
-use rollout_kube::controller::{ControllerConfig, Metrics, RolloutController};
+use rollout_kube::controller::{ControllerConfig, RolloutController};
 use rollout_kube::manifests::{self, ManifestOptions};
 use rollout_kube::ops;
-use rollout_kube::sharding::{SHARD_LABEL, lease_name};
+use rollout_kube::sharding::{DEFAULT_LEASE_SECONDS, ShardOptions, run_shard};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -102,7 +99,7 @@ pub struct ControllerArgs {
     #[arg(long)]
     lease_namespace: Option<String>,
     /// Shard Lease duration in seconds.
-    #[arg(long, default_value_t = 15)]
+    #[arg(long, default_value_t = DEFAULT_LEASE_SECONDS)]
     lease_seconds: u64,
     /// Directories searched for WebAssembly judges by digest (the bundled judge is always there).
     #[arg(long, value_name = "DIR")]
@@ -286,8 +283,16 @@ async fn shutdown_signal() {
 
 async fn run_controller(args: &ControllerArgs) -> Result<(), CliError> {
     let (client, _) = client(args.qps, args.burst).await?;
+    let config = ControllerConfig {
+        namespace: args.namespace.clone(),
+        instance_id: args.instance_id.clone(),
+        label_selector: args.selector.clone(),
+        concurrency: args.concurrency,
+        ..ControllerConfig::default()
+    };
     let mut registry = Registry::default();
-    let metrics = Metrics::register(&mut registry);
+    let controller =
+        RolloutController::new(client, config, &mut registry).with_providers(providers(&args.judges)?);
     let registry = Arc::new(registry);
     let listener = TcpListener::bind(args.metrics_addr)
         .await
@@ -296,33 +301,28 @@ async fn run_controller(args: &ControllerArgs) -> Result<(), CliError> {
     let server = tokio::spawn(serve_metrics(listener, registry));
     eprintln!("rollout controller: metrics on http://{bound}/metrics");
 
-    let config = ControllerConfig {
-        namespace: args.namespace.clone(),
-        instance_id: args.instance_id.clone(),
-        label_selector: args.selector.clone(),
-        concurrency: args.concurrency,
-        ..ControllerConfig::default()
-    };
-    let providers = providers(&args.judges)?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = async move {
         let mut rx = stop_rx;
         let _ = rx.wait_for(|s| *s).await;
-    }
-    .shared();
-    let work = {
-        let stopped = stopped.clone();
-        let client = client.clone();
-        async move {
-            match &args.shard {
-                None => {
-                    RolloutController::with_metrics(client, config, metrics)
-                        .with_providers(providers)
-                        .run(stopped)
-                        .await;
-                    Ok(())
+    };
+    let work = async move {
+        match &args.shard {
+            None => {
+                controller.run(stopped).await;
+                Ok(())
+            }
+            Some(shard) => {
+                // Identity and Lease namespace default to the pod's (downward API env).
+                let mut opts = ShardOptions::from_env(shard.clone());
+                if let Some(identity) = &args.identity {
+                    opts.identity = identity.clone();
                 }
-                Some(shard) => run_shard(client, config, metrics, providers, shard, args, stopped).await,
+                if let Some(ns) = &args.lease_namespace {
+                    opts.lease_namespace = ns.clone();
+                }
+                opts.lease_seconds = args.lease_seconds;
+                run_shard(controller, opts, stopped).await.map_err(op_error)
             }
         }
     };
@@ -343,84 +343,6 @@ async fn run_controller(args: &ControllerArgs) -> Result<(), CliError> {
     };
     server.abort();
     result
-}
-
-/// Runs the controller for one shard whenever this replica holds the shard's Lease.
-async fn run_shard(
-    client: Client,
-    mut config: ControllerConfig,
-    metrics: Metrics,
-    providers: Providers,
-    shard: &str,
-    args: &ControllerArgs,
-    shutdown: impl Future<Output = ()> + Clone + Send + Sync + 'static,
-) -> Result<(), CliError> {
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let identity = args
-        .identity
-        .clone()
-        .or_else(|| env("POD_NAME"))
-        .or_else(|| env("HOSTNAME"))
-        .unwrap_or_else(|| format!("rollout-{}", std::process::id()));
-    let lease_ns = args
-        .lease_namespace
-        .clone()
-        .or_else(|| env("POD_NAMESPACE"))
-        .unwrap_or_else(|| "rollout-system".into());
-    let selector = format!("{SHARD_LABEL}={shard}");
-    config.label_selector = Some(match config.label_selector.take().filter(|s| !s.is_empty()) {
-        Some(s) => format!("{s},{selector}"),
-        None => selector,
-    });
-    let lease_err = |e: kube_lease_manager::LeaseManagerError| {
-        CliError::new(format!(
-            "lease {lease_ns}/{} for shard {shard}: {e}",
-            lease_name(shard)
-        ))
-    };
-    let manager = LeaseManagerBuilder::new(client.clone(), lease_name(shard))
-        .with_namespace(lease_ns.clone())
-        .with_identity(identity)
-        .with_duration(args.lease_seconds)
-        .with_grace(args.lease_seconds.div_ceil(3).max(1))
-        .with_field_manager(config.name.clone())
-        .build()
-        .await
-        .map_err(lease_err)?;
-    let (mut leader, task) = manager.watch().await;
-    let release = |leader: tokio::sync::watch::Receiver<bool>,
-                   task: tokio::task::JoinHandle<
-        Result<kube_lease_manager::LeaseManager, kube_lease_manager::LeaseManagerError>,
-    >| async move {
-        drop(leader);
-        match task.await {
-            Ok(Err(e)) => Err(lease_err(e)),
-            _ => Ok(()),
-        }
-    };
-    loop {
-        while !*leader.borrow_and_update() {
-            tokio::select! {
-                () = shutdown.clone() => return release(leader, task).await,
-                changed = leader.changed() => if changed.is_err() { return release(leader, task).await },
-            }
-        }
-        let mut lost = leader.clone();
-        let stop = shutdown.clone();
-        let term = async move {
-            tokio::select! {
-                () = stop => {}
-                _ = lost.wait_for(|is_leader| !*is_leader) => {}
-            }
-        };
-        RolloutController::with_metrics(client.clone(), config.clone(), metrics.clone())
-            .with_providers(providers.clone())
-            .run(term)
-            .await;
-        if shutdown.clone().now_or_never().is_some() {
-            return release(leader, task).await;
-        }
-    }
 }
 
 /// A minimal HTTP/1.1 responder: `GET /metrics` returns the registry in the OpenMetrics text

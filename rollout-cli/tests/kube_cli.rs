@@ -58,7 +58,9 @@ fn controller_manifests_print_crds_rbac_and_the_deployment() {
         "{docs:?}"
     );
     assert_eq!(names("Deployment"), ["rollout-controller"]);
-    assert!(names("Role").is_empty(), "{docs:?}");
+    // The only namespaced grant: the shard Leases, in the controller's own namespace.
+    assert_eq!(names("Role"), ["rollout-controller-leases"], "{docs:?}");
+    assert_eq!(names("RoleBinding"), ["rollout-controller-leases"], "{docs:?}");
 
     // The Deployment runs this binary's `controller` subcommand with flags it accepts.
     let deployment = serde_yaml::Deserializer::from_str(&yaml)
@@ -207,11 +209,21 @@ fn spawn_controller(
     kubeconfig: &Path,
     args: &[&str],
 ) -> (Proc, String, std::thread::JoinHandle<Vec<String>>) {
+    spawn_controller_with_env(kubeconfig, args, &[])
+}
+
+/// [`spawn_controller`] with extra environment variables (e.g. the downward-API pod env).
+fn spawn_controller_with_env(
+    kubeconfig: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Proc, String, std::thread::JoinHandle<Vec<String>>) {
     let mut child = rollout_cmd()
         .arg("controller")
         .args(args)
         .args(["--metrics-addr", "127.0.0.1:0"])
         .env("KUBECONFIG", kubeconfig)
+        .envs(env.iter().copied())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -371,18 +383,11 @@ async fn controller_with_a_shard_takes_the_lease_and_manages_only_its_shard() {
     env.install_crds(&manifests::crds_yaml().unwrap()).await.unwrap();
     let ns = env.namespace("cli-shard").await.unwrap();
     let kubeconfig = env.kubeconfig_path().to_path_buf();
-    let (controller, _, _log) = spawn_controller(
+    // Lease namespace and holder come from the env the Deployment sets from the downward API.
+    let (controller, _, _log) = spawn_controller_with_env(
         &kubeconfig,
-        &[
-            "--namespace",
-            &ns,
-            "--shard",
-            "0",
-            "--lease-namespace",
-            &ns,
-            "--identity",
-            "replica-a",
-        ],
+        &["--namespace", &ns, "--shard", "0"],
+        &[("POD_NAMESPACE", &ns), ("POD_NAME", "replica-a")],
     );
     let api: Api<Rollout> = Api::namespaced(admin.clone(), &ns);
     for (name, shard) in [("mine", "0"), ("other", "1")] {

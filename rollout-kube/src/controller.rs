@@ -273,10 +273,13 @@ fn run_error_policy(run: Arc<AnalysisRun>, err: &Error, _: Arc<AnalysisRunner>) 
     )
 }
 
-/// A configured controller; [`RolloutController::run`] drives it.
+/// A configured controller; [`RolloutController::run`] drives it, and
+/// [`crate::sharding::run_shard`] runs it for one shard while holding that shard's Lease.
+/// Clones share the client, the registered metrics and the providers.
+#[derive(Clone)]
 pub struct RolloutController {
-    client: Client,
-    config: ControllerConfig,
+    pub(crate) client: Client,
+    pub(crate) config: ControllerConfig,
     metrics: Metrics,
     inputs: rollout_core::rollout::Inputs,
     providers: rollout_core::analysis::Providers,
@@ -312,6 +315,11 @@ impl RolloutController {
             inputs: Default::default(),
             providers: Default::default(),
         }
+    }
+
+    /// The configuration this controller runs with.
+    pub fn config(&self) -> &ControllerConfig {
+        &self.config
     }
 
     /// Measurement providers for AnalysisRuns (Prometheus, web, judges...); `job` is built in.

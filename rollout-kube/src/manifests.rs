@@ -9,6 +9,8 @@
 
 use serde_json::{Value, json};
 
+use crate::sharding::{POD_NAME_ENV, POD_NAMESPACE_ENV};
+
 /// The API group of the Argo Rollouts kinds.
 pub const GROUP: &str = "argoproj.io";
 /// The served (and stored) version.
@@ -324,23 +326,65 @@ pub fn crds() -> Vec<Value> {
     ]
 }
 
+/// The Lease rule is granted by a Role in the controller's own namespace (where
+/// [`crate::sharding::ShardOptions::from_env`] puts the Leases), never cluster-wide.
+fn is_lease_rule(group: &str) -> bool {
+    group == "coordination.k8s.io"
+}
+
+fn rule_json(group: &str, resources: &[&str], verbs: &[&str]) -> Value {
+    json!({"apiGroups": [group], "resources": resources, "verbs": verbs})
+}
+
+/// [`RULES`] except the Lease rule.
 fn rules() -> Vec<Value> {
     RULES
         .iter()
-        .map(
-            |(group, resources, verbs)| json!({"apiGroups": [group], "resources": resources, "verbs": verbs}),
-        )
+        .filter(|(group, _, _)| !is_lease_rule(group))
+        .map(|(group, resources, verbs)| rule_json(group, resources, verbs))
         .collect()
 }
 
-/// The ServiceAccount, the ClusterRole (or Role) with [`RULES`] and its binding.
+/// A Role and RoleBinding in the controller's namespace for the shard Leases.
+fn lease_role(opts: &ManifestOptions, subject: &Value) -> [Value; 2] {
+    let name = format!("{}-leases", opts.name);
+    let lease_rules: Vec<Value> = RULES
+        .iter()
+        .filter(|(group, _, _)| is_lease_rule(group))
+        .map(|(group, resources, verbs)| rule_json(group, resources, verbs))
+        .collect();
+    [
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": name, "namespace": opts.namespace},
+            "rules": lease_rules
+        }),
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": name, "namespace": opts.namespace},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [subject]
+        }),
+    ]
+}
+
+/// The ServiceAccount, the ClusterRole (or Role) with [`RULES`] and its binding, and a Role in
+/// the controller's namespace for the shard Leases.
 pub fn rbac(opts: &ManifestOptions) -> Vec<Value> {
+    let subject = json!({"kind": "ServiceAccount", "name": opts.name, "namespace": opts.namespace});
+    let mut out = workload_rbac(opts, &subject);
+    out.extend(lease_role(opts, &subject));
+    out
+}
+
+fn workload_rbac(opts: &ManifestOptions, subject: &Value) -> Vec<Value> {
     let sa = json!({
         "apiVersion": "v1",
         "kind": "ServiceAccount",
         "metadata": {"name": opts.name, "namespace": opts.namespace}
     });
-    let subject = json!({"kind": "ServiceAccount", "name": opts.name, "namespace": opts.namespace});
     match &opts.watch_namespace {
         None => vec![
             sa,
@@ -382,7 +426,7 @@ pub fn rbac(opts: &ManifestOptions) -> Vec<Value> {
                     "kind": "RoleBinding",
                     "metadata": {"name": opts.name, "namespace": ns},
                     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": opts.name},
-                    "subjects": [subject.clone()]
+                    "subjects": [subject]
                 }),
                 json!({
                     "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -402,8 +446,15 @@ pub fn rbac(opts: &ManifestOptions) -> Vec<Value> {
     }
 }
 
-/// The controller Deployment (one replica per shard; see the controller's `--shard` flag).
+/// The controller Deployment (one replica per shard; see the controller's `--shard` flag). The
+/// pod's namespace and name reach the controller as [`POD_NAMESPACE_ENV`] and [`POD_NAME_ENV`]
+/// (downward API): the shard Leases live in that namespace and name the pod as their holder.
 pub fn deployment(opts: &ManifestOptions) -> Value {
+    let field_env = |name: &str, path: &str| json!({"name": name, "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": path}}});
+    let env = vec![
+        field_env(POD_NAMESPACE_ENV, "metadata.namespace"),
+        field_env(POD_NAME_ENV, "metadata.name"),
+    ];
     let mut args = vec![json!("controller")];
     if let Some(ns) = &opts.watch_namespace {
         args.push(json!(format!("--namespace={ns}")));
@@ -427,6 +478,7 @@ pub fn deployment(opts: &ManifestOptions) -> Value {
                         "name": "controller",
                         "image": opts.image,
                         "args": args,
+                        "env": env,
                         "ports": [{"name": "metrics", "containerPort": 8090}],
                         "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}},
                         "securityContext": {
@@ -526,15 +578,105 @@ mod tests {
                 "Role",
                 "RoleBinding",
                 "ClusterRole",
-                "ClusterRoleBinding"
+                "ClusterRoleBinding",
+                "Role",
+                "RoleBinding"
             ]
         );
         assert_eq!(objs[1]["metadata"]["namespace"], "team-a");
+        // The watched namespace's Role has no Lease rule: Leases live in the controller's namespace.
+        assert!(
+            objs[1]["rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["apiGroups"] != json!(["coordination.k8s.io"]))
+        );
+        assert_eq!(
+            objs[5]["metadata"],
+            json!({"name": "rollout-controller-leases", "namespace": "rollout-system"})
+        );
         let yaml = all_with(&opts).unwrap();
         assert!(
             !yaml.contains("'*'") && !yaml.contains("\"*\""),
             "no wildcard verbs or resources"
         );
         assert!(yaml.contains("--namespace=team-a"));
+    }
+
+    #[test]
+    fn the_deployment_passes_pod_namespace_and_name_from_the_downward_api() {
+        let opts = ManifestOptions {
+            namespace: "ops".into(),
+            ..Default::default()
+        };
+        let d = deployment(&opts);
+        let container = &d["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(
+            container["env"],
+            json!([
+                {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}},
+                {"name": "POD_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}}
+            ])
+        );
+        assert_eq!(d["metadata"]["namespace"], "ops");
+        // What the controller makes of that env: Leases in the pod's namespace, held by the pod.
+        let env = |k: &str| match k {
+            "POD_NAMESPACE" => Some("ops".to_string()),
+            "POD_NAME" => Some("rollout-controller-5d8f-abcde".to_string()),
+            _ => None,
+        };
+        let shard = crate::sharding::ShardOptions::from_lookup("1", env);
+        assert_eq!(shard.lease_namespace, "ops");
+        assert_eq!(shard.identity, "rollout-controller-5d8f-abcde");
+    }
+
+    #[test]
+    fn leases_are_granted_only_in_the_controller_namespace() {
+        let opts = ManifestOptions {
+            namespace: "ops".into(),
+            ..Default::default()
+        };
+        let objs = rbac(&opts);
+        let kinds: Vec<_> = objs.iter().map(|o| o["kind"].as_str().unwrap_or("")).collect();
+        assert_eq!(
+            kinds,
+            [
+                "ServiceAccount",
+                "ClusterRole",
+                "ClusterRoleBinding",
+                "Role",
+                "RoleBinding"
+            ]
+        );
+        let cluster_groups: Vec<&Value> = objs[1]["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| &r["apiGroups"][0])
+            .collect();
+        assert!(
+            !cluster_groups.contains(&&json!("coordination.k8s.io")),
+            "{cluster_groups:?}"
+        );
+        assert_eq!(cluster_groups.len(), RULES.len() - 1);
+        assert_eq!(
+            objs[3],
+            json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": {"name": "rollout-controller-leases", "namespace": "ops"},
+                "rules": [{
+                    "apiGroups": ["coordination.k8s.io"],
+                    "resources": ["leases"],
+                    "verbs": ["get", "create", "patch", "update"]
+                }]
+            })
+        );
+        assert_eq!(
+            objs[4]["subjects"],
+            json!([{"kind": "ServiceAccount", "name": "rollout-controller", "namespace": "ops"}])
+        );
+        assert_eq!(objs[4]["roleRef"]["name"], "rollout-controller-leases");
     }
 }

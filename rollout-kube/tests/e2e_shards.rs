@@ -1,6 +1,6 @@
 //! Two controller replicas, one per shard, each holding its shard's Lease: every Rollout is
 //! handled by exactly the replica of its shard (checked through the status writers recorded in
-//! managedFields), and the Leases name their holders.
+//! managedFields), and the Leases (in the controller's namespace) name their holders.
 
 mod common;
 
@@ -8,8 +8,9 @@ use common::*;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::Api;
 use prometheus_client::registry::Registry;
-use rollout_kube::ControllerConfig;
+use rollout_kube::manifests::ManifestOptions;
 use rollout_kube::sharding::{SHARD_LABEL, ShardOptions, lease_name, run_shard};
+use rollout_kube::{ControllerConfig, RolloutController};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -26,18 +27,15 @@ async fn two_shards_split_the_rollouts_without_overlap() {
         let opts = ShardOptions {
             shard: shard.into(),
             identity: format!("replica-{shard}"),
-            lease_namespace: c.ns.clone(),
+            lease_namespace: ManifestOptions::default().namespace,
             lease_seconds: 15,
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let client = c.sa.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut registry = Registry::default();
-            run_shard(client, config, &mut registry, opts, async move {
-                let _ = rx.await;
-            })
-            .await
-        }));
+        let mut registry = Registry::default();
+        let controller = RolloutController::new(c.sa.clone(), config, &mut registry);
+        tasks.push(tokio::spawn(run_shard(controller, opts, async move {
+            let _ = rx.await;
+        })));
         stops.push(tx);
     }
     for (name, shard) in [("a1", "a"), ("a2", "a"), ("b1", "b"), ("b2", "b")] {
@@ -66,7 +64,8 @@ async fn two_shards_split_the_rollouts_without_overlap() {
             "{name} (shard {shard}) was written by {managers:?}"
         );
     }
-    let leases: Api<Lease> = Api::namespaced(c.admin.clone(), &c.ns);
+    // The Leases are in the controller's namespace, the only one its Role grants them in.
+    let leases: Api<Lease> = Api::namespaced(c.admin.clone(), &ManifestOptions::default().namespace);
     for shard in ["a", "b"] {
         let lease = leases.get(&lease_name(shard)).await.unwrap();
         assert_eq!(

@@ -3,9 +3,11 @@
 //! the controller's ServiceAccount can do exactly what the controller needs and no more.
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
+    PostParams,
 };
 use rollout_kube::manifests::{self, ManifestOptions};
 use rollout_kube::testenv::{TestEnv, TestEnvOptions, apply_objects, yaml_documents};
@@ -51,6 +53,8 @@ async fn manifests_apply_and_argo_examples_round_trip() {
             "ServiceAccount",
             "ClusterRole",
             "ClusterRoleBinding",
+            "Role",
+            "RoleBinding",
             "Deployment"
         ]
     );
@@ -58,9 +62,31 @@ async fn manifests_apply_and_argo_examples_round_trip() {
         .get(&install.name)
         .await
         .unwrap();
+    let pod_spec = dep.spec.template.spec.unwrap();
     assert_eq!(
-        dep.spec.template.spec.unwrap().service_account_name.as_deref(),
+        pod_spec.service_account_name.as_deref(),
         Some("rollout-controller")
+    );
+    // The server kept the downward-API env the controller uses for its Lease namespace and holder.
+    let pod_env: Vec<(String, Option<String>)> = pod_spec.containers[0]
+        .env
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| {
+            let path = e.value_from.and_then(|v| v.field_ref).map(|f| f.field_path);
+            (e.name, path)
+        })
+        .collect();
+    assert_eq!(
+        pod_env,
+        [
+            (
+                "POD_NAMESPACE".to_string(),
+                Some("metadata.namespace".to_string())
+            ),
+            ("POD_NAME".to_string(), Some("metadata.name".to_string())),
+        ]
     );
 
     // Every upstream example applies unchanged, each into its own namespace.
@@ -140,6 +166,19 @@ async fn manifests_apply_and_argo_examples_round_trip() {
     assert!(is_forbidden(
         Api::<Secret>::all(as_sa.clone())
             .list(&ListParams::default())
+            .await
+    ));
+    // Shard Leases: only in the controller's own namespace.
+    let lease = |name: &str| -> Lease {
+        serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap()
+    };
+    Api::<Lease>::namespaced(as_sa.clone(), &install.namespace)
+        .create(&PostParams::default(), &lease("rollout-controller-shard-0"))
+        .await
+        .unwrap();
+    assert!(is_forbidden(
+        Api::<Lease>::namespaced(as_sa.clone(), &ns0)
+            .create(&PostParams::default(), &lease("rollout-controller-shard-0"))
             .await
     ));
 }
