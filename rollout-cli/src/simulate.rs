@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use analysis_host::cache::sha256_hex;
 use analysis_host::{HostConfig, JudgeHost, LoadOptions, WasmJudges};
 use rollout_core::analysis::AnalysisTemplate;
 use rollout_core::analysis::judge::JudgeRegistry;
@@ -18,8 +19,39 @@ use crate::docs::{self, Doc};
 pub const DEFAULT_ROLLOUT: &str = include_str!("../../examples/scenarios/rollout.yaml");
 /// Its AnalysisTemplate.
 pub const DEFAULT_ANALYSIS: &str = include_str!("../../examples/scenarios/analysis.yaml");
-/// The WebAssembly judge the default template pins (built from `plugins/rust-error-ratio`).
-pub const DEFAULT_JUDGE: &[u8] = include_bytes!("../../plugins/dist/rust-error-ratio.wasm");
+/// Judge components compiled into the binary (file name in `plugins/dist`, bytes): the judges we
+/// ship and the reference judge, so templates pinning them run from any directory. Only those a
+/// template pins (by sha256) are compiled.
+pub const BUNDLED_JUDGES: [(&str, &[u8]); 6] = [
+    (
+        "judge-error-ratio.wasm",
+        include_bytes!("../../plugins/dist/judge-error-ratio.wasm"),
+    ),
+    (
+        "judge-latency.wasm",
+        include_bytes!("../../plugins/dist/judge-latency.wasm"),
+    ),
+    (
+        "judge-threshold.wasm",
+        include_bytes!("../../plugins/dist/judge-threshold.wasm"),
+    ),
+    (
+        "judge-kayenta.wasm",
+        include_bytes!("../../plugins/dist/judge-kayenta.wasm"),
+    ),
+    (
+        "judge-two-deployment.wasm",
+        include_bytes!("../../plugins/dist/judge-two-deployment.wasm"),
+    ),
+    (
+        "rust-error-ratio.wasm",
+        include_bytes!("../../plugins/dist/rust-error-ratio.wasm"),
+    ),
+];
+
+/// The default judge, `error-ratio` (built from `plugins/judges/error-ratio`), which the bundled
+/// template pins.
+pub const DEFAULT_JUDGE: &[u8] = BUNDLED_JUDGES[0].1;
 
 /// Bundled scenarios by name.
 pub const SCENARIOS: [(&str, &str); 4] = [
@@ -129,11 +161,25 @@ async fn judges(opts: &Options, templates: &[AnalysisTemplate]) -> Result<Arc<dy
     if local.is_dir() {
         dirs.push(local);
     }
-    let embedded = host
-        .load_bytes(DEFAULT_JUDGE, &LoadOptions::default())
-        .map_err(|e| CliError::new(format!("bundled judge: {e}")))?;
+    let pinned: Vec<String> = templates
+        .iter()
+        .flat_map(|t| &t.spec.metrics)
+        .filter_map(|m| m.provider.judge.as_ref())
+        .map(|j| j.sha256.to_ascii_lowercase())
+        .collect();
+    let mut bundled = Vec::new();
+    for (file, bytes) in BUNDLED_JUDGES {
+        if pinned.contains(&sha256_hex(bytes)) {
+            let judge = host
+                .load_bytes(bytes, &LoadOptions::default())
+                .map_err(|e| CliError::new(format!("bundled judge {file}: {e}")))?;
+            bundled.push(judge);
+        }
+    }
     let registry = WasmJudges::new(host, dirs.clone());
-    registry.insert(embedded);
+    for judge in bundled {
+        registry.insert(judge);
+    }
     // Every judge the templates pin must be found (and match its digest) before simulating.
     for t in templates {
         for m in &t.spec.metrics {
@@ -141,7 +187,7 @@ async fn judges(opts: &Options, templates: &[AnalysisTemplate]) -> Result<Arc<dy
                 registry.lookup(&j.name, &j.sha256).await.map_err(|e| {
                     let searched: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
                     CliError::new(format!(
-                        "metric {:?} of template {:?}: {e} (searched the bundled judge{}{})",
+                        "metric {:?} of template {:?}: {e} (searched the bundled judges{}{})",
                         m.name,
                         t.metadata.name.clone().unwrap_or_default(),
                         if searched.is_empty() { "" } else { " and " },

@@ -46,24 +46,78 @@ fn summary_line<'a>(out: &'a str, key: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {key} in\n{out}"))
 }
 
+/// The pod-template hash of the update in the bundled Rollout (runs are `guestbook-<hash>-2-<step>`).
+fn canary_hash(out: &str) -> &str {
+    out.lines()
+        .find_map(|l| l.split_once("update applied: new pod-template hash "))
+        .map(|(_, h)| h.trim())
+        .unwrap_or_else(|| panic!("no update line in\n{out}"))
+}
+
 #[test]
 fn bundled_scenarios_reach_their_outcomes_with_the_wasm_judge() {
+    // (scenario, outcome, step whose run decided, why: prefix after the run name, why: suffix)
     let cases = [
-        ("healthy", "promoted", "all 8 steps completed"),
-        ("error-spike", "aborted", "rolled back to the stable version"),
-        ("low-traffic", "paused", "need 100 requests per arm"),
+        (
+            "healthy",
+            "promoted",
+            None,
+            "all 8 steps completed; 4 analysis run(s) successful",
+            "",
+        ),
+        (
+            "error-spike",
+            "aborted",
+            Some(3),
+            " Failed (judge: regression): Metric \"error-ratio\" assessed Failed due to failed (1) > \
+             failureLimit (0): \"Error Message: error-ratio: canary is worse than stable: rate ratio ",
+            "",
+        ),
+        (
+            "low-traffic",
+            "paused",
+            Some(1),
+            " Inconclusive (judge: insufficient-data): Metric \"error-ratio\" assessed Inconclusive due to \
+             inconclusive (10) > inconclusiveLimit (9): \"Error Message: error-ratio: not enough evidence yet",
+            " more requests per arm needed\"; waiting for promote or abort",
+        ),
         (
             "already-failing",
-            "aborted",
-            "Metric \"canary-error-ratio\" assessed Failed",
+            "paused",
+            Some(1),
+            " Inconclusive (judge: environment-unhealthy): Metric \"error-ratio\" assessed Inconclusive due to \
+             inconclusive (10) > inconclusiveLimit (9): \"Error Message: error-ratio: stable itself violates the SLO",
+            "the environment is unhealthy, so the canary is neither blamed nor promoted\"; waiting for promote or abort",
         ),
     ];
-    for (scenario, outcome, why) in cases {
+    for (scenario, outcome, step, why, ends) in cases {
         let o = rollout(&["simulate", "--scenario", scenario]);
         let out = stdout(&o);
         assert!(o.status.success(), "{scenario}: {}\n{out}", stderr(&o));
         assert_eq!(summary_line(&out, "outcome:"), outcome, "{scenario}\n{out}");
-        assert!(summary_line(&out, "why:").contains(why), "{scenario}\n{out}");
+        let want = match (outcome, step) {
+            ("aborted", Some(s)) => format!(
+                "rolled back to the stable version: analysis guestbook-{}-2-{s}{why}",
+                canary_hash(&out)
+            ),
+            ("paused", Some(s)) => format!(
+                "paused (InconclusiveAnalysisRun), not rolled back: analysis guestbook-{}-2-{s}{why}",
+                canary_hash(&out)
+            ),
+            _ => why.to_string(),
+        };
+        let got = summary_line(&out, "why:");
+        assert!(got.starts_with(&want), "{scenario}: {got}\nwanted {want}");
+        assert!(got.ends_with(ends), "{scenario}: {got}\nwanted ...{ends}");
+        // A paused rollout was neither promoted nor rolled back.
+        if outcome == "paused" {
+            assert!(!out.contains("event RolloutAborted"), "{out}");
+            assert!(!out.contains("event RolloutCompleted"), "{out}");
+            assert!(
+                out.contains("rollout phase Paused: InconclusiveAnalysisRun"),
+                "{out}"
+            );
+        }
     }
 }
 
@@ -72,13 +126,35 @@ fn error_spike_log_shows_the_judges_reason_and_the_rollback() {
     let o = rollout(&["simulate", "--scenario", "error-spike"]);
     let out = stdout(&o);
     assert!(out.contains("FAULT: canary error rate is now 25.0%"), "{out}");
-    // The WebAssembly judge's verdict code and reason.
+    // The default judge passes the step at 20%, then fails the one at 40% with its code and reason.
     assert!(
-        out.contains("measurement error-ratio-vs-stable: Failed value=regression (canary errors"),
+        out.contains(
+            "measurement error-ratio: Successful within-tolerance (error-ratio: canary is within tolerance"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("measurement error-ratio: Failed regression (error-ratio: canary is worse than stable: rate ratio "),
         "{out}"
     );
     assert!(out.contains("traffic: canary weight 0%"), "{out}");
     assert!(out.contains("event RolloutAborted"), "{out}");
+}
+
+#[test]
+fn already_failing_log_shows_every_verdict_as_environment_unhealthy() {
+    let o = rollout(&["simulate", "--scenario", "already-failing"]);
+    let out = stdout(&o);
+    assert!(out.contains("FAULT: stable error rate is now 15.0%"), "{out}");
+    let verdicts: Vec<&str> = out.lines().filter(|l| l.contains("  measurement ")).collect();
+    assert_eq!(verdicts.len(), 10, "{out}");
+    for v in verdicts {
+        assert!(
+            v.contains("measurement error-ratio: Inconclusive environment-unhealthy (error-ratio: stable itself violates the SLO"),
+            "{v}"
+        );
+    }
+    assert_eq!(summary_line(&out, "analysis:"), "10 measurement(s)");
 }
 
 #[test]
@@ -146,7 +222,7 @@ fn bad_input_is_one_error_line() {
     std::fs::write(
         &wrong_digest,
         std::fs::read_to_string(s.join("analysis.yaml")).unwrap().replace(
-            "5318de441fe708f52a13b95a655c92aff9dbc0ea2a9e0c0f1bb9b996769a75d3",
+            "adcd4615e782fe5b99419123846e1e74059e1e56de7fb3cd0aec2a38ddc80d79",
             &"ab".repeat(32),
         ),
     )
@@ -169,7 +245,7 @@ fn bad_input_is_one_error_line() {
         ),
         (
             vec!["simulate", rollout_file.to_str().unwrap()],
-            "the Rollout references AnalysisTemplate \"canary-health\"",
+            "the Rollout references AnalysisTemplate \"error-ratio\"",
         ),
         (
             vec![
@@ -178,7 +254,7 @@ fn bad_input_is_one_error_line() {
                 "--analysis",
                 wrong_digest.to_str().unwrap(),
             ],
-            "metric \"error-ratio-vs-stable\" of template \"canary-health\": ",
+            "metric \"error-ratio\" of template \"error-ratio\": judge \"error-ratio\" with sha256 abababab",
         ),
         (vec!["plan", "/nonexistent.yaml"], "cannot read /nonexistent.yaml"),
         (

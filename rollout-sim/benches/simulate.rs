@@ -4,44 +4,19 @@
 //! `cargo bench -p rollout-sim --bench simulate`
 
 use std::hint::black_box;
-use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use rollout_core::analysis::AnalysisTemplate;
-use rollout_core::analysis::judge::{RatioThresholdJudge, StaticJudges};
-use rollout_core::rollout::Rollout;
 use rollout_sim::model::{Share, TrafficModel};
 use rollout_sim::promql::SeriesStore;
 use rollout_sim::scenario::VersionBehaviour;
 use rollout_sim::{Scenario, SimInput, simulate};
 
-const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/scenarios");
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 fn input(scenario: &str) -> SimInput {
-    let read = |n: &str| std::fs::read_to_string(format!("{DIR}/{n}")).unwrap();
-    let template = read("analysis.yaml")
-        .replace(
-            "name: error-ratio-reference",
-            &format!("name: {}", RatioThresholdJudge::NAME),
-        )
-        .replace(
-            "sha256: 5318de441fe708f52a13b95a655c92aff9dbc0ea2a9e0c0f1bb9b996769a75d3",
-            &format!("sha256: {}", RatioThresholdJudge::SHA256),
-        );
-    let mut judges = StaticJudges::new();
-    judges.insert(
-        RatioThresholdJudge::NAME,
-        RatioThresholdJudge::SHA256,
-        Arc::new(RatioThresholdJudge),
-    );
-    SimInput {
-        rollout: serde_yaml::from_str::<Rollout>(&read("rollout.yaml")).unwrap(),
-        templates: vec![serde_yaml::from_str::<AnalysisTemplate>(&template).unwrap()],
-        scenario: Scenario::from_yaml(&read(scenario)).unwrap(),
-        seed: 1,
-        judges: Arc::new(judges),
-    }
+    support::input(Scenario::from_yaml(&support::read(scenario)).unwrap(), 1)
 }
 
 fn shares() -> Vec<Share> {
@@ -61,9 +36,12 @@ fn shares() -> Vec<Share> {
 
 fn benches(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    c.bench_function("simulate healthy scenario (5m19s simulated, native judge)", |b| {
-        b.iter(|| rt.block_on(simulate(input("healthy.yaml"), &mut |_| {})).unwrap())
-    });
+    // Warm the registry: the first lookup compiles the component.
+    rt.block_on(simulate(input("healthy.yaml"), &mut |_| {})).unwrap();
+    c.bench_function(
+        "simulate healthy scenario (4 analysis steps, WASM error-ratio judge)",
+        |b| b.iter(|| rt.block_on(simulate(input("healthy.yaml"), &mut |_| {})).unwrap()),
+    );
     let mut store = SeriesStore::new();
     let mut model = TrafficModel::new(1, 50.0);
     for k in 1..=360 {

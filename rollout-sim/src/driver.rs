@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 use rollout_core::adapters;
-use rollout_core::analysis::judge::{JudgeProvider, JudgeRegistry, WeightPoint};
+use rollout_core::analysis::judge::{JudgeProvider, JudgeRegistry, WeightPoint, metadata_keys};
 use rollout_core::analysis::{
     AnalysisPhase, AnalysisTemplate, MeasurementResult, Providers, TaskKind, finish_measurement, step,
 };

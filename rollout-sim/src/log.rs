@@ -92,6 +92,9 @@ pub enum EventKind {
         value: String,
         /// Measurement message (judges' reasons, provider errors).
         message: String,
+        /// The judge's verdict code (`regression`, `environment-unhealthy`, …) for judge metrics.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        code: Option<String>,
     },
     /// An AnalysisRun completed.
     AnalysisCompleted {
@@ -233,10 +236,14 @@ impl LogEvent {
                 phase,
                 value,
                 message,
+                code,
             } => {
                 let mut s = format!("  measurement {metric}: {phase}");
-                if !value.is_empty() {
-                    s.push_str(&format!(" value={value}"));
+                // A judge's code says more than its score; the JSON has both.
+                match code {
+                    Some(code) => s.push_str(&format!(" {code}")),
+                    None if !value.is_empty() => s.push_str(&format!(" value={value}")),
+                    None => {}
                 }
                 if !message.is_empty() {
                     s.push_str(&format!(" ({message})"));
@@ -286,5 +293,30 @@ mod tests {
         let json = serde_json::to_value(&e).unwrap();
         assert_eq!(json["kind"], "step");
         assert_eq!(json["index"], 2);
+        let measurement = |value: &str, code: Option<&str>| LogEvent {
+            t: 60.0,
+            kind: EventKind::Measurement {
+                run: "r".into(),
+                metric: "error-ratio".into(),
+                phase: "Inconclusive".into(),
+                value: value.into(),
+                message: "stable itself violates the SLO".into(),
+                code: code.map(str::to_string),
+            },
+        };
+        let judged = measurement("1", Some("environment-unhealthy"));
+        assert_eq!(
+            judged.line(),
+            "[    1m00s]   measurement error-ratio: Inconclusive environment-unhealthy (stable itself violates the SLO)"
+        );
+        let json = serde_json::to_value(&judged).unwrap();
+        assert_eq!(json["code"], "environment-unhealthy");
+        assert_eq!(json["value"], "1");
+        let plain = measurement("[0.12]", None);
+        assert_eq!(
+            plain.line(),
+            "[    1m00s]   measurement error-ratio: Inconclusive value=[0.12] (stable itself violates the SLO)"
+        );
+        assert!(serde_json::to_value(&plain).unwrap().get("code").is_none());
     }
 }

@@ -328,6 +328,7 @@ mod tests {
                         phase: "Failed".into(),
                         value: "0".into(),
                         message: "regression".into(),
+                        code: Some("regression".into()),
                     },
                 },
             ],

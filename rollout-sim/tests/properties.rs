@@ -1,41 +1,15 @@
 //! Invariants of whole simulations over generated scenarios (the exported strategies).
 
-use std::sync::Arc;
+mod support;
 
 use proptest::prelude::*;
-use rollout_core::analysis::AnalysisTemplate;
-use rollout_core::analysis::judge::{RatioThresholdJudge, StaticJudges};
-use rollout_core::rollout::Rollout;
 use rollout_sim::log::EventKind;
 use rollout_sim::testing::scenario;
 use rollout_sim::{Outcome, SimInput, simulate};
 
-const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/scenarios");
-
 fn input(s: rollout_sim::Scenario) -> SimInput {
-    let read = |n: &str| std::fs::read_to_string(format!("{DIR}/{n}")).unwrap();
-    let template = read("analysis.yaml")
-        .replace(
-            "name: error-ratio-reference",
-            &format!("name: {}", RatioThresholdJudge::NAME),
-        )
-        .replace(
-            "sha256: 5318de441fe708f52a13b95a655c92aff9dbc0ea2a9e0c0f1bb9b996769a75d3",
-            &format!("sha256: {}", RatioThresholdJudge::SHA256),
-        );
-    let mut judges = StaticJudges::new();
-    judges.insert(
-        RatioThresholdJudge::NAME,
-        RatioThresholdJudge::SHA256,
-        Arc::new(RatioThresholdJudge),
-    );
-    SimInput {
-        rollout: serde_yaml::from_str::<Rollout>(&read("rollout.yaml")).unwrap(),
-        templates: vec![serde_yaml::from_str::<AnalysisTemplate>(&template).unwrap()],
-        seed: s.seed.unwrap_or(1),
-        scenario: s,
-        judges: Arc::new(judges),
-    }
+    let seed = s.seed.unwrap_or(1);
+    support::input(s, seed)
 }
 
 proptest! {

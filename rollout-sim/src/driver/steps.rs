@@ -206,6 +206,7 @@ impl Simulation {
                                         phase: format!("{:?}", result.measurement.phase),
                                         value: result.measurement.value.clone(),
                                         message: result.measurement.message.clone(),
+                                        code: result.measurement.metadata.get(metadata_keys::CODE).cloned(),
                                     },
                                     sink,
                                 );
@@ -360,6 +361,9 @@ impl Simulation {
         st.pause_conditions.clear();
     }
 
+    /// The latest run that ended Failed, Error or Inconclusive, with its message and the verdict
+    /// codes of the judges that decided it, e.g. `analysis r-1 Inconclusive (judge:
+    /// environment-unhealthy): Metric "error-ratio" assessed Inconclusive due to …`.
     fn failed_analysis(&self) -> Option<String> {
         self.io.world().runs.iter().rev().find_map(|r| {
             let st = r.run.status.as_ref()?;
@@ -368,8 +372,20 @@ impl Simulation {
                 AnalysisPhase::Failed | AnalysisPhase::Error | AnalysisPhase::Inconclusive
             )
             .then(|| {
+                let codes: Vec<&str> = st
+                    .metric_results
+                    .iter()
+                    .filter(|m| m.phase == st.phase)
+                    .filter_map(|m| m.measurements.last()?.metadata.get(metadata_keys::CODE))
+                    .map(String::as_str)
+                    .collect();
+                let judged = if codes.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (judge: {})", codes.join(", "))
+                };
                 format!(
-                    "analysis {} {:?}: {}",
+                    "analysis {} {:?}{judged}: {}",
                     r.run.metadata.name.clone().unwrap_or_default(),
                     st.phase,
                     st.message
@@ -434,7 +450,10 @@ impl Simulation {
                     let why = self.failed_analysis().unwrap_or_else(|| st.message.clone());
                     return Ok(Some((
                         Outcome::Paused,
-                        format!("paused, not rolled back: {why}; waiting for promote or abort"),
+                        format!(
+                            "paused ({}), not rolled back: {why}; waiting for promote or abort",
+                            PauseReason::InconclusiveAnalysisRun
+                        ),
                     )));
                 }
                 let indefinite = st
