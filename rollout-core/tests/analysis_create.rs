@@ -353,3 +353,63 @@ spec:
     let err = expand_template_refs(&[("nope".into(), true)], &lookup).unwrap_err();
     assert_eq!(err.to_string(), "ClusterAnalysisTemplate 'nope' not found");
 }
+
+/// The machine's resolution (`rollout::args::resolve_args`, typed Rollout) and
+/// `build_rollout_args` (Rollout JSON) read field paths with one implementation: same values,
+/// including array indexes, and an unreadable path leaves only that arg unresolved.
+#[test]
+fn machine_args_resolve_like_build_rollout_args() {
+    use rollout_core::rollout::Rollout;
+    use rollout_core::rollout::args::resolve_args;
+    use rollout_core::rollout::spec::AnalysisRunArgument;
+    let ro_json = json!({
+        "metadata": {"name": "window", "namespace": "prod", "uid": "u-1",
+                     "labels": {"rev": "initial"}, "annotations": {"team": "payments"}},
+        "spec": {"replicas": 2,
+                 "template": {"metadata": {"labels": {"version": "v7"}}},
+                 "strategy": {"canary": {"steps": [{"setWeight": 20}, {"pause": {}}]}}}
+    });
+    let ro: Rollout = serde_json::from_value(ro_json.clone()).unwrap();
+    let yaml = r#"
+- name: stable
+  valueFrom: {podTemplateHashValue: Stable}
+- name: rev
+  valueFrom: {fieldRef: {fieldPath: "metadata.labels['rev']"}}
+- name: team
+  valueFrom: {fieldRef: {fieldPath: "metadata.annotations['team']"}}
+- name: version
+  valueFrom: {fieldRef: {fieldPath: spec.template.metadata.labels.version}}
+- name: weight
+  valueFrom: {fieldRef: {fieldPath: "spec.strategy.canary.steps[0].setWeight"}}
+- name: plain
+  value: p
+- name: empty
+"#;
+    let rollout_args: Vec<AnalysisRunArgument> = serde_yaml::from_str(yaml).unwrap();
+    let analysis_args: Vec<Argument> = serde_yaml::from_str(yaml).unwrap();
+    let machine: Vec<(String, Option<String>)> = resolve_args(&ro, &rollout_args, "6d4f", "8b7c")
+        .into_iter()
+        .map(|a| (a.name, a.value))
+        .collect();
+    let src = RolloutArgSource {
+        stable_hash: Some("6d4f"),
+        latest_hash: Some("8b7c"),
+        rollout: &serde_json::to_value(&ro).unwrap(),
+    };
+    let built: Vec<(String, Option<String>)> = build_rollout_args(&analysis_args, src)
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.name, a.value))
+        .collect();
+    assert_eq!(machine, built);
+    assert_eq!(machine[4], ("weight".to_string(), Some("20".to_string())));
+    assert_eq!(machine[6], ("empty".to_string(), Some(String::new())));
+
+    let bad: Vec<AnalysisRunArgument> = serde_yaml::from_str(
+        "- name: a\n  value: x\n- name: b\n  valueFrom: {fieldRef: {fieldPath: status.missing.x}}",
+    )
+    .unwrap();
+    let out = resolve_args(&ro, &bad, "", "");
+    assert_eq!(out[0].value.as_deref(), Some("x"));
+    assert_eq!(out[1].value, None);
+}

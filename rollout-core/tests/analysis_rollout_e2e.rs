@@ -8,20 +8,12 @@ use std::collections::BTreeMap;
 
 use analysis_support::settle;
 use rollout_core::analysis::{
-    AnalysisPhase, AnalysisRun, AnalysisTemplate, Argument, DryRun, MeasurementRequest, MeasurementRetention,
-    Observation, ProviderError, new_run_from_templates,
+    AnalysisPhase, AnalysisRun, AnalysisTemplate, MeasurementRequest, Observation, ProviderError,
 };
 use rollout_core::common::Timestamp;
 use rollout_core::rollout::{Action, Rollout, RolloutPhase};
 use rollout_core::testing::FakeCluster;
 use serde_json::json;
-
-fn convert<T: serde::Serialize, U: serde::de::DeserializeOwned>(items: &[T]) -> Vec<U> {
-    items
-        .iter()
-        .map(|i| serde_json::from_value(serde_json::to_value(i).unwrap()).unwrap())
-        .collect()
-}
 
 type Provider = Box<dyn FnMut(&MeasurementRequest) -> Result<Observation, ProviderError>>;
 
@@ -65,21 +57,8 @@ impl World {
                         .iter()
                         .map(|r| self.templates[&r.template_name].clone())
                         .collect();
-                    let args: Vec<Argument> = req
-                        .args
-                        .iter()
-                        .map(|a| Argument {
-                            name: a.name.clone(),
-                            value: a.value.clone(),
-                            value_from: None,
-                        })
-                        .collect();
-                    // Same JSON shape on both sides, whatever the rollout side's Rust type.
-                    let dry: Vec<DryRun> = convert(&req.dry_run);
-                    let keep: Vec<MeasurementRetention> = convert(&req.measurement_retention);
-                    let run =
-                        new_run_from_templates(&ts, &[], &args, &dry, &keep, &req.name, Some("default"))
-                            .unwrap();
+                    let run = req.build_run(&ts, &[], Some("default")).unwrap();
+                    assert_eq!(run.metadata.labels, req.labels);
                     self.runs.insert(req.name.clone(), run);
                 }
                 Action::TerminateAnalysisRun { name } => {

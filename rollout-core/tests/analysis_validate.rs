@@ -168,4 +168,15 @@ fn dry_run_and_retention_rules_are_unanchored_regexes_that_must_match() {
         retention_limits(&[ret("zzz", 1)], &metrics).unwrap_err(),
         "measurementRetention[0]: Rule didn't match any metric name(s)"
     );
+    // A rule without metricName reads as "" (the types are lenient) but must not match every
+    // metric the way an empty regex would.
+    let lenient: DryRun = serde_json::from_value(serde_json::json!({})).unwrap();
+    assert_eq!(
+        dry_run_metrics(&[dry("error"), lenient], &metrics).unwrap_err(),
+        "dryRun[1].metricName: Required value"
+    );
+    assert_eq!(
+        retention_limits(&[ret("", 3)], &metrics).unwrap_err(),
+        "measurementRetention[0].metricName: Required value"
+    );
 }

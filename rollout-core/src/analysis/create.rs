@@ -284,6 +284,17 @@ pub fn build_rollout_args(
     }
 }
 
+/// The value a Rollout-side `valueFrom.fieldRef` reads from the Rollout (given as JSON): Kubernetes'
+/// downward-API subset for `metadata…` paths, otherwise upstream's `extractValueFromRollout` walk.
+/// The errors are upstream's messages.
+pub fn rollout_field_ref(rollout: &Value, path: &str) -> Result<String, CreateError> {
+    if path.starts_with("metadata") {
+        metadata_field(rollout, path)
+    } else {
+        rollout_field(rollout, path)
+    }
+}
+
 /// Kubernetes `fieldpath.ExtractFieldPathAsString` for the metadata subset.
 fn metadata_field(rollout: &Value, path: &str) -> Result<String, CreateError> {
     let meta = rollout.get("metadata");

@@ -59,7 +59,7 @@ pub mod types;
 pub mod validate;
 mod value;
 
-pub use create::{CreateError, new_run_from_templates};
+pub use create::{CreateError, new_run_from_templates, rollout_field_ref};
 pub use machine::{MeasurementResult, MeasurementTask, RunStep, TaskKind, finish_measurement, perform, step};
 pub use phase::AnalysisPhase;
 pub use provider::{MeasurementProvider, MeasurementRequest, Observation, ProviderError, Providers};

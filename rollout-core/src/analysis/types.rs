@@ -77,10 +77,16 @@ pub struct AnalysisTemplateSpec {
 }
 
 /// A reference to a template, as used in Rollout analysis steps and in nested `templates`.
+///
+/// This and the other rule types shared with the Rollout spec ([`DryRun`],
+/// [`MeasurementRetention`]) read leniently: a missing field is empty, and validation (or the
+/// template lookup) reports it with its field path, so one bad entry does not make the whole
+/// object unreadable.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AnalysisTemplateRef {
     /// The template's name.
+    #[serde(default)]
     pub template_name: String,
     /// `true` for a `ClusterAnalysisTemplate`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -277,7 +283,8 @@ pub struct FieldRef {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DryRun {
-    /// Unanchored regex (`.*` matches all).
+    /// Unanchored regex (`.*` matches all); required (empty is rejected by validation).
+    #[serde(default)]
     pub metric_name: String,
 }
 
@@ -285,9 +292,11 @@ pub struct DryRun {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MeasurementRetention {
-    /// Unanchored regex on metric names.
+    /// Unanchored regex on metric names; required (empty is rejected by validation).
+    #[serde(default)]
     pub metric_name: String,
     /// Measurements to keep (> 0 overrides the default of 10).
+    #[serde(default)]
     pub limit: i32,
 }
 

@@ -184,6 +184,9 @@ fn matches(pattern: &str, name: &str) -> bool {
 pub fn dry_run_metrics(rules: &[DryRun], metrics: &[Metric]) -> Result<BTreeSet<String>, String> {
     let mut out = BTreeSet::new();
     for (i, rule) in rules.iter().enumerate() {
+        if rule.metric_name.is_empty() {
+            return Err(format!("dryRun[{i}].metricName: Required value"));
+        }
         let mut matched = 0;
         for m in metrics.iter().filter(|m| matches(&rule.metric_name, &m.name)) {
             out.insert(m.name.clone());
@@ -204,6 +207,9 @@ pub fn retention_limits(
 ) -> Result<BTreeMap<String, i32>, String> {
     let mut out = BTreeMap::new();
     for (i, rule) in rules.iter().enumerate() {
+        if rule.metric_name.is_empty() {
+            return Err(format!("measurementRetention[{i}].metricName: Required value"));
+        }
         let mut matched = 0;
         for m in metrics.iter().filter(|m| matches(&rule.metric_name, &m.name)) {
             out.insert(m.name.clone(), rule.limit);

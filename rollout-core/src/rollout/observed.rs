@@ -8,7 +8,9 @@ use serde_json::Value;
 use super::args::ResolvedArg;
 use super::spec::{AnalysisTemplateRef, DryRun, LabelSelector, MeasurementRetention};
 use super::status::RolloutStatus;
-use crate::analysis::AnalysisPhase;
+use crate::analysis::{
+    AnalysisPhase, AnalysisRun, AnalysisTemplate, Argument, CreateError, new_run_from_templates,
+};
 use crate::common::Timestamp;
 
 /// A snapshot of the cluster objects a Rollout owns or references.
@@ -181,6 +183,43 @@ pub struct AnalysisRunRequest {
     pub measurement_retention: Vec<MeasurementRetention>,
     /// Labels for the run.
     pub labels: BTreeMap<String, String>,
+}
+
+impl AnalysisRunRequest {
+    /// The AnalysisRun this request asks for: the referenced templates (namespaced, then cluster
+    /// ones, already looked up by the driver) combined with the resolved Rollout args and the
+    /// step's dry-run and retention rules exactly as upstream (see
+    /// [`crate::analysis::new_run_from_templates`]), named and labelled as the request says. The
+    /// driver adds what only it knows (owner reference, instance id).
+    pub fn build_run(
+        &self,
+        templates: &[AnalysisTemplate],
+        cluster_templates: &[AnalysisTemplate],
+        namespace: Option<&str>,
+    ) -> Result<AnalysisRun, CreateError> {
+        let args: Vec<Argument> = self
+            .args
+            .iter()
+            .map(|a| Argument {
+                name: a.name.clone(),
+                value: a.value.clone(),
+                value_from: None,
+            })
+            .collect();
+        let mut run = new_run_from_templates(
+            templates,
+            cluster_templates,
+            &args,
+            &self.dry_run,
+            &self.measurement_retention,
+            &self.name,
+            namespace,
+        )?;
+        run.metadata
+            .labels
+            .extend(self.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+        Ok(run)
+    }
 }
 
 /// One side effect for the driver. Plain data: it can be logged instead of applied.

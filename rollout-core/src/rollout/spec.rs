@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::status::RolloutStatus;
+/// The template reference and the dry-run and retention rules are the same wire types in a Rollout's
+/// analysis as in an AnalysisTemplate, so they are shared with [`crate::analysis`].
+pub use crate::analysis::{AnalysisTemplateRef, DryRun, MeasurementRetention};
 use crate::common::{IntOrString, Timestamp};
 
 /// A Rollout object: metadata, spec and last persisted status.
@@ -465,27 +468,6 @@ pub struct RolloutAnalysis {
     pub analysis_run_metadata: AnalysisRunMetadata,
 }
 
-/// `dryRun[]` entry.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DryRun {
-    /// Metric name (an unanchored regex).
-    #[serde(default)]
-    pub metric_name: String,
-}
-
-/// `measurementRetention[]` entry.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct MeasurementRetention {
-    /// Metric name (an unanchored regex).
-    #[serde(default)]
-    pub metric_name: String,
-    /// Measurements kept.
-    #[serde(default)]
-    pub limit: i32,
-}
-
 /// `analysisRunMetadata`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct AnalysisRunMetadata {
@@ -507,18 +489,6 @@ pub struct RolloutAnalysisBackground {
     /// Step index at which the background run starts (default 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub starting_step: Option<i32>,
-}
-
-/// `templates[]` entry.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AnalysisTemplateRef {
-    /// Template name.
-    #[serde(default)]
-    pub template_name: String,
-    /// Refers to a ClusterAnalysisTemplate.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub cluster_scope: bool,
 }
 
 /// `args[]` entry of a Rollout analysis.
