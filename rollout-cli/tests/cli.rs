@@ -122,6 +122,36 @@ fn bundled_scenarios_reach_their_outcomes_with_the_wasm_judge() {
 }
 
 #[test]
+fn the_shipped_template_holds_a_healthy_canary_it_cannot_yet_prove_within_25_percent() {
+    // examples/templates/error-ratio.yaml has no 2% pass floor: at 1% errors and 40 requests/s,
+    // 30 minutes are not enough evidence for "at most 25% above stable", so the first step pauses
+    // (as examples/scenarios/README.md says) instead of promoting.
+    let template = Path::new(ROOT).join("examples/templates/error-ratio.yaml");
+    let o = rollout(&[
+        "simulate",
+        scenarios().join("rollout.yaml").to_str().unwrap(),
+        "--analysis",
+        template.to_str().unwrap(),
+        "--scenario",
+        "healthy",
+    ]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{}\n{out}", stderr(&o));
+    assert_eq!(summary_line(&out, "outcome:"), "paused", "{out}");
+    let want = format!(
+        "paused (InconclusiveAnalysisRun), not rolled back: analysis guestbook-{}-2-1 Inconclusive \
+         (judge: insufficient-evidence): Metric \"error-ratio\" assessed Inconclusive due to \
+         inconclusive (30) > inconclusiveLimit (29): ",
+        canary_hash(&out)
+    );
+    assert!(
+        summary_line(&out, "why:").starts_with(&want),
+        "{out}\nwanted {want}"
+    );
+    assert_eq!(summary_line(&out, "analysis:"), "30 measurement(s)");
+}
+
+#[test]
 fn error_spike_log_shows_the_judges_reason_and_the_rollback() {
     let o = rollout(&["simulate", "--scenario", "error-spike"]);
     let out = stdout(&o);
