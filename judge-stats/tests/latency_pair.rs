@@ -1,10 +1,12 @@
-//! The latency judge (slower-than counts from histograms or samples; DKW quantile mode) and the
-//! two-deployment error judge.
+//! The latency judge (slower-than counts from histograms or samples; DKW quantile mode from
+//! histograms or per-request samples) and the two-deployment error judge.
 
 use judge_stats::config::parse_config;
+use judge_stats::config::{decode_state, encode_state};
 use judge_stats::data::{Bucket, JudgeData, Phase, Point, RatioPoint, Series, codes};
-use judge_stats::latency::{self, dkw_quantile_interval, slow_counts};
+use judge_stats::latency::{self, LogHistogram, MAX_INDEX, dkw_quantile_interval, slow_counts};
 use judge_stats::pair;
+use judge_stats::special::SplitMix64;
 
 fn hist(name: &str, counts: &[(f64, f64)]) -> Series {
     Series {
@@ -291,7 +293,6 @@ fn pair_baseline_guard() {
 
 #[test]
 fn latency_state_with_an_infinite_bucket_survives_its_encoding() {
-    use judge_stats::config::{decode_state, encode_state};
     let cfg: latency::Config = parse_config(r#"{"threshold":0.5,"cumulativeBuckets":true}"#).unwrap();
     let (_, s) = latency::judge(
         &lat_input(1, h("canary", 100.0, 10.0), h("stable", 100.0, 10.0)),
@@ -308,4 +309,179 @@ fn latency_state_with_an_infinite_bucket_survives_its_encoding() {
         Some(back),
     );
     assert_eq!(v.details[0].samples, (300, 300));
+}
+
+/// Per-request latencies of one look: `n` lognormal samples (median `median`, σ = 0.5) stamped
+/// inside look `look`'s second, so each look's points are newer than the previous look's.
+fn samples(name: &str, look: i64, n: usize, median: f64, rng: &mut SplitMix64) -> Series {
+    Series {
+        name: name.into(),
+        points: (0..n)
+            .map(|i| Point {
+                time_ms: look * 1000 + i as i64 % 1000,
+                value: median * (0.5 * rng.gaussian()).exp(),
+            })
+            .collect(),
+        ..Series::default()
+    }
+}
+
+/// Runs `looks` evaluations of `n` samples per arm and returns every verdict.
+fn run_samples(
+    cfg: &latency::Config,
+    seed: u64,
+    looks: i64,
+    n: usize,
+    medians: (f64, f64),
+) -> Vec<judge_stats::Verdict> {
+    let mut rng = SplitMix64::new(seed);
+    let mut st = None;
+    (1..=looks)
+        .map(|t| {
+            let c = samples("canary", t, n, medians.0, &mut rng);
+            let s = samples("stable", t, n, medians.1, &mut rng);
+            let (v, s) = latency::judge(&lat_input(t, c, s), cfg, st.take());
+            st = Some(s);
+            v
+        })
+        .collect()
+}
+
+fn quantile_cfg(extra: &str) -> latency::Config {
+    parse_config(&format!(r#"{{"mode":"quantile","quantile":0.9{extra}}}"#)).unwrap()
+}
+
+#[test]
+fn log_histogram_is_exact_at_its_bounds_and_bounded() {
+    let mut rng = SplitMix64::new(1);
+    let mut h = LogHistogram::default();
+    for _ in 0..20_000 {
+        let v = (40.0 * rng.gaussian()).exp();
+        h.record(v);
+        if let Some(k) = LogHistogram::index(v) {
+            // The lowest bucket also holds everything below its bound.
+            assert!(k == -MAX_INDEX || LogHistogram::bound(k - 1) < v, "{v} in {k}");
+            assert!(v <= LogHistogram::bound(k), "{v} in {k}");
+        }
+    }
+    for v in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e300, 1e-300, 1.0, 1.01] {
+        h.record(v);
+    }
+    assert_eq!(LogHistogram::index(1.0), Some(0));
+    assert_eq!(LogHistogram::index(1.01), Some(1));
+    assert_eq!((h.zero, h.len()), (2, 20_006));
+    assert!(h.counts.len() <= 2 * MAX_INDEX as usize + 1);
+    // Latencies within a factor of 10 of each other use at most 233 buckets.
+    let mut narrow = LogHistogram::default();
+    (0..10_000).for_each(|i| narrow.record(100.0 + 0.09 * f64::from(i)));
+    assert!(narrow.counts.len() <= 233, "{}", narrow.counts.len());
+    let cum = narrow.cumulative();
+    assert_eq!(
+        cum.last().map(|b| (b.upper_bound, b.count)),
+        Some((f64::INFINITY, 10_000.0))
+    );
+}
+
+#[test]
+fn quantile_mode_on_samples_fails_a_slower_canary() {
+    let cfg = quantile_cfg("");
+    let vs = run_samples(&cfg, 11, 30, 200, (150.0, 100.0));
+    let first_fail = vs.iter().position(|v| v.phase == Phase::Failed).unwrap();
+    assert!(vs[..first_fail].iter().all(|v| v.phase == Phase::Inconclusive));
+    let v = &vs[first_fail];
+    assert_eq!(v.code, codes::REGRESSION, "{}", v.reason);
+    let d = &v.details[0];
+    assert_eq!(d.extra_value("input"), Some("samples"));
+    let n = 200 * (first_fail as u64 + 1);
+    assert_eq!(d.samples, (n, n));
+    let (lo, _) = d.interval.unwrap();
+    let stable_upper: f64 = d.extra_value("stable-upper").unwrap().parse().unwrap();
+    assert!(lo >= stable_upper, "{lo} vs {stable_upper}");
+    // A 1.5x slower p90 is found within a few thousand requests per arm.
+    assert!(n <= 4000, "{n}");
+}
+
+#[test]
+fn quantile_mode_on_samples_never_fails_an_equal_canary() {
+    let cfg = quantile_cfg("");
+    let mut passed = 0;
+    for seed in 0..20 {
+        let vs = run_samples(&cfg, 100 + seed, 100, 200, (100.0, 100.0));
+        for v in &vs {
+            assert_ne!(v.phase, Phase::Failed, "seed {seed}: {}", v.reason);
+            assert_ne!(v.phase, Phase::Error, "seed {seed}: {}", v.reason);
+        }
+        passed += usize::from(vs.last().unwrap().phase == Phase::Successful);
+    }
+    // 20,000 requests per arm are enough to show the p90s within 25% of each other.
+    assert!(passed >= 15, "{passed}/20 passed");
+}
+
+#[test]
+fn quantile_mode_with_few_samples_is_inconclusive_with_samples_needed() {
+    let cfg = quantile_cfg("");
+    let v = &run_samples(&cfg, 5, 1, 20, (100.0, 100.0))[0];
+    assert_eq!(
+        (v.phase, v.code.as_str()),
+        (Phase::Inconclusive, codes::INSUFFICIENT_DATA),
+        "{}",
+        v.reason
+    );
+    let needed = v.details[0].samples_needed.unwrap();
+    assert!(needed >= 180, "{needed}");
+    assert!(v.reason.contains("more requests per arm needed"), "{}", v.reason);
+    // No stable samples at all: no data, never a pass.
+    let mut rng = SplitMix64::new(5);
+    let only = lat_input(1, samples("canary", 1, 50, 100.0, &mut rng), Series::default());
+    let (v, _) = latency::judge(&only, &cfg, None);
+    assert_eq!((v.phase, v.code.as_str()), (Phase::Inconclusive, codes::NO_DATA));
+}
+
+#[test]
+fn quantile_mode_on_samples_guards_the_baseline() {
+    // Stable's p90 is about 190 > 120: environment unhealthy even though the canary is slower.
+    let cfg = quantile_cfg(r#","maxQuantile":120"#);
+    let vs = run_samples(&cfg, 3, 30, 200, (130.0, 100.0));
+    for v in &vs {
+        assert_eq!(
+            (v.phase, v.code.as_str()),
+            (Phase::Inconclusive, codes::ENVIRONMENT_UNHEALTHY),
+            "{}",
+            v.reason
+        );
+    }
+    // A healthy stable and a canary above the SLO fail.
+    let cfg = quantile_cfg(r#","maxQuantile":250"#);
+    let vs = run_samples(&cfg, 3, 20, 200, (300.0, 100.0));
+    assert!(vs.iter().any(|v| v.phase == Phase::Failed));
+    assert!(vs.iter().all(|v| v.code != codes::ENVIRONMENT_UNHEALTHY));
+    // The slower-than SLO does not apply in quantile mode: a clear error, not silence.
+    let (v, _) = latency::judge(
+        &JudgeData::default(),
+        &quantile_cfg(r#","maxSlowRate":0.1"#),
+        None,
+    );
+    assert_eq!(v.phase, Phase::Error);
+    assert!(v.reason.contains("maxSlowRate"), "{}", v.reason);
+}
+
+#[test]
+fn quantile_mode_state_survives_a_json_round_trip() {
+    let cfg = quantile_cfg("");
+    let direct = run_samples(&cfg, 9, 8, 300, (130.0, 100.0));
+    let mut rng = SplitMix64::new(9);
+    let mut st: Option<latency::State> = None;
+    for (t, want) in (1..=8).zip(&direct) {
+        let c = samples("canary", t, 300, 130.0, &mut rng);
+        let s = samples("stable", t, 300, 100.0, &mut rng);
+        let (v, s) = latency::judge(&lat_input(t, c, s), &cfg, st.take());
+        assert_eq!(&v, want);
+        let back = decode_state::<latency::State>(Some(&encode_state(&s)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(back, s);
+        st = Some(back);
+    }
+    let st = st.unwrap();
+    assert_eq!((st.samples.0.len(), st.samples.1.len()), (2400, 2400));
 }

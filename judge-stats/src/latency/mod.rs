@@ -4,16 +4,26 @@
 //!   buckets (`count(+Inf) − count(le = threshold)`) or from per-request samples in `points`, and
 //!   judged with the error-ratio machinery (anytime-valid, robust to shared drift because each
 //!   window is conditioned on separately).
-//! - `quantile`: a time-uniform DKW band (reference §5.5) on each arm's accumulated histogram
-//!   gives an anytime-valid interval for the `quantile`; Fail when the canary's lower bound exceeds
-//!   `(1 + failTolerance)` × stable's upper bound, Pass when the canary's upper bound is below
-//!   `(1 + tolerance)` × stable's lower bound. Assumes requests are exchangeable over time (iid).
+//! - `quantile` (see `quantile.rs`): a time-uniform DKW band (reference §5.5) on each arm's
+//!   accumulated distribution gives an anytime-valid interval for the `quantile`; Fail when the
+//!   canary's lower bound reaches `(1 + failTolerance)` × stable's upper bound, Pass when the
+//!   canary's upper bound is at most `(1 + tolerance)` × stable's lower bound (after `minRequests`
+//!   per arm). The distribution is accumulated from histogram buckets, or from per-request samples
+//!   folded into a [`LogHistogram`] (1% resolution, bounded state), so the same config works for
+//!   both inputs. `maxQuantile` is the SLO of the baseline-health guard and the canary SLO check.
+//!   Assumes requests are exchangeable over time (iid).
+//!
+//! A run uses one input kind: histogram buckets take precedence over points.
+
+mod quantile;
+
+pub use quantile::{GROWTH, LogHistogram, MAX_INDEX, dkw_quantile_interval};
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, check_min, check_open};
 use crate::counts::{CountState, CountTest, CountWindow, assess};
-use crate::data::{Bucket, Detail, JudgeData, Phase, Series, Verdict, codes};
+use crate::data::{Bucket, JudgeData, Phase, Series, Verdict, codes};
 use crate::guard::{MissingData, bonferroni};
 
 /// Judge name.
@@ -26,7 +36,7 @@ pub enum Mode {
     /// Count requests slower than `threshold` and compare the rates.
     #[default]
     SlowerThan,
-    /// Compare a quantile with a time-uniform DKW band (histograms only).
+    /// Compare a quantile with a time-uniform DKW band (histograms or per-request samples).
     Quantile,
 }
 
@@ -55,9 +65,13 @@ pub struct Config {
     pub fail_tolerance: f64,
     /// Pass margin.
     pub tolerance: f64,
-    /// SLO on the share of slow requests (baseline-health guard and canary SLO check).
+    /// SLO on the share of slow requests (baseline-health guard and canary SLO check;
+    /// slower-than mode).
     pub max_slow_rate: Option<f64>,
-    /// Also pass when the canary's slow share is shown below this.
+    /// SLO on the `quantile` (same unit as the values): the baseline-health guard and canary SLO
+    /// check of quantile mode.
+    pub max_quantile: Option<f64>,
+    /// Also pass when the canary's slow share is shown below this (slower-than mode).
     pub pass_below_rate: Option<f64>,
     /// Requests per arm before a pass.
     pub min_requests: f64,
@@ -81,6 +95,7 @@ impl Default for Config {
             fail_tolerance: 0.0,
             tolerance: 0.25,
             max_slow_rate: None,
+            max_quantile: None,
             pass_below_rate: None,
             min_requests: 200.0,
             max_ratio: 20.0,
@@ -103,6 +118,42 @@ impl Config {
                 problem: "is required in slower-than mode".into(),
             });
         }
+        let only = |field: &'static str, set: bool, mode: &str, instead: &str| {
+            if set {
+                Err(ConfigError::Invalid {
+                    field,
+                    problem: format!("applies only in {mode} mode; {instead}"),
+                })
+            } else {
+                Ok(())
+            }
+        };
+        match self.mode {
+            Mode::SlowerThan => only(
+                "maxQuantile",
+                self.max_quantile.is_some(),
+                "quantile",
+                "use maxSlowRate with a threshold",
+            )?,
+            Mode::Quantile => {
+                let instead = "use maxQuantile for the SLO";
+                only(
+                    "maxSlowRate",
+                    self.max_slow_rate.is_some(),
+                    "slower-than",
+                    instead,
+                )?;
+                only(
+                    "passBelowRate",
+                    self.pass_below_rate.is_some(),
+                    "slower-than",
+                    instead,
+                )?;
+            }
+        }
+        if let Some(m) = self.max_quantile {
+            check_open("maxQuantile", m, 0.0, f64::INFINITY)?;
+        }
         Ok(CountTest {
             alpha: bonferroni(self.alpha, self.comparisons),
             fail_ratio: 1.0 + self.fail_tolerance,
@@ -118,7 +169,8 @@ impl Config {
     }
 }
 
-/// State: the count state plus the previous cumulative histograms and the accumulated ones.
+/// State: the count state, the previous cumulative histograms and the accumulated ones, and the
+/// per-request samples of quantile mode (bounded: log-bucketed, see [`LogHistogram`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct State {
     /// Count test state (slower-than mode).
@@ -129,6 +181,9 @@ pub struct State {
     pub accumulated: (Vec<Bucket>, Vec<Bucket>),
     /// Latest per-request sample time folded in.
     pub last_point_ms: Option<i64>,
+    /// Per-request samples (canary, stable) for quantile mode.
+    #[serde(default)]
+    pub samples: (LogHistogram, LogHistogram),
 }
 
 /// Total and "slower than bound" counts of a cumulative histogram; `bound` is the largest bucket
@@ -167,26 +222,25 @@ fn add(acc: &mut Vec<Bucket>, more: &[Bucket]) {
     acc.sort_by(|a, b| a.upper_bound.total_cmp(&b.upper_bound));
 }
 
-/// Anytime-valid interval of the `q`-quantile from a cumulative histogram with `n` observations:
-/// the DKW band `ε_n = sqrt(ln(π²n²/(3α)) / (2n))` holds for all n at once with probability 1−α.
-pub fn dkw_quantile_interval(buckets: &[Bucket], q: f64, alpha: f64) -> Option<(f64, f64, f64)> {
-    let n = buckets.iter().map(|b| b.count).fold(0.0, f64::max);
-    if n <= 0.0 {
-        return None;
-    }
-    let eps = ((std::f64::consts::PI.powi(2) * n * n / (3.0 * alpha)).ln() / (2.0 * n)).sqrt();
-    let cdf = |b: &Bucket| b.count / n;
-    let lower = buckets
+/// The finite per-request samples of both arms newer than the last one folded in; records the
+/// latest time seen.
+fn new_points(st: &mut State, canary: &Series, stable: &Series) -> (Vec<f64>, Vec<f64>) {
+    let after = st.last_point_ms;
+    let new = |s: &Series| -> Vec<f64> {
+        s.points
+            .iter()
+            .filter(|p| after.is_none_or(|t| p.time_ms > t) && p.value.is_finite())
+            .map(|p| p.value)
+            .collect()
+    };
+    let last = canary
+        .points
         .iter()
-        .filter(|b| cdf(b) + eps < q)
-        .map(|b| b.upper_bound)
-        .fold(0.0, f64::max);
-    let upper = buckets
-        .iter()
-        .filter(|b| cdf(b) - eps >= q)
-        .map(|b| b.upper_bound)
-        .fold(f64::INFINITY, f64::min);
-    Some((lower, upper, n))
+        .chain(&stable.points)
+        .map(|p| p.time_ms)
+        .max();
+    st.last_point_ms = last.max(st.last_point_ms);
+    (new(canary), new(stable))
 }
 
 /// Judges one evaluation.
@@ -196,6 +250,7 @@ pub fn judge(input: &JudgeData, config: &Config, state: Option<State>) -> (Verdi
         previous: (Vec::new(), Vec::new()),
         accumulated: (Vec::new(), Vec::new()),
         last_point_ms: None,
+        samples: Default::default(),
     };
     let test = match config.test() {
         Ok(t) => t,
@@ -205,6 +260,7 @@ pub fn judge(input: &JudgeData, config: &Config, state: Option<State>) -> (Verdi
                 previous: (Vec::new(), Vec::new()),
                 accumulated: (Vec::new(), Vec::new()),
                 last_point_ms: None,
+                samples: Default::default(),
             });
             return (Verdict::invalid(e.to_string()), st);
         }
@@ -231,9 +287,15 @@ pub fn judge(input: &JudgeData, config: &Config, state: Option<State>) -> (Verdi
         (canary.buckets.clone(), stable.buckets.clone())
     };
     if config.mode == Mode::Quantile {
-        add(&mut st.accumulated.0, &cb);
-        add(&mut st.accumulated.1, &sb);
-        return (quantile_verdict(config, &test, &st, &name), st);
+        if cb.is_empty() && sb.is_empty() {
+            let (c, s) = new_points(&mut st, canary, stable);
+            c.iter().for_each(|v| st.samples.0.record(*v));
+            s.iter().for_each(|v| st.samples.1.record(*v));
+        } else {
+            add(&mut st.accumulated.0, &cb);
+            add(&mut st.accumulated.1, &sb);
+        }
+        return (quantile::verdict(config, &test, &st, &name), st);
     }
     let threshold = config.threshold.unwrap_or(f64::INFINITY);
     let mut windows = Vec::new();
@@ -254,22 +316,7 @@ pub fn judge(input: &JudgeData, config: &Config, state: Option<State>) -> (Verdi
             return (Verdict::invalid(msg), st);
         }
     } else {
-        let after = st.last_point_ms;
-        let new = |s: &Series| -> Vec<f64> {
-            s.points
-                .iter()
-                .filter(|p| after.is_none_or(|t| p.time_ms > t) && p.value.is_finite())
-                .map(|p| p.value)
-                .collect()
-        };
-        let (c, s) = (new(canary), new(stable));
-        let last = canary
-            .points
-            .iter()
-            .chain(&stable.points)
-            .map(|p| p.time_ms)
-            .max();
-        st.last_point_ms = last.max(st.last_point_ms);
+        let (c, s) = new_points(&mut st, canary, stable);
         let slow = |v: &[f64]| v.iter().filter(|x| **x > threshold).count() as f64;
         let (cn, sn) = (c.len() as f64, s.len() as f64);
         if cn + sn > 0.0 {
@@ -295,55 +342,4 @@ pub fn judge(input: &JudgeData, config: &Config, state: Option<State>) -> (Verdi
     v.score = crate::error_ratio::score_of(&o.detail);
     v.details.push(o.detail.with("threshold", threshold));
     (v, st)
-}
-
-fn quantile_verdict(config: &Config, test: &CountTest, st: &State, name: &str) -> Verdict {
-    let half = test.alpha / 2.0;
-    let (c, s) = (
-        dkw_quantile_interval(&st.accumulated.0, config.quantile, half),
-        dkw_quantile_interval(&st.accumulated.1, config.quantile, half),
-    );
-    let (Some((clo, chi, cn)), Some((slo, shi, sn))) = (c, s) else {
-        let arm = if c.is_none() { "canary" } else { "stable" };
-        let v = config
-            .missing_data
-            .verdict(format!("{name}: no {arm} histogram yet; no data is never a pass"));
-        return Verdict::new(v.phase, codes::NO_DATA, v.reason);
-    };
-    let mut d = Detail::new(
-        format!("{name} p{}", config.quantile * 100.0),
-        "dkw-quantile-interval",
-        clo,
-    );
-    d.interval = Some((clo, chi));
-    d.samples = (cn as u64, sn as u64);
-    d = d
-        .with("stable-lower", slo)
-        .with("stable-upper", shi)
-        .with("alpha", test.alpha);
-    // The canary's quantile is strictly above `clo` and stable's at most `shi`.
-    let (phase, code, reason) = if clo > 0.0 && clo >= test.fail_ratio * shi {
-        (
-            Phase::Failed,
-            codes::REGRESSION,
-            format!("{name}: canary quantile is above {clo} while stable's is at most {shi}"),
-        )
-    } else if cn.min(sn) >= test.min_exposure && chi <= test.pass_ratio * slo {
-        (
-            Phase::Successful,
-            codes::WITHIN_TOLERANCE,
-            format!("{name}: canary quantile is at most {chi}, within tolerance of stable's {slo}"),
-        )
-    } else {
-        // The band half-width shrinks like sqrt(ln n / n); ask for 4x the data as a rough guide.
-        d.samples_needed = Some((3.0 * cn.min(sn)).max(test.min_exposure - cn.min(sn)).ceil() as u64);
-        (
-            Phase::Inconclusive,
-            codes::INSUFFICIENT_EVIDENCE,
-            format!("{name}: quantile intervals overlap (canary [{clo}, {chi}], stable [{slo}, {shi}])"),
-        )
-    };
-    let mut v = Verdict::new(phase, code, reason);
-    v.details.push(d);
-    v
 }
