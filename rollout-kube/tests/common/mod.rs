@@ -432,3 +432,56 @@ impl Drop for Prometheus {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// Pod label the job kubelet stand-in reads: `"0"` ends the pod Succeeded, any other number
+/// Failed with that exit code; pods without it keep running.
+pub const JOB_EXIT_LABEL: &str = "e2e.rollout.io/exit";
+
+/// A kubelet stand-in for Job pods (labelled `job-name` by the Job controller): once the regular
+/// stand-in has marked a pod Running and Ready, ends it as its [`JOB_EXIT_LABEL`] says, by
+/// patching the pod status (phase Succeeded/Failed, container terminated with that exit code).
+/// The Ready condition is left as it is, so the regular stand-in does not revive the pod.
+pub fn spawn_job_kubelet(client: Client, namespace: &str) -> tokio::task::JoinHandle<()> {
+    use k8s_openapi::api::core::v1::Pod;
+    let pods: Api<Pod> = Api::namespaced(client, namespace);
+    tokio::spawn(async move {
+        loop {
+            let lp = ListParams::default().labels(&format!("job-name,{JOB_EXIT_LABEL}"));
+            if let Ok(list) = pods.list(&lp).await {
+                for pod in list.items {
+                    let status = pod.status.clone().unwrap_or_default();
+                    let ready = status
+                        .conditions
+                        .as_ref()
+                        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+                    let Some(Ok(code)) = pod.labels().get(JOB_EXIT_LABEL).map(|v| v.parse::<i32>()) else {
+                        continue;
+                    };
+                    if !ready || status.phase.as_deref() != Some("Running") {
+                        continue;
+                    }
+                    let (phase, reason) = if code == 0 {
+                        ("Succeeded", "Completed")
+                    } else {
+                        ("Failed", "Error")
+                    };
+                    let containers: Vec<Value> = pod
+                        .spec
+                        .iter()
+                        .flat_map(|s| s.containers.iter())
+                        .map(|c| {
+                            json!({"name": c.name, "image": c.image, "imageID": "", "ready": false,
+                                   "restartCount": 0,
+                                   "state": {"terminated": {"exitCode": code, "reason": reason}}})
+                        })
+                        .collect();
+                    let patch = json!({"status": {"phase": phase, "containerStatuses": containers}});
+                    let _ = pods
+                        .patch_status(&pod.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+                        .await;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    })
+}
