@@ -435,3 +435,210 @@ async fn controller_with_a_shard_takes_the_lease_and_manages_only_its_shard() {
     assert_eq!(holder.as_deref(), Some("replica-a"));
     drop(controller);
 }
+
+/// A Rollout with `replicas: 0` (no pods needed), optionally labelled.
+fn zero_replica_rollout(name: &str, labels: Value) -> Rollout {
+    serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "replicas": 0,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "app", "image": "example.invalid/x:v1"}]}
+            },
+            "strategy": {"canary": {"steps": [{"setWeight": 50}]}}
+        }
+    }))
+    .unwrap()
+}
+
+/// Sends `signal` to the child by its PID and waits (at most 40 s) for it to exit.
+fn signal_and_wait(child: &mut Child, signal: &str) -> std::process::ExitStatus {
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let start = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(40),
+            "process did not stop on {signal}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_with_an_instance_id_manages_only_its_labelled_rollouts() {
+    let Some(env) = testenv::shared(TestEnvOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    else {
+        return;
+    };
+    let admin = env.client().unwrap();
+    env.install_crds(&manifests::crds_yaml().unwrap()).await.unwrap();
+    let ns = env.namespace("cli-instance").await.unwrap();
+    let kubeconfig = env.kubeconfig_path().to_path_buf();
+    let (mut controller, _, log) =
+        spawn_controller(&kubeconfig, &["--namespace", &ns, "--instance-id", "ours"]);
+    let api: Api<Rollout> = Api::namespaced(admin.clone(), &ns);
+    let id = "argo-rollouts.argoproj.io/controller-instance-id";
+    let mut untouched = Vec::new();
+    for (name, labels) in [
+        ("mine", json!({ id: "ours" })),
+        ("argos", json!({ id: "argo" })),
+        ("unlabelled", json!({})),
+    ] {
+        let created = api
+            .create(&PostParams::default(), &zero_replica_rollout(name, labels))
+            .await
+            .unwrap();
+        if name != "mine" {
+            untouched.push((name, created.metadata.resource_version.unwrap()));
+        }
+    }
+    let start = Instant::now();
+    while status_str(&api.get("mine").await.unwrap(), "currentPodHash").is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the labelled Rollout was never reconciled"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // The Rollouts without our id: same resourceVersion and no status while the controller runs.
+    for _ in 0..8 {
+        for (name, rv) in &untouched {
+            let ro = api.get(name).await.unwrap();
+            assert_eq!(ro.metadata.resource_version.as_ref(), Some(rv), "{name}");
+            assert!(
+                ro.status.is_null() || ro.status == json!({}),
+                "{name}: {:#}",
+                ro.status
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let status = signal_and_wait(&mut controller.0, "-TERM");
+    assert!(status.success(), "{status:?}: {:?}", log.join().unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_watch_redraws_the_status_until_interrupted() {
+    let Some(env) = testenv::shared(TestEnvOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    else {
+        return;
+    };
+    let admin = env.client().unwrap();
+    env.install_crds(&manifests::crds_yaml().unwrap()).await.unwrap();
+    let ns = env.namespace("cli-watch").await.unwrap();
+    let kubeconfig = env.kubeconfig_path().to_path_buf();
+    let api: Api<Rollout> = Api::namespaced(admin.clone(), &ns);
+    api.create(&PostParams::default(), &zero_replica_rollout("web", json!({})))
+        .await
+        .unwrap();
+    // No controller here: the test writes the status the watch must follow.
+    let set_status = |status: Value| {
+        let api = api.clone();
+        async move {
+            api.patch_status(
+                "web",
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "status": status })),
+            )
+            .await
+            .unwrap();
+        }
+    };
+    set_status(json!({"phase": "Paused", "message": "CanaryPauseStep", "currentStepIndex": 0})).await;
+
+    let mut child = rollout_cmd()
+        .args(["get", "web", "-n", &ns, "--watch"])
+        .env("KUBECONFIG", &kubeconfig)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let watch = Proc(child);
+    let shown = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let shown = shown.clone();
+        std::thread::spawn(move || {
+            let mut chunk = [0u8; 4096];
+            while let Ok(n @ 1..) = stdout.read(&mut chunk) {
+                shown
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&chunk[..n]));
+            }
+        })
+    };
+    const CLEAR: &str = "\x1b[2J\x1b[H";
+    let frames = || -> Vec<String> {
+        shown
+            .lock()
+            .unwrap()
+            .split(CLEAR)
+            .filter(|f| !f.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let wait_frames = |what: &str, pred: &dyn Fn(&[String]) -> bool| {
+        let start = Instant::now();
+        loop {
+            let f = frames();
+            if pred(&f) {
+                return f;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "watch never showed {what}: {f:#?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let first = wait_frames("a first frame", &|f| !f.is_empty());
+    assert!(
+        first[0].starts_with(&format!("Name:        {ns}/web\n")),
+        "{first:?}"
+    );
+    assert!(
+        first[0].contains("Status:      Paused (CanaryPauseStep)"),
+        "{first:?}"
+    );
+    assert!(first[0].contains("Step:        0/1"), "{first:?}");
+
+    // A status change shows up on a later redraw; every frame is a whole view.
+    set_status(json!({"phase": "Healthy", "message": null, "currentStepIndex": 1})).await;
+    let all = wait_frames("the new phase", &|f| {
+        f.len() >= 2 && f.last().is_some_and(|l| l.contains("Status:      Healthy\n"))
+    });
+    for frame in &all {
+        assert!(frame.starts_with("Name:"), "{frame:?}");
+        assert!(frame.contains("ReplicaSets:"), "{frame:?}");
+    }
+    assert!(all.last().unwrap().contains("Step:        1/1"), "{all:?}");
+
+    // Ctrl-C (SIGINT, by PID): a clean exit with status 0 and nothing on stderr.
+    let mut watch = watch;
+    let status = signal_and_wait(&mut watch.0, "-INT");
+    reader.join().unwrap();
+    let mut err = String::new();
+    stderr.read_to_string(&mut err).unwrap();
+    assert!(status.success(), "{status:?}: {err}");
+    assert!(err.is_empty(), "{err}");
+}
