@@ -78,6 +78,13 @@ fn openmetrics(canary: (u64, u64), stable: (u64, u64)) -> String {
     out
 }
 
+/// Backfills and starts Prometheus off the async workers (it waits for readiness by polling).
+async fn start_prometheus(data: String) -> Option<Prometheus> {
+    tokio::task::spawn_blocking(move || Prometheus::start(&data))
+        .await
+        .unwrap()
+}
+
 /// The AnalysisTemplate `error-ratio`, shaped like `examples/templates/error-ratio.yaml`.
 fn template(prometheus: &str) -> AnalysisTemplate {
     let q = |query: String| json!({"prometheus": {"address": prometheus, "query": query}});
@@ -135,7 +142,7 @@ async fn failing_judge_verdict_aborts_and_restores_full_stable_capacity() {
         return;
     };
     // Per minute: canary 100 errors in 1000 requests (10%), stable 10 in 1000 (1%).
-    let Some(prom) = Prometheus::start(&openmetrics((100, 1000), (10, 1000))) else {
+    let Some(prom) = start_prometheus(openmetrics((100, 1000), (10, 1000))).await else {
         return;
     };
     let ctrl = start_controller_with(&c, providers());
@@ -193,7 +200,7 @@ async fn healthy_judge_verdict_passes_the_step_and_the_rollout_continues() {
         return;
     };
     // Per minute, both versions: 1 error in 20000 requests, under the 0.1% `passBelowRate`.
-    let Some(prom) = Prometheus::start(&openmetrics((1, 20_000), (1, 20_000))) else {
+    let Some(prom) = start_prometheus(openmetrics((1, 20_000), (1, 20_000))).await else {
         return;
     };
     let ctrl = start_controller_with(&c, providers());
