@@ -15,7 +15,7 @@ use rollout_core::analysis::judge::JudgeProvider;
 use rollout_kube::controller::{ControllerConfig, RolloutController};
 use rollout_kube::manifests::{self, ManifestOptions};
 use rollout_kube::ops;
-use rollout_kube::sharding::{DEFAULT_LEASE_SECONDS, ShardOptions, run_shard};
+use rollout_kube::sharding::{DEFAULT_LEASE_SECONDS, POD_NAME_ENV, ShardOptions, run_shard};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -92,7 +92,8 @@ pub struct ControllerArgs {
     /// Rollouts reconciled at once.
     #[arg(long, default_value_t = 16)]
     concurrency: u16,
-    /// Shard Lease holder identity (default: $POD_NAME, else $HOSTNAME).
+    /// This replica's name: shard Lease holder and Events' reporting instance (default: $POD_NAME;
+    /// for the Lease then $HOSTNAME).
     #[arg(long)]
     identity: Option<String>,
     /// Namespace of the shard Leases (default: $POD_NAMESPACE, else rollout-system).
@@ -288,6 +289,11 @@ async fn run_controller(args: &ControllerArgs) -> Result<(), CliError> {
         instance_id: args.instance_id.clone(),
         label_selector: args.selector.clone(),
         concurrency: args.concurrency,
+        // Events name the replica that published them: the pod (downward API) or --identity.
+        instance: args
+            .identity
+            .clone()
+            .or_else(|| std::env::var(POD_NAME_ENV).ok().filter(|v| !v.is_empty())),
         ..ControllerConfig::default()
     };
     let mut registry = Registry::default();

@@ -46,6 +46,9 @@ pub struct ControllerConfig {
     pub concurrency: u16,
     /// Field manager and event reporter name.
     pub name: String,
+    /// This replica's name in the Events it publishes (`reportingInstance`), e.g. the pod name
+    /// ([`crate::sharding::POD_NAME_ENV`]).
+    pub instance: Option<String>,
     /// First retry delay after an error; doubles per consecutive failure.
     pub backoff_base: Duration,
     /// Retry delay cap.
@@ -62,6 +65,7 @@ impl Default for ControllerConfig {
             instance_id: None,
             concurrency: 16,
             name: "rollout-controller".into(),
+            instance: None,
             backoff_base: Duration::from_millis(500),
             backoff_max: Duration::from_secs(300),
             resync: Duration::from_secs(15 * 60),
@@ -405,7 +409,7 @@ impl RolloutController {
                 client,
                 Reporter {
                     controller: config.name.clone(),
-                    instance: None,
+                    instance: config.instance.clone(),
                 },
             ),
             metrics,

@@ -9,7 +9,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use k8s_openapi::api::events::v1::Event;
 use kube::ResourceExt;
+use kube::api::Api;
 use prometheus_client::registry::Registry;
 use rollout_kube::controller::INSTANCE_ID_LABEL;
 use rollout_kube::{ControllerConfig, RolloutController};
@@ -22,6 +24,7 @@ fn start(c: &Cluster, name: &str, instance_id: Option<&str>) -> Running {
         namespace: Some(c.ns.clone()),
         instance_id: instance_id.map(str::to_string),
         name: name.to_string(),
+        instance: Some(format!("{name}-0")),
         ..Default::default()
     };
     let ctrl = RolloutController::new(c.sa.clone(), config, &mut registry);
@@ -102,6 +105,35 @@ async fn instance_id_selects_exactly_the_labelled_rollouts() {
         assert!(replica_sets(&c, "labelled-theirs").await.is_empty());
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+
+    // Events: published by the controller that manages the Rollout, naming its replica; none
+    // about the other instance's Rollout.
+    let events: Api<Event> = Api::namespaced(c.admin.clone(), &c.ns);
+    let events = events.list(&Default::default()).await.unwrap().items;
+    let about = |name: &str| -> Vec<(String, String)> {
+        events
+            .iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .map(|e| {
+                let controller = e.reporting_controller.clone().unwrap_or_default();
+                let instance = e.reporting_instance.clone().unwrap_or_default();
+                (controller, instance)
+            })
+            .collect()
+    };
+    for (name, writer) in [
+        ("labelled-ours", "rollout-ours"),
+        ("unlabelled", "rollout-default"),
+    ] {
+        let by = about(name);
+        assert!(!by.is_empty(), "no events about {name}");
+        assert!(
+            by.iter()
+                .all(|(ctl, inst)| ctl == writer && *inst == format!("{writer}-0")),
+            "{name}: {by:?}"
+        );
+    }
+    assert_eq!(about("labelled-theirs"), []);
 
     // Relabelling hands a Rollout over: ours → the default controller's.
     let unlabel = json!({"metadata": {"labels": {INSTANCE_ID_LABEL: null}}});
