@@ -4,20 +4,25 @@
 //!   buckets (`count(+Inf) − count(le = threshold)`) or from per-request samples in `points`, and
 //!   judged with the error-ratio machinery (anytime-valid, robust to shared drift because each
 //!   window is conditioned on separately).
-//! - `quantile` (see `quantile.rs`): a time-uniform DKW band (reference §5.5) on each arm's
-//!   accumulated distribution gives an anytime-valid interval for the `quantile`; Fail when the
-//!   canary's lower bound reaches `(1 + failTolerance)` × stable's upper bound, Pass when the
-//!   canary's upper bound is at most `(1 + tolerance)` × stable's lower bound (after `minRequests`
-//!   per arm). The distribution is accumulated from histogram buckets, or from per-request samples
-//!   folded into a [`LogHistogram`] (1% resolution, bounded state), so the same config works for
-//!   both inputs. `maxQuantile` is the SLO of the baseline-health guard and the canary SLO check.
-//!   Assumes requests are exchangeable over time (iid).
+//! - `quantile` (see `quantile.rs`): a time-uniform confidence sequence for each arm's `quantile`
+//!   ([`quantile_interval`]: a Bernstein bound on the binomial count at the quantile, with a
+//!   union over sample sizes; it is valid at every look, like the DKW band of reference §5.5, but
+//!   needs about 60x fewer requests for a p99). Fail when the canary's lower bound reaches
+//!   `(1 + failTolerance)` × stable's upper bound, Pass when the canary's upper bound is at most
+//!   `(1 + tolerance)` × stable's lower bound (after `minRequests` per arm). Each arm's bounds
+//!   use α/2 per side, so a false Fail and a false Pass each have probability at most α. The
+//!   distribution is accumulated from histogram buckets, or from per-request samples folded into
+//!   a [`LogHistogram`] (1% resolution, bounded state), so the same config works for both inputs.
+//!   `maxQuantile` is the SLO of the baseline-health guard and the canary SLO check. Assumes
+//!   requests are exchangeable over time (iid).
 //!
 //! A run uses one input kind: histogram buckets take precedence over points.
 
 mod quantile;
 
-pub use quantile::{GROWTH, LogHistogram, MAX_INDEX, dkw_quantile_interval};
+pub use quantile::{
+    GROWTH, LogHistogram, MAX_INDEX, binomial_margin, dkw_quantile_interval, quantile_interval,
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -36,7 +41,8 @@ pub enum Mode {
     /// Count requests slower than `threshold` and compare the rates.
     #[default]
     SlowerThan,
-    /// Compare a quantile with a time-uniform DKW band (histograms or per-request samples).
+    /// Compare a quantile with a time-uniform confidence sequence (histograms or per-request
+    /// samples).
     Quantile,
 }
 
