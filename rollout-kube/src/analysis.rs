@@ -166,6 +166,30 @@ impl AnalysisRunner {
     }
 }
 
+/// Longest label value Kubernetes accepts. The Job controller copies a Job's name into its pods'
+/// `job-name` label, so Job names must fit too.
+pub const MAX_LABEL_VALUE: usize = 63;
+
+/// `name` lower-cased, shortened to [`MAX_LABEL_VALUE`] characters when longer by keeping a prefix
+/// and appending 10 hex digits of its sha256, so distinct long names stay distinct. (Upstream
+/// uses the long name as is, and such a Job's pods are then rejected.)
+pub fn label_safe(name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let name = name.to_lowercase();
+    if name.len() <= MAX_LABEL_VALUE {
+        return name;
+    }
+    let digest = Sha256::digest(name.as_bytes());
+    let suffix: String = digest.iter().take(5).map(|b| format!("{b:02x}")).collect();
+    let keep = MAX_LABEL_VALUE - suffix.len() - 1;
+    let mut prefix: String = name.chars().take(keep).collect();
+    while prefix.len() > keep {
+        prefix.pop();
+    }
+    let prefix = prefix.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+    format!("{prefix}-{suffix}")
+}
+
 /// The upstream `job` provider: a Kubernetes Job from the metric's template, owned by the run;
 /// Successful when the Job completes, Failed when it fails; deleted when the run terminates.
 #[derive(Clone)]
@@ -231,9 +255,14 @@ impl MeasurementProvider for JobProvider {
         let mut job = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": spec.get("metadata").cloned().unwrap_or(json!({})),
                              "spec": spec.get("spec").cloned().ok_or_else(|| invalid("job.spec is required".into()))?});
         // Upstream names jobs `<run uid or name>.<metric>.<n>`; ours are unique per measurement time.
-        let name = format!("{}.{}.{}", req.run, req.metric.name, req.now.as_second()).to_lowercase();
+        let name = label_safe(&format!(
+            "{}.{}.{}",
+            req.run,
+            req.metric.name,
+            req.now.as_second()
+        ));
         job["metadata"]["name"] = json!(name);
-        job["metadata"]["labels"]["analysisrun"] = json!(req.run);
+        job["metadata"]["labels"]["analysisrun"] = json!(label_safe(&req.run));
         let runs: Api<AnalysisRun> =
             Api::namespaced(self.client.clone(), req.namespace.as_deref().unwrap_or("default"));
         if let Ok(run) = runs.get(&req.run).await
@@ -304,5 +333,39 @@ impl MeasurementProvider for JobProvider {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_names_are_only_lower_cased() {
+        assert_eq!(
+            label_safe("Guestbook-6d4f-2-1.Errors.1700000000"),
+            "guestbook-6d4f-2-1.errors.1700000000"
+        );
+    }
+
+    #[test]
+    fn long_names_fit_a_label_and_stay_distinct() {
+        let run = "checkout-service-canary-with-a-long-name-7d9f8c6b5-12-3";
+        let a = label_safe(&format!("{run}.p99-latency-against-stable.1700000000"));
+        let b = label_safe(&format!("{run}.p99-latency-against-stable.1700000060"));
+        for n in [&a, &b] {
+            assert!(n.len() <= MAX_LABEL_VALUE, "{n} is {} long", n.len());
+            assert!(n.starts_with("checkout-service-canary"));
+            assert!(
+                n.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-.".contains(c))
+            );
+            assert!(n.ends_with(|c: char| c.is_ascii_alphanumeric()));
+        }
+        assert_ne!(a, b);
+        assert_eq!(
+            a,
+            label_safe(&format!("{run}.p99-latency-against-stable.1700000000"))
+        );
     }
 }

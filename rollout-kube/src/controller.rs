@@ -12,7 +12,6 @@ use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use kube::api::Api;
 use kube::runtime::controller::{Action as Requeue, Config as RuntimeConfig, Controller};
-use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
@@ -22,10 +21,11 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use rollout_core::common::Timestamp;
-use rollout_core::rollout::{Action, EventType};
+use rollout_core::rollout::Action;
 use tracing::{Instrument, info_span, warn};
 
 use crate::analysis::AnalysisRunner;
+use crate::events::EventPublisher;
 use crate::reconciler::{Caches, Error, Reconciler};
 use crate::resources::{AnalysisRun, Rollout};
 
@@ -145,7 +145,7 @@ struct Ctx {
     reconciler: Reconciler,
     config: ControllerConfig,
     metrics: Metrics,
-    recorder: Recorder,
+    events: EventPublisher,
     failures: Mutex<HashMap<ObjectRef<Rollout>, u32>>,
 }
 
@@ -194,20 +194,10 @@ async fn reconcile(ro: Arc<Rollout>, ctx: Arc<Ctx>) -> Result<Requeue, Error> {
         // Events: only the transitions the core reports (step completed, RS created, aborted, ...).
         let reference = ro.object_ref(&());
         for action in &outcome.decision.actions {
-            if let Action::Event(e) = action {
-                let ev = KubeEvent {
-                    type_: match e.kind {
-                        EventType::Normal => KubeEventType::Normal,
-                        EventType::Warning => KubeEventType::Warning,
-                    },
-                    reason: e.reason.clone(),
-                    note: Some(e.message.chars().take(1000).collect()),
-                    action: e.reason.clone(),
-                    secondary: None,
-                };
-                if let Err(err) = ctx.recorder.publish(&ev, &reference).await {
-                    warn!(%err, "publishing event failed");
-                }
+            if let Action::Event(e) = action
+                && let Err(err) = ctx.events.publish(&reference, e).await
+            {
+                warn!(%err, "publishing event failed");
             }
         }
         Ok(match outcome.requeue_after(now) {
@@ -405,13 +395,7 @@ impl RolloutController {
         };
         let ctx = Arc::new(Ctx {
             reconciler,
-            recorder: Recorder::new(
-                client,
-                Reporter {
-                    controller: config.name.clone(),
-                    instance: config.instance.clone(),
-                },
-            ),
+            events: EventPublisher::new(client, config.name.clone(), config.instance.clone()),
             metrics,
             failures: Mutex::new(HashMap::new()),
             config: config.clone(),

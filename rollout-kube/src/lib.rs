@@ -10,6 +10,7 @@
 //! - [`analysis`]: AnalysisRuns driven with the host's providers; the `job` provider; `secretKeyRef` args.
 //! - [`snapshot`]: the observed snapshot (owned ReplicaSets/AnalysisRuns, Services, workloadRef).
 //! - [`controller`]: the `kube::runtime` controller: watches, concurrency, backoff, events, metrics.
+//! - [`events`]: one Kubernetes Event per transition the core reports.
 //! - [`router`]: traffic routers behind the core's trait: Gateway API `HTTPRoute` weights.
 //! - [`sharding`]: shard label + one Lease per shard, so several replicas split the work.
 //! - [`ops`]: `get`, `promote`, `abort`, `retry`, `pause` — the same patches as Argo's kubectl plugin.
@@ -21,6 +22,7 @@
 
 pub mod analysis;
 pub mod controller;
+pub mod events;
 pub mod manifests;
 pub mod ops;
 pub mod ratelimit;
