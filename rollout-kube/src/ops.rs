@@ -50,7 +50,9 @@ async fn spec_patch(client: &Client, ns: &str, name: &str, spec: Value) -> Resul
 /// when that patch is not sent. The status patch goes first (to `/status`), then the spec patch.
 ///
 /// - `full`: `promoteFull: true`, only while the update is not complete (`currentPodHash !=
-///   stableRS`); a manually paused spec is unpaused.
+///   stableRS`); a manually paused spec is unpaused. Deliberate difference: the plugin's `--full`
+///   leaves `spec.paused` alone, so a manually paused rollout stays paused after a "full
+///   promote"; we unpause it, as the promote without `--full` does (and Argo CD's promote action).
 /// - Otherwise `spec.paused: false` if paused, and one status patch:
 ///   - paused on an Inconclusive step analysis the controller paused for:
 ///     `pauseConditions: null, controllerPause: false, currentStepIndex: i+1`;
