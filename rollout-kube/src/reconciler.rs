@@ -503,34 +503,16 @@ impl Reconciler {
                 );
             }
         }
-        let args: Vec<rollout_core::analysis::Argument> = req
-            .args
-            .iter()
-            .map(|a| rollout_core::analysis::Argument {
-                name: a.name.clone(),
-                value: a.value.clone(),
-                value_from: None,
-            })
-            .collect();
-        let run = rollout_core::analysis::new_run_from_templates(
-            &templates,
-            &cluster,
-            &args,
-            &recast::<_, Vec<rollout_core::analysis::DryRun>>(&req.dry_run)?,
-            &recast::<_, Vec<rollout_core::analysis::MeasurementRetention>>(&req.measurement_retention)?,
-            &req.name,
-            Some(ns),
-        )
-        .map_err(|e| Error::AnalysisRun {
-            name: req.name.clone(),
-            message: e.to_string(),
-        })?;
+        let run = req
+            .build_run(&templates, &cluster, Some(ns))
+            .map_err(|e| Error::AnalysisRun {
+                name: req.name.clone(),
+                message: e.to_string(),
+            })?;
         let mut value = serde_json::to_value(&run)?;
-        let mut labels = req.labels.clone();
         if let Some(id) = &self.instance_id {
-            labels.insert(crate::controller::INSTANCE_ID_LABEL.to_string(), id.clone());
+            value["metadata"]["labels"][crate::controller::INSTANCE_ID_LABEL] = json!(id);
         }
-        value["metadata"]["labels"] = serde_json::to_value(&labels)?;
         value["metadata"]["ownerReferences"] = json!([ro.controller_owner_ref(&())]);
         let obj: AnalysisRun = serde_json::from_value(value)?;
         let api: Api<AnalysisRun> = Api::namespaced(self.client.clone(), ns);
@@ -540,11 +522,6 @@ impl Reconciler {
             Err(e) => Err(kube_err(format!("create AnalysisRun {ns}/{}", req.name))(e)),
         }
     }
-}
-
-/// The same JSON read as another type (the rollout and analysis modules model some rules separately).
-fn recast<T: serde::Serialize, U: serde::de::DeserializeOwned>(t: &T) -> Result<U, serde_json::Error> {
-    serde_json::from_value(serde_json::to_value(t)?)
 }
 
 fn is_replica_action(a: &Action) -> bool {

@@ -28,10 +28,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 use rollout_core::adapters::{AdapterError, AnalysisRunner, EventSink, TrafficRouter, Workloads};
-use rollout_core::analysis::{
-    AnalysisPhase, AnalysisRun, AnalysisRunStatus, AnalysisTemplate, Argument, DryRun, MeasurementRetention,
-    new_run_from_templates,
-};
+use rollout_core::analysis::{AnalysisPhase, AnalysisRun, AnalysisRunStatus, AnalysisTemplate};
 use rollout_core::rollout::{
     Action, AnalysisRunKind, AnalysisRunRequest, Event, ObservedAnalysisRun, ObservedReplicaSet,
     ObservedService, Rollout,
@@ -137,15 +134,6 @@ impl InMemory {
         namespace: Option<&str>,
         now: Timestamp,
     ) -> AnalysisRun {
-        let args: Vec<Argument> = req
-            .args
-            .iter()
-            .map(|a| Argument {
-                name: a.name.clone(),
-                value: a.value.clone(),
-                value_from: None,
-            })
-            .collect();
         let (mut namespaced, mut cluster, mut missing) = (Vec::new(), Vec::new(), Vec::new());
         for r in &req.templates {
             let kind = if r.cluster_scope {
@@ -163,21 +151,9 @@ impl InMemory {
                 (None, _) => missing.push(format!("{kind} {:?}", r.template_name)),
             }
         }
-        // Converted through JSON: the request carries the Rollout's own (serde) form of these rules.
-        let dry_run: Vec<DryRun> = req.dry_run.iter().filter_map(convert).collect();
-        let retention: Vec<MeasurementRetention> =
-            req.measurement_retention.iter().filter_map(convert).collect();
         let created = if missing.is_empty() {
-            new_run_from_templates(
-                &namespaced,
-                &cluster,
-                &args,
-                &dry_run,
-                &retention,
-                &req.name,
-                namespace,
-            )
-            .map_err(|e| e.to_string())
+            req.build_run(&namespaced, &cluster, namespace)
+                .map_err(|e| e.to_string())
         } else {
             Err(format!("not found: {}", missing.join(", ")))
         };
@@ -194,12 +170,6 @@ impl InMemory {
             run
         })
     }
-}
-
-fn convert<A: serde::Serialize, B: serde::de::DeserializeOwned>(a: &A) -> Option<B> {
-    serde_json::to_value(a)
-        .ok()
-        .and_then(|v| serde_json::from_value(v).ok())
 }
 
 #[async_trait]
