@@ -102,7 +102,8 @@ pub struct ControllerArgs {
     /// Shard Lease duration in seconds.
     #[arg(long, default_value_t = DEFAULT_LEASE_SECONDS)]
     lease_seconds: u64,
-    /// Directories searched for WebAssembly judges by digest (the bundled judge is always there).
+    /// Directories searched for WebAssembly judges by digest (the judges shipped in plugins/dist are
+    /// built in).
     #[arg(long, value_name = "DIR")]
     judges: Vec<std::path::PathBuf>,
     /// After SIGINT/SIGTERM, wait at most this many seconds for in-flight reconciles.
@@ -133,6 +134,10 @@ struct ManifestArgs {
     /// Leave out the CRDs (for clusters that already run Argo Rollouts).
     #[arg(long)]
     no_crds: bool,
+    /// Run this shard (`--shard=N`; Deployment `rollout-controller-shard-N`). Render once per
+    /// shard; label each Rollout `rollout.io/shard=N`.
+    #[arg(long)]
+    shard: Option<String>,
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
@@ -224,6 +229,7 @@ pub fn controller(args: &ControllerArgs) -> Result<(), CliError> {
             watch_namespace: m.watch_namespace.clone(),
             instance_id: m.instance_id.clone(),
             crds: !m.no_crds,
+            shard: m.shard.clone(),
             ..ManifestOptions::default()
         })
         .map_err(|e| CliError::new(format!("cannot render the manifests: {e}")))?;
@@ -249,11 +255,17 @@ fn providers(judge_dirs: &[std::path::PathBuf]) -> Result<Providers, CliError> {
     sources.register(Arc::new(web));
     let host =
         JudgeHost::new(HostConfig::default()).map_err(|e| CliError::new(format!("judge host: {e}")))?;
-    let bundled = host
-        .load_bytes(crate::simulate::DEFAULT_JUDGE, &LoadOptions::default())
-        .map_err(|e| CliError::new(format!("bundled judge: {e}")))?;
+    let mut bundled = Vec::new();
+    for (file, bytes) in crate::simulate::BUNDLED_JUDGES {
+        bundled.push(
+            host.load_bytes(bytes, &LoadOptions::default())
+                .map_err(|e| CliError::new(format!("bundled judge {file}: {e}")))?,
+        );
+    }
     let judges = WasmJudges::new(host, judge_dirs.to_vec());
-    judges.insert(bundled);
+    for judge in bundled {
+        judges.insert(judge);
+    }
     let mut providers = sources.clone();
     providers.register(Arc::new(JudgeProvider::new(Arc::new(judges), sources)));
     Ok(providers)

@@ -49,10 +49,6 @@ pub const BUNDLED_JUDGES: [(&str, &[u8]); 6] = [
     ),
 ];
 
-/// The default judge, `error-ratio` (built from `plugins/judges/error-ratio`), which the bundled
-/// template pins.
-pub const DEFAULT_JUDGE: &[u8] = BUNDLED_JUDGES[0].1;
-
 /// Bundled scenarios by name.
 pub const SCENARIOS: [(&str, &str); 4] = [
     ("healthy", include_str!("../../examples/scenarios/healthy.yaml")),

@@ -31,6 +31,9 @@ pub struct ManifestOptions {
     pub instance_id: Option<String>,
     /// Include the CRDs (leave out on clusters that already run Argo Rollouts).
     pub crds: bool,
+    /// `Some(n)`: the Deployment runs shard `n` (`--shard=n`, see [`crate::sharding`]) and is
+    /// named `<name>-shard-<n>`; render once per shard (the other objects are shared).
+    pub shard: Option<String>,
 }
 
 impl Default for ManifestOptions {
@@ -42,6 +45,7 @@ impl Default for ManifestOptions {
             watch_namespace: None,
             instance_id: None,
             crds: true,
+            shard: None,
         }
     }
 }
@@ -462,16 +466,21 @@ pub fn deployment(opts: &ManifestOptions) -> Value {
     if let Some(id) = &opts.instance_id {
         args.push(json!(format!("--instance-id={id}")));
     }
+    let mut name = opts.name.clone();
+    if let Some(shard) = &opts.shard {
+        args.push(json!(format!("--shard={shard}")));
+        name = format!("{name}-shard-{shard}");
+    }
     args.push(json!("--metrics-addr=0.0.0.0:8090"));
     json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": opts.name, "namespace": opts.namespace, "labels": {"app.kubernetes.io/name": opts.name}},
+        "metadata": {"name": name, "namespace": opts.namespace, "labels": {"app.kubernetes.io/name": name}},
         "spec": {
             "replicas": 1,
-            "selector": {"matchLabels": {"app.kubernetes.io/name": opts.name}},
+            "selector": {"matchLabels": {"app.kubernetes.io/name": name}},
             "template": {
-                "metadata": {"labels": {"app.kubernetes.io/name": opts.name}},
+                "metadata": {"labels": {"app.kubernetes.io/name": name}},
                 "spec": {
                     "serviceAccountName": opts.name,
                     "containers": [{
@@ -629,6 +638,30 @@ mod tests {
         let shard = crate::sharding::ShardOptions::from_lookup("1", env);
         assert_eq!(shard.lease_namespace, "ops");
         assert_eq!(shard.identity, "rollout-controller-5d8f-abcde");
+    }
+
+    #[test]
+    fn a_shard_gets_its_own_deployment_running_that_shard() {
+        let plain = deployment(&ManifestOptions::default());
+        let opts = ManifestOptions {
+            shard: Some("2".into()),
+            ..Default::default()
+        };
+        let d = deployment(&opts);
+        assert_eq!(plain["metadata"]["name"], "rollout-controller");
+        assert_eq!(d["metadata"]["name"], "rollout-controller-shard-2");
+        assert_eq!(
+            d["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"],
+            "rollout-controller-shard-2"
+        );
+        let args = &d["spec"]["template"]["spec"]["containers"][0]["args"];
+        assert!(args.as_array().unwrap().contains(&json!("--shard=2")), "{args}");
+        // Shards share the ServiceAccount, so the RBAC is the same for every shard.
+        assert_eq!(rbac(&opts), rbac(&ManifestOptions::default()));
+        assert_eq!(
+            d["spec"]["template"]["spec"]["serviceAccountName"],
+            "rollout-controller"
+        );
     }
 
     #[test]
