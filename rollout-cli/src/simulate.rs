@@ -185,7 +185,7 @@ async fn judges(opts: &Options, templates: &[AnalysisTemplate]) -> Result<Arc<dy
                     CliError::new(format!(
                         "metric {:?} of template {:?}: {e} (searched the bundled judges{}{})",
                         m.name,
-                        t.metadata.name.clone().unwrap_or_default(),
+                        t.metadata.name.clone(),
                         if searched.is_empty() { "" } else { " and " },
                         searched.join(", ")
                     ))
@@ -246,10 +246,9 @@ pub fn run(opts: &Options) -> Result<SimReport, CliError> {
         } else {
             "AnalysisTemplate"
         };
-        let found = templates.iter().any(|t| {
-            t.metadata.name.as_deref() == Some(name.as_str())
-                && t.kind.as_deref().unwrap_or("AnalysisTemplate") == kind
-        });
+        let found = templates
+            .iter()
+            .any(|t| t.metadata.name == *name && t.kind.as_deref().unwrap_or("AnalysisTemplate") == kind);
         if !found {
             return Err(CliError::new(format!(
                 "the Rollout references {kind} {name:?}, which is not in the given files (pass it with --analysis FILE)"
@@ -257,18 +256,16 @@ pub fn run(opts: &Options) -> Result<SimReport, CliError> {
         }
     }
     let referenced = referenced_templates(&rollout);
-    let used = templates.iter().filter(|t| {
-        referenced
-            .iter()
-            .any(|(name, _)| t.metadata.name.as_deref() == Some(name.as_str()))
-    });
+    let used = templates
+        .iter()
+        .filter(|t| referenced.iter().any(|(name, _)| t.metadata.name == *name));
     for t in used {
         for m in &t.spec.metrics {
             if let Some(name) = m.provider.name().filter(|n| !SIMULATED_PROVIDERS.contains(n)) {
                 return Err(CliError::new(format!(
                     "metric {:?} of template {:?} uses the {name:?} provider; a simulation provides only {}",
                     m.name,
-                    t.metadata.name.clone().unwrap_or_default(),
+                    t.metadata.name.clone(),
                     SIMULATED_PROVIDERS.join(" and ")
                 )));
             }

@@ -17,7 +17,7 @@ fn at(secs: i64) -> Timestamp {
 /// A run with `metrics` Prometheus metrics, each with 10 retained Successful measurements.
 fn busy_run(metrics: usize) -> AnalysisRun {
     let mut run = AnalysisRun::default();
-    run.metadata.name = Some("bench".into());
+    run.metadata.name = "bench".into();
     run.spec.args = vec![Argument {
         name: "hash".into(),
         value: Some("6d4f8b7c9".into()),

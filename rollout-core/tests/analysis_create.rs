@@ -136,7 +136,7 @@ fn new_run_concatenates_step_dry_run_first_and_rejects_duplicates() {
         Some("ns"),
     )
     .unwrap();
-    assert_eq!(run.metadata.name.as_deref(), Some("ro-abc-1-2"));
+    assert_eq!(run.metadata.name, "ro-abc-1-2");
     assert_eq!(
         run.spec
             .dry_run

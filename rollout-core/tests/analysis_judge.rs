@@ -199,7 +199,7 @@ fn judge_metric_through_the_run_machine_explains_the_failure() {
     let mut providers = Providers::new();
     providers.register(prom).register(Arc::new(judge_provider));
     let mut run = rollout_core::analysis::AnalysisRun::default();
-    run.metadata.name = Some("canary-judge".into());
+    run.metadata.name = "canary-judge".into();
     run.spec.metrics = vec![serde_yaml::from_str(METRIC).unwrap()];
     let mut results = vec![];
     let mut now = at(0);

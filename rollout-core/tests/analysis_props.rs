@@ -103,7 +103,7 @@ fn to_metric(name: &str, s: &MetricSpec) -> Metric {
 
 fn build(metrics: &[(String, MetricSpec)], dry: &[String]) -> AnalysisRun {
     let mut run = AnalysisRun::default();
-    run.metadata.name = Some("prop".into());
+    run.metadata.name = "prop".into();
     run.spec.metrics = metrics.iter().map(|(n, s)| to_metric(n, s)).collect();
     run.spec.dry_run = dry
         .iter()

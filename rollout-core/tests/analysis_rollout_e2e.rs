@@ -34,7 +34,7 @@ impl World {
             .iter()
             .map(|y| {
                 let t: AnalysisTemplate = serde_yaml::from_str(y).unwrap();
-                (t.metadata.name.clone().unwrap(), t)
+                (t.metadata.name.clone(), t)
             })
             .collect();
         World {

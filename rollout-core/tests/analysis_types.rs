@@ -45,7 +45,7 @@ fn fixture_04_pass_and_random_fail() {
     }
     let pass = &ts[0];
     assert_eq!(pass.kind.as_deref(), Some("AnalysisTemplate"));
-    assert_eq!(pass.metadata.name.as_deref(), Some("pass"));
+    assert_eq!(pass.metadata.name, "pass");
     let m = &pass.spec.metrics[0];
     assert_eq!(m.count, Some(IntOrString::Int(1)));
     assert_eq!(m.interval.as_deref(), Some("5s"));

@@ -56,7 +56,7 @@ pub struct SimRun {
 impl SimRun {
     /// The run's name.
     pub fn name(&self) -> String {
-        self.run.metadata.name.clone().unwrap_or_default()
+        self.run.metadata.name.clone()
     }
 }
 
@@ -142,8 +142,7 @@ impl InMemory {
                 "AnalysisTemplate"
             };
             let found = self.templates.iter().find(|t| {
-                t.metadata.name.as_deref() == Some(r.template_name.as_str())
-                    && t.kind.as_deref().unwrap_or("AnalysisTemplate") == kind
+                t.metadata.name == r.template_name && t.kind.as_deref().unwrap_or("AnalysisTemplate") == kind
             });
             match (found, r.cluster_scope) {
                 (Some(t), false) => namespaced.push(t.clone()),
@@ -159,7 +158,7 @@ impl InMemory {
         };
         created.unwrap_or_else(|message| {
             let mut run = AnalysisRun::default();
-            run.metadata.name = Some(req.name.clone());
+            run.metadata.name = req.name.clone();
             run.status = Some(AnalysisRunStatus {
                 phase: AnalysisPhase::Error,
                 message: format!("Analysis spec invalid: {message}"),

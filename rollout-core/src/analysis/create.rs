@@ -179,7 +179,7 @@ pub fn new_run_from_templates(
         api_version: Some("argoproj.io/v1alpha1".into()),
         kind: Some("AnalysisRun".into()),
         metadata: ObjectMeta {
-            name: Some(name.to_string()),
+            name: name.to_string(),
             namespace: namespace.map(str::to_string),
             ..ObjectMeta::default()
         },

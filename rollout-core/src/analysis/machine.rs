@@ -627,7 +627,7 @@ fn request(
         .cloned();
     MeasurementRequest {
         namespace: run.metadata.namespace.clone(),
-        run: run.metadata.name.clone().unwrap_or_default(),
+        run: run.metadata.name.clone(),
         metric: resolved,
         args: run.spec.args.clone(),
         now,

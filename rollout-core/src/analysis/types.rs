@@ -11,28 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::AnalysisPhase;
+pub use crate::common::ObjectMeta;
 use crate::common::{IntOrString, Timestamp};
-
-/// The subset of Kubernetes `ObjectMeta` the analysis objects use; other fields are kept as they are.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ObjectMeta {
-    /// Object name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Namespace (absent for cluster-scoped objects).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    /// Labels.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
-    /// Annotations.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
-    /// Every other metadata field, untouched.
-    #[serde(flatten)]
-    pub other: serde_json::Map<String, Value>,
-}
 
 /// An `AnalysisTemplate` (namespaced) or `ClusterAnalysisTemplate` (cluster-scoped); both have the
 /// same shape and differ only in `kind`.

@@ -14,6 +14,7 @@ use super::status::RolloutStatus;
 /// The template reference and the dry-run and retention rules are the same wire types in a Rollout's
 /// analysis as in an AnalysisTemplate, so they are shared with [`crate::analysis`].
 pub use crate::analysis::{AnalysisTemplateRef, DryRun, MeasurementRetention};
+pub use crate::common::ObjectMeta;
 use crate::common::{IntOrString, Timestamp};
 
 /// A Rollout object: metadata, spec and last persisted status.
@@ -35,33 +36,6 @@ pub struct Rollout {
     /// The last persisted status (empty for a new object).
     #[serde(default)]
     pub status: RolloutStatus,
-}
-
-/// The subset of Kubernetes `ObjectMeta` the core reads; everything else is kept in `extra`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ObjectMeta {
-    /// Object name.
-    #[serde(default)]
-    pub name: String,
-    /// Namespace.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    /// UID.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub uid: Option<String>,
-    /// Spec generation, bumped by the API server on spec changes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub generation: Option<i64>,
-    /// Labels.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
-    /// Annotations (e.g. `rollout.argoproj.io/revision`).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
-    /// Fields the core does not interpret.
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
 }
 
 /// `spec` of a Rollout.

@@ -16,7 +16,7 @@ pub fn run(spec_yaml: &str) -> AnalysisRun {
     let spec = serde_yaml::from_str(spec_yaml).unwrap();
     AnalysisRun {
         metadata: rollout_core::analysis::ObjectMeta {
-            name: Some("run".into()),
+            name: "run".into(),
             ..Default::default()
         },
         spec,

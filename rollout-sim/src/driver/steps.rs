@@ -166,7 +166,7 @@ impl Simulation {
                 let completed_now = outcome.status.phase.is_completed()
                     && !before.as_ref().is_some_and(|b| b.phase.is_completed());
                 let (name, phase, message) = (
-                    state.run.metadata.name.clone().unwrap_or_default(),
+                    state.run.metadata.name.clone(),
                     outcome.status.phase,
                     outcome.status.message.clone(),
                 );
@@ -386,7 +386,7 @@ impl Simulation {
                 };
                 format!(
                     "analysis {} {:?}{judged}: {}",
-                    r.run.metadata.name.clone().unwrap_or_default(),
+                    r.run.metadata.name.clone(),
                     st.phase,
                     st.message
                 )
