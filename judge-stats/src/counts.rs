@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::bayes::{BetaPost, expected_loss, prob_greater};
 use crate::data::{Detail, Phase, RatioPoint, codes};
-use crate::guard::{MissingData, look_alpha, slo_check};
+use crate::explain::{e_value, e_value_ln, p_value_ln, percent, ratio};
+use crate::guard::{MissingData, look_alpha, shown_above, shown_below, slo_check};
 use crate::seq::RateRatioProcess;
-use crate::special::normal_quantile;
 
 /// Events and exposure of both arms in one window, with the canary's exposure share.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -216,30 +216,83 @@ fn window(time_ms: i64, ce: f64, cn: f64, se: f64, sn: f64) -> CountWindow {
     }
 }
 
-/// Samples per arm still needed to resolve the pass margin, from the two-sample MDE formula
-/// `n = 2·p(1−p)(z₁₋α + z₀.₈)² / δ²` with `δ = p·(pass_ratio − 1)`, inflated by 1.5 for the
-/// sequential test, minus the smaller arm's exposure so far.
-pub fn samples_needed(test: &CountTest, p: &RateRatioProcess) -> u64 {
-    let total = p.canary_exposure + p.stable_exposure;
-    let pooled = (p.canary_events + p.stable_events) / total.max(1.0);
-    let rate = pooled.max(1.0 / (total + 1.0)).min(0.5);
-    let margin = (test.pass_ratio - 1.0).abs().max(0.05);
-    let z = normal_quantile(1.0 - test.alpha) + normal_quantile(0.8);
-    let mut need = 1.5 * 2.0 * rate * (1.0 - rate) * z * z / (rate * margin).powi(2);
-    if let Some(floor) = test.pass_below_rate.filter(|r| *r > 0.0) {
-        // Zero events in n requests bound the rate by about ln(1/α)/n.
-        need = need.min((1.0 / test.alpha).ln() / floor);
-    }
-    let need = need.max(test.min_exposure);
-    let have = p.canary_exposure.min(p.stable_exposure);
-    // Still undecided although the formula says enough: the effect sits near a margin; ask for
-    // half as much again rather than reporting 0.
-    let remaining = if need > have {
-        need - have
-    } else {
-        (0.5 * have).max(1.0)
+/// How many standard deviations of the future counts' noise the projected log e-value must clear
+/// the threshold by: 0.5 aims at about two runs in three deciding by the estimate rather than one
+/// in two.
+const SPREAD: f64 = 0.5;
+/// Largest number of further requests per arm a projection looks at.
+const MAX_PROJECTION: f64 = 1e9;
+
+/// Requests per arm still needed before the count test would decide (Fail or Pass), if both arms
+/// kept their current rates and future traffic arrived with canary exposure share `share`.
+///
+/// The projection adds the expected counts of `m` more requests on the smaller-share arm to a
+/// copy of the e-process (the log-likelihoods are linear in the counts, so this is the expected
+/// log-likelihood) and applies the same decision rules: fail e-value ≥ 1/α (with
+/// `min_canary_events`), canary SLO violation, or after `min_exposure` per arm the pass e-value ≥
+/// 1/α or the canary shown below `pass_below_rate`. The projected log e-values must clear
+/// ln(1/α), and the canary's events the SLO and floor bounds, by [`SPREAD`] standard deviations
+/// of the future counts' binomial noise, so the estimate lies a little above the median time to
+/// decide rather than at it. The smallest such `m` is found by doubling and bisection (every
+/// rule is monotone in `m`). An arm with no events yet is projected at half an event so far.
+/// `None` when no amount up to 1e9 requests would decide, e.g. a ratio between the pass and the
+/// fail margin. Never `Some(0)`.
+pub fn samples_needed(test: &CountTest, p: &RateRatioProcess, looks: u64, share: f64) -> Option<u64> {
+    let (cn, sn) = (p.canary_exposure.max(0.0), p.stable_exposure.max(0.0));
+    // An arm without events yet projects at half an event so far.
+    let rate = |e: f64, n: f64| if e > 0.0 { e / n } else { 0.5 / (n + 1.0) };
+    let (pc, ps) = (rate(p.canary_events, cn), rate(p.stable_events, sn));
+    let s = if share > 0.0 && share < 1.0 { share } else { 0.5 };
+    let per_look = ((cn + sn) / looks.max(1) as f64).max(1.0);
+    let thr = (1.0 / test.alpha).ln();
+    let projection = p.projection(s);
+    let var = |n: f64, p: f64| n * p * (1.0 - p);
+    let decided = |m: f64| {
+        let (ac, asb) = if s <= 0.5 {
+            (m, m * (1.0 - s) / s)
+        } else {
+            (m * s / (1.0 - s), m)
+        };
+        let (fail, pass) = projection.evaluate(ac * pc, asb * ps, var(ac, pc), var(asb, ps));
+        let (ce, c_n) = (p.canary_events + ac * pc, cn + ac);
+        let (se, s_n) = (p.stable_events + asb * ps, sn + asb);
+        let c_sd = var(ac, pc).sqrt();
+        let future_looks = looks.max(1) + ((ac + asb) / per_look).ceil() as u64;
+        let la = look_alpha(test.alpha, future_looks);
+        if fail.log_e - SPREAD * fail.sd >= thr && ce >= test.min_canary_events {
+            return true;
+        }
+        if let Some(slo) = test.max_rate
+            && !shown_above(se, s_n, slo, la)
+            && shown_above((ce - SPREAD * c_sd).max(0.0), c_n, slo, la)
+        {
+            return true;
+        }
+        let enough = c_n.min(s_n) >= test.min_exposure;
+        let floor = test
+            .pass_below_rate
+            .is_some_and(|f| shown_below(ce + SPREAD * c_sd, c_n, f, la));
+        enough && (pass.log_e - SPREAD * pass.sd >= thr || floor)
     };
-    remaining.ceil() as u64
+    let mut hi = 1.0;
+    while !decided(hi) {
+        hi *= 2.0;
+        if hi > MAX_PROJECTION {
+            return None;
+        }
+    }
+    let mut lo = hi / 2.0;
+    if hi > 1.0 {
+        while hi - lo > (0.005 * hi).max(1.0) {
+            let mid = ((lo + hi) / 2.0).round();
+            if decided(mid) {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+    }
+    Some(hi.ceil().max(1.0) as u64)
 }
 
 /// Folds `windows` into `state` and judges. `name` labels the detail.
@@ -249,6 +302,10 @@ pub fn assess(test: &CountTest, state: &mut CountState, windows: &[CountWindow],
         .map(|w| (w.share, w.canary_events, w.stable_events, w.canary_n, w.stable_n))
         .collect();
     state.process.observe_all(&obs);
+    // Share of the traffic that arrived in this evaluation, for projecting samples still needed.
+    let (new_c, new_s) = windows
+        .iter()
+        .fold((0.0, 0.0), |(c, s), w| (c + w.canary_n, s + w.stable_n));
     for w in windows {
         state.last_time_ms = Some(state.last_time_ms.map_or(w.time_ms, |t| t.max(w.time_ms)));
     }
@@ -309,9 +366,11 @@ pub fn assess(test: &CountTest, state: &mut CountState, windows: &[CountWindow],
             .with("canary-rate-lower", ca.lower);
         if st.violated {
             let reason = format!(
-                "{name}: stable itself violates the SLO (rate {stable_rate:.4} > {slo}, lower bound {:.4}); \
+                "{name}: stable itself violates the SLO (rate {} > {}, lower bound {}); \
                  the environment is unhealthy, so the canary is neither blamed nor promoted",
-                st.lower
+                percent(stable_rate),
+                percent(slo),
+                percent(st.lower)
             );
             return out(Phase::Inconclusive, codes::ENVIRONMENT_UNHEALTHY, reason, detail);
         }
@@ -325,8 +384,10 @@ pub fn assess(test: &CountTest, state: &mut CountState, windows: &[CountWindow],
         }
         if ca.violated {
             let reason = format!(
-                "{name}: canary violates the SLO (rate {canary_rate:.4}, lower bound {:.4} > {slo}) while stable meets it",
-                ca.lower
+                "{name}: canary violates the SLO (rate {}, lower bound {} > {}) while stable meets it",
+                percent(canary_rate),
+                percent(ca.lower),
+                percent(slo)
             );
             return out(Phase::Failed, codes::SLO_VIOLATION, reason, detail);
         }
@@ -347,7 +408,10 @@ pub fn assess(test: &CountTest, state: &mut CountState, windows: &[CountWindow],
         let why = if proven_ratio {
             format!("its rate is at most {:.2}x stable's", test.pass_ratio)
         } else {
-            format!("its rate is below {}", test.pass_below_rate.unwrap_or(0.0))
+            format!(
+                "its rate is below {}",
+                percent(test.pass_below_rate.unwrap_or(0.0))
+            )
         };
         let reason = format!(
             "{name}: canary is within tolerance with confidence {:.1}%: {why}",
@@ -355,37 +419,50 @@ pub fn assess(test: &CountTest, state: &mut CountState, windows: &[CountWindow],
         );
         return out(Phase::Successful, codes::WITHIN_TOLERANCE, reason, detail);
     }
-    let needed = samples_needed(test, p);
-    detail.samples_needed = Some(needed);
+    let share = if new_c + new_s > 0.0 {
+        new_c / (new_c + new_s)
+    } else {
+        cn / (cn + sn)
+    };
+    let needed = samples_needed(test, p, state.looks, share);
+    detail.samples_needed = needed;
     let code = if enough {
         codes::INSUFFICIENT_EVIDENCE
     } else {
         codes::INSUFFICIENT_DATA
     };
+    let more = match needed {
+        Some(n) => format!("about {n} more requests per arm needed"),
+        None => format!(
+            "at the current rate ratio {} more traffic alone would not decide between the margins {}x and {}x",
+            ratio(p.ratio_estimate()),
+            ratio(test.pass_ratio),
+            ratio(test.fail_ratio)
+        ),
+    };
     let reason = format!(
-        "{name}: not enough evidence yet (canary {}/{} vs stable {}/{}, e-value {:.2} of {:.0} needed); \
-         about {needed} more requests per arm needed",
+        "{name}: not enough evidence yet (canary {}/{} vs stable {}/{}, e-value {} of {} needed); {more}",
         p.canary_events,
         cn,
         p.stable_events,
         sn,
-        p.log_e_fail().exp(),
-        1.0 / test.alpha
+        e_value(p.log_e_fail().exp()),
+        e_value(1.0 / test.alpha)
     );
     out(Phase::Inconclusive, code, reason, detail)
 }
 
 fn regression_reason(name: &str, p: &RateRatioProcess, test: &CountTest) -> String {
     format!(
-        "{name}: canary is worse than stable: rate ratio {:.2} (canary {}/{} vs stable {}/{}), \
-         e-value {:.1} >= {:.0}, anytime-valid p <= {:.2e}",
-        p.ratio_estimate(),
+        "{name}: canary is worse than stable: rate ratio {} (canary {}/{} vs stable {}/{}), \
+         e-value {} >= {}, anytime-valid p <= {}",
+        ratio(p.ratio_estimate()),
         p.canary_events,
         p.canary_exposure,
         p.stable_events,
         p.stable_exposure,
-        p.max_log_e_fail.exp(),
-        1.0 / test.alpha,
-        (-p.max_log_e_fail).exp()
+        e_value_ln(p.max_log_e_fail),
+        e_value(1.0 / test.alpha),
+        p_value_ln(p.max_log_e_fail)
     )
 }

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::data::{Phase, Verdict, codes};
-use crate::special::{clopper_pearson_lower, clopper_pearson_upper};
+use crate::special::{beta_reg, clopper_pearson_lower, clopper_pearson_upper};
 
 /// What to do when a required series has no data. There is deliberately no "pass" option: no
 /// data is never a silent Pass.
@@ -75,6 +75,23 @@ pub fn slo_check(events: f64, exposure: f64, slo: f64, alpha: f64) -> SloCheck {
     }
 }
 
+/// Whether `events` in `exposure` show the rate above `rate` at level `alpha`: the one-sided
+/// Clopper-Pearson lower bound exceeds it (as [`slo_check`]'s `violated`, one beta evaluation).
+pub fn shown_above(events: f64, exposure: f64, rate: f64, alpha: f64) -> bool {
+    // P(X ≥ k | rate) = I_rate(k, n − k + 1) < α.
+    exposure > 0.0
+        && events > 0.0
+        && events <= exposure
+        && beta_reg(events, exposure - events + 1.0, rate) < alpha
+}
+
+/// Whether `events` in `exposure` show the rate at or below `rate` at level `alpha`: the
+/// one-sided Clopper-Pearson upper bound is at most it (as [`slo_check`]'s `met`).
+pub fn shown_below(events: f64, exposure: f64, rate: f64, alpha: f64) -> bool {
+    // P(X ≤ k | rate) = 1 − I_rate(k + 1, n − k) ≤ α.
+    exposure > 0.0 && events < exposure && beta_reg(events + 1.0, exposure - events, rate) >= 1.0 - alpha
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +114,17 @@ mod tests {
         // 0 errors in 10000: significantly below 5%.
         assert!(slo_check(0.0, 10_000.0, 0.05, 0.05).met);
         assert_eq!(MissingData::default().verdict("x").phase, Phase::Inconclusive);
+        // The one-evaluation forms agree with the bounds.
+        for (k, n, slo) in [
+            (6.0, 100.0, 0.05),
+            (100.0, 1000.0, 0.05),
+            (0.0, 10_000.0, 0.05),
+            (3.0, 500.0, 0.01),
+            (12.0, 500.0, 0.01),
+        ] {
+            let c = slo_check(k, n, slo, 0.01);
+            assert_eq!(shown_above(k, n, slo, 0.01), c.violated, "{k}/{n}");
+            assert_eq!(shown_below(k, n, slo, 0.01), c.met, "{k}/{n}");
+        }
     }
 }

@@ -13,6 +13,7 @@
 //! - [`seq`]: the anytime-valid rate-ratio e-process and its confidence sequence.
 //! - [`bayes`]: beta-binomial P(canary worse) and expected loss (explanations only).
 //! - [`counts`]: the count judgement shared by the error-ratio, latency and pair judges.
+//! - [`explain`]: how numbers are written in the human-readable reasons (one shared style).
 //! - Judges: [`error_ratio`] (the default), [`threshold`], [`kayenta`], [`latency`], [`pair`].
 #![forbid(unsafe_code)]
 #![cfg_attr(
@@ -30,6 +31,7 @@ pub mod config;
 pub mod counts;
 pub mod data;
 pub mod error_ratio;
+pub mod explain;
 pub mod guard;
 pub mod kayenta;
 pub mod latency;

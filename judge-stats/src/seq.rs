@@ -193,6 +193,29 @@ impl RateRatioProcess {
         Self::log_mixture(&self.ll_pass)
     }
 
+    /// A projection of the fail and pass tests after one more window with canary share `share`
+    /// (see [`Projection::evaluate`]).
+    pub fn projection(&self, share: f64) -> Projection<'_> {
+        let (rf, rp, mr) = (self.fail_ratio, self.pass_ratio, self.max_ratio);
+        let logs = |r: f64| {
+            let l = (r * share + 1.0 - share).ln();
+            (r.ln() + share.ln() - l, (1.0 - share).ln() - l)
+        };
+        let fail = std::iter::once(rf)
+            .chain((0..MIXTURE_POINTS).map(|k| rf * mixture_rho(k, mr)))
+            .map(logs)
+            .collect();
+        let pass = std::iter::once(rp)
+            .chain((0..MIXTURE_POINTS).map(|k| rp / mixture_rho(k, mr)))
+            .map(logs)
+            .collect();
+        Projection {
+            process: self,
+            fail,
+            pass,
+        }
+    }
+
     /// Updates the running maxima and the confidence sequence at level `alpha`; call once per
     /// evaluation after the windows are folded in.
     pub fn conclude_look(&mut self, alpha: f64) {
@@ -288,6 +311,69 @@ impl RateRatioProcess {
     }
 }
 
+/// The fail and pass tests of a [`RateRatioProcess`] after one more window of a fixed share, for
+/// projecting how much more data a decision needs without copying the process.
+#[derive(Debug, Clone)]
+pub struct Projection<'a> {
+    process: &'a RateRatioProcess,
+    /// `(ln θ(r), ln(1 − θ(r)))` for the null and the alternatives of the fail test.
+    fail: Vec<(f64, f64)>,
+    /// The same for the pass test.
+    pass: Vec<(f64, f64)>,
+}
+
+/// A projected log e-value and its standard deviation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Projected {
+    /// Log e-value with the window's expected counts.
+    pub log_e: f64,
+    /// Standard deviation of the log e-value from the counts' noise (first order).
+    pub sd: f64,
+}
+
+impl Projection<'_> {
+    /// The fail and pass log e-values after adding `canary_events` and `stable_events` (expected
+    /// counts; the log-likelihoods are linear in them), with the standard deviations that
+    /// count variances `var_canary` and `var_stable` give them (the gradient of the log mixture
+    /// in the counts).
+    pub fn evaluate(
+        &self,
+        canary_events: f64,
+        stable_events: f64,
+        var_canary: f64,
+        var_stable: f64,
+    ) -> (Projected, Projected) {
+        let one = |ll: &[f64], logs: &[(f64, f64)]| {
+            let moved = |l: f64, (a, b): (f64, f64)| l + canary_events * a + stable_events * b;
+            let (Some((l0, alts)), Some((&g0, gs))) = (ll.split_first(), logs.split_first()) else {
+                return Projected { log_e: 0.0, sd: 0.0 };
+            };
+            let base = moved(*l0, g0);
+            let terms: Vec<f64> = alts.iter().zip(gs).map(|(l, g)| moved(*l, *g) - base).collect();
+            let top = terms.iter().fold(f64::NEG_INFINITY, |m, t| m.max(*t));
+            let (mut z, mut gc, mut gsb) = (0.0, 0.0, 0.0);
+            for (t, (a, b)) in terms.iter().zip(gs) {
+                let w = (t - top).exp();
+                z += w;
+                gc += w * (a - g0.0);
+                gsb += w * (b - g0.1);
+            }
+            if !(z > 0.0 && top.is_finite()) {
+                return Projected { log_e: 0.0, sd: 0.0 };
+            }
+            let (gc, gsb) = (gc / z, gsb / z);
+            Projected {
+                log_e: top + z.ln() - (terms.len() as f64).ln(),
+                sd: (var_canary * gc * gc + var_stable * gsb * gsb).sqrt(),
+            }
+        };
+        (
+            one(&self.process.ll_fail, &self.fail),
+            one(&self.process.ll_pass, &self.pass),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,6 +401,31 @@ mod tests {
         let Interval { lo, hi } = p.cs.unwrap();
         assert!(lo < 1.0 && hi > 1.0 && hi < 1.25, "{lo} {hi}");
         assert!(p.max_log_e_pass > (20.0f64).ln());
+    }
+
+    #[test]
+    fn projection_matches_observing_the_window() {
+        let mut p = RateRatioProcess::new(1.0, 1.25, 20.0);
+        p.observe(0.3, 12.0, 20.0, 1000.0, 2300.0);
+        p.conclude_look(0.05);
+        let (f, q) = p.projection(0.3).evaluate(7.5, 16.0, 0.0, 0.0);
+        let mut o = p.clone();
+        o.observe(0.3, 7.5, 16.0, 600.0, 1400.0);
+        assert!(
+            (f.log_e - o.log_e_fail()).abs() < 1e-9,
+            "{f:?} {}",
+            o.log_e_fail()
+        );
+        assert!(
+            (q.log_e - o.log_e_pass()).abs() < 1e-9,
+            "{q:?} {}",
+            o.log_e_pass()
+        );
+        assert_eq!((f.sd, q.sd), (0.0, 0.0));
+        // The spread grows like the square root of the counts' variance.
+        let (f1, _) = p.projection(0.3).evaluate(7.5, 16.0, 1.0, 1.0);
+        let (f4, _) = p.projection(0.3).evaluate(7.5, 16.0, 4.0, 4.0);
+        assert!(f1.sd > 0.0 && (f4.sd / f1.sd - 2.0).abs() < 1e-9, "{f1:?} {f4:?}");
     }
 
     #[test]

@@ -256,3 +256,239 @@ fn state_with_an_unbounded_interval_survives_its_encoding() {
     );
     assert_ne!(v.phase, Phase::Error, "{}", v.reason);
 }
+
+/// Every number in a reason is short: no run of more than six digits (e-values used to print
+/// with 35 digits).
+fn assert_readable(reason: &str) {
+    let longest = reason
+        .split(|c: char| !c.is_ascii_digit())
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    assert!(longest <= 6, "a {longest}-digit number in {reason:?}");
+}
+
+/// The token after `label` in `reason`, parsed as a number (`2.3e34`, `0.05`, `15.3%`).
+fn number_after(reason: &str, label: &str) -> f64 {
+    let rest = &reason[reason
+        .find(label)
+        .unwrap_or_else(|| panic!("{label:?} in {reason:?}"))
+        + label.len()..];
+    let token: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | '-'))
+        .collect();
+    token
+        .parse()
+        .unwrap_or_else(|_| panic!("{token:?} after {label:?} in {reason:?}"))
+}
+
+#[test]
+fn reasons_print_statistics_readably_and_details_keep_full_precision() {
+    // A tenfold error rate: the e-value is astronomically large.
+    let (v, _) = judge(
+        &input(&[(1, 100.0, 1000.0)], &[(1, 10.0, 1000.0)]),
+        &Config::default(),
+        None,
+    );
+    assert_eq!(v.code, codes::REGRESSION);
+    assert!(
+        v.reason.starts_with(
+            "errors: canary is worse than stable: rate ratio 10.00 (canary 100/1000 vs stable 10/1000), e-value "
+        ),
+        "{}",
+        v.reason
+    );
+    assert_readable(&v.reason);
+    let d = &v.details[0];
+    assert!(d.value > 1e15, "{d:?}");
+    // The text rounds to two significant digits; the detail keeps the full value.
+    let e = number_after(&v.reason, "e-value ");
+    assert!((e / d.value - 1.0).abs() < 0.05, "{e} vs {}", d.value);
+    let p = number_after(&v.reason, "anytime-valid p <= ");
+    assert!((p * d.value - 1.0).abs() < 0.05, "{p} vs 1/{}", d.value);
+    assert_eq!(d.extra_value("canary-rate"), Some("0.1"));
+    assert!(v.reason.contains(">= 20, "), "{}", v.reason);
+
+    // Rates in the SLO sentences are percentages.
+    let cfg = Config {
+        max_error_rate: Some(0.05),
+        ..Config::default()
+    };
+    let (v, _) = judge(&input(&[(1, 400.0, 2000.0)], &[(1, 300.0, 2000.0)]), &cfg, None);
+    assert!(
+        v.reason
+            .starts_with("errors: stable itself violates the SLO (rate 15% > 5%, lower bound 13."),
+        "{}",
+        v.reason
+    );
+    assert_readable(&v.reason);
+
+    // Inconclusive: the e-value so far has three significant digits.
+    let (v, _) = judge(
+        &input(&[(1, 3.0, 300.0)], &[(1, 2.0, 300.0)]),
+        &Config::default(),
+        None,
+    );
+    assert_eq!(v.phase, Phase::Inconclusive);
+    assert!(v.reason.contains(" of 20 needed); about "), "{}", v.reason);
+    let e = number_after(&v.reason, "e-value ");
+    assert!((e / v.details[0].value - 1.0).abs() < 0.01, "{}", v.reason);
+    assert_readable(&v.reason);
+}
+
+/// Requests per arm judged per look in the calibration runs.
+const CALIBRATION_LOOKS: u64 = 20;
+
+/// Continues from `state` with `more` requests per arm split over [`CALIBRATION_LOOKS`] looks,
+/// canary and stable errors iid binomial at `rates` (seeded), and returns the first look (1-based)
+/// whose verdict is a decision (Successful or Failed).
+fn first_decision(cfg: &Config, state: &State, rates: (f64, f64), more: u64, seed: u64) -> Option<u64> {
+    let mut rng = judge_stats::special::SplitMix64::new(seed);
+    let per = (more as f64 / CALIBRATION_LOOKS as f64).ceil() as u64;
+    let mut st = Some(state.clone());
+    let t0 = state.last_time_ms.unwrap_or(0);
+    for look in 1..=CALIBRATION_LOOKS {
+        let t = t0 + look as i64 * 60_000;
+        let ce = rng.binomial(per, rates.0) as f64;
+        let se = rng.binomial(per, rates.1) as f64;
+        let (v, s) = judge(
+            &input(&[(t, ce, per as f64)], &[(t, se, per as f64)]),
+            cfg,
+            st.take(),
+        );
+        if matches!(v.phase, Phase::Successful | Phase::Failed) {
+            return Some(look);
+        }
+        st = Some(s);
+    }
+    None
+}
+
+/// Judges `looks` seeded windows of `n` requests per arm at `rates`; returns the Inconclusive
+/// estimate of requests per arm still needed, the state and the current rates.
+fn estimate(cfg: &Config, rates: (f64, f64), n: u64, looks: usize, seed: u64) -> (u64, State, (f64, f64)) {
+    let mut rng = judge_stats::special::SplitMix64::new(seed);
+    let windows: Vec<Window> = (0..looks)
+        .map(|_| {
+            let ce = rng.binomial(n, rates.0) as f64;
+            let se = rng.binomial(n, rates.1) as f64;
+            ((ce, n as f64), (se, n as f64))
+        })
+        .collect();
+    let mut state = None;
+    let mut last = None;
+    for (i, &((ce, cn), (se, sn))) in windows.iter().enumerate() {
+        let t = (i as i64 + 1) * 60_000;
+        let (v, s) = judge(&input(&[(t, ce, cn)], &[(t, se, sn)]), cfg, state.take());
+        state = Some(s);
+        last = Some(v);
+    }
+    let v = last.unwrap();
+    let s = state.unwrap();
+    assert_eq!(v.phase, Phase::Inconclusive, "{}", v.reason);
+    let needed = v.details[0].samples_needed.unwrap();
+    assert!(
+        v.reason
+            .ends_with(&format!("about {needed} more requests per arm needed")),
+        "{}",
+        v.reason
+    );
+    let p = &s.process;
+    let current = (
+        p.canary_events / p.canary_exposure,
+        p.stable_events / p.stable_exposure,
+    );
+    (needed, s, current)
+}
+
+/// Over `runs` seeded continuations at the current rates: (decided by the estimate, decided by
+/// a quarter of it).
+fn calibration(cfg: &Config, needed: u64, state: &State, current: (f64, f64), runs: u64) -> (u64, u64) {
+    let firsts: Vec<Option<u64>> = (0..runs)
+        .map(|seed| first_decision(cfg, state, current, needed, 1000 + seed))
+        .collect();
+    let by_estimate = firsts.iter().filter(|f| f.is_some()).count() as u64;
+    let by_quarter = firsts
+        .iter()
+        .filter(|f| f.is_some_and(|l| l <= CALIBRATION_LOOKS / 4))
+        .count() as u64;
+    (by_estimate, by_quarter)
+}
+
+fn quiet() -> Config {
+    Config {
+        bayesian_details: false,
+        ..Config::default()
+    }
+}
+
+#[test]
+fn samples_needed_on_the_pass_side_is_calibrated() {
+    // The simulation helper's case: 1% vs 1% with tolerance 0.25 and about 12,000 requests per
+    // arm so far. The old formula asked for ~6,000 more and the judge never passed.
+    let cfg = quiet();
+    let (needed, state, current) = estimate(&cfg, (0.01, 0.01), 1000, 12, 7);
+    let runs = 40;
+    let (decided, early) = calibration(&cfg, needed, &state, current, runs);
+    println!(
+        "pass side: {needed} more per arm at {current:?}: decided {decided}/{runs}, by a quarter {early}/{runs}"
+    );
+    assert!(needed > 12_000, "{needed}");
+    assert!(10 * decided >= 6 * runs, "decided in {decided}/{runs}");
+    assert!(2 * early < runs, "already decided at a quarter in {early}/{runs}");
+}
+
+#[test]
+fn samples_needed_on_the_fail_side_is_calibrated() {
+    // A 1.6x regression at 1% not yet shown after 1,500 requests per arm.
+    let cfg = quiet();
+    let (needed, state, current) = estimate(&cfg, (0.016, 0.01), 500, 3, 3);
+    let runs = 40;
+    let (decided, early) = calibration(&cfg, needed, &state, current, runs);
+    println!(
+        "fail side: {needed} more per arm at {current:?}: decided {decided}/{runs}, by a quarter {early}/{runs}"
+    );
+    assert!(10 * decided >= 6 * runs, "decided in {decided}/{runs}");
+    assert!(2 * early < runs, "already decided at a quarter in {early}/{runs}");
+}
+
+#[test]
+fn samples_needed_with_an_absolute_floor_is_calibrated() {
+    // 0.5% errors with passBelowRate 1%: the floor decides long before the ratio margin.
+    let cfg = Config {
+        pass_below_rate: Some(0.01),
+        ..quiet()
+    };
+    let (needed, state, current) = estimate(&cfg, (0.005, 0.005), 500, 1, 5);
+    let runs = 40;
+    let (decided, early) = calibration(&cfg, needed, &state, current, runs);
+    println!(
+        "floor: {needed} more per arm at {current:?}: decided {decided}/{runs}, by a quarter {early}/{runs}"
+    );
+    assert!(10 * decided >= 6 * runs, "decided in {decided}/{runs}");
+    assert!(2 * early < runs, "already decided at a quarter in {early}/{runs}");
+}
+
+#[test]
+fn ratio_between_the_margins_says_more_traffic_alone_would_not_decide() {
+    // Pass below 1.25x, fail only above 2x: a steady 1.5x ratio can never decide.
+    let cfg = Config {
+        fail_tolerance: 1.0,
+        ..quiet()
+    };
+    let (v, _) = judge(
+        &input(&[(1, 150.0, 10_000.0)], &[(1, 100.0, 10_000.0)]),
+        &cfg,
+        None,
+    );
+    assert_eq!(v.phase, Phase::Inconclusive, "{}", v.reason);
+    assert_eq!(v.details[0].samples_needed, None);
+    assert!(
+        v.reason.ends_with(
+            "at the current rate ratio 1.50 more traffic alone would not decide between the margins 1.25x and 2.00x"
+        ),
+        "{}",
+        v.reason
+    );
+}
