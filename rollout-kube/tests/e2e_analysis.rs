@@ -136,11 +136,7 @@ async fn failing_step_analysis_aborts_and_keeps_the_secret_out_of_status() {
         assert!(!text.contains(TOKEN), "secret leaked into status: {text}");
     }
     let canary = text(&aborted, "currentPodHash").to_string();
-    wait_for_rs(&c, "shop", |rss| {
-        rss.iter()
-            .all(|r| (r.1 == stable && r.2 == 2 && r.3 == 2) || (r.1 == canary && r.2 == 0))
-    })
-    .await;
+    wait_for_stable_restored(&c, "shop", &stable, &canary, 2).await;
 
     let _ = tx.send(());
     task.await.unwrap();

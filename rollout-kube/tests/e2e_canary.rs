@@ -102,11 +102,7 @@ async fn argo_abort_patch_aborts_and_restores_stable_capacity() {
     let aborted = wait_for(&c, "api", 90, "Degraded after abort", |r| phase(r) == "Degraded").await;
     assert_eq!(text(&aborted, "stableRS"), stable);
     assert_eq!(aborted.status["abort"], json!(true), "the user's abort stays set");
-    wait_for_rs(&c, "api", |rss| {
-        rss.iter()
-            .all(|r| (r.1 == stable && r.2 == 2 && r.3 == 2) || (r.1 == canary && r.2 == 0))
-    })
-    .await;
+    wait_for_stable_restored(&c, "api", &stable, &canary, 2).await;
     ctrl.shutdown().await;
 }
 

@@ -12,14 +12,12 @@ use common::*;
 use k8s_openapi::api::events::v1::Event;
 use kube::ResourceExt;
 use kube::api::Api;
-use prometheus_client::registry::Registry;
+use rollout_kube::ControllerConfig;
 use rollout_kube::controller::INSTANCE_ID_LABEL;
-use rollout_kube::{ControllerConfig, RolloutController};
 use serde_json::json;
 
 /// Runs a controller as the ServiceAccount in `c.ns` with `instance_id`, writing as `name`.
 fn start(c: &Cluster, name: &str, instance_id: Option<&str>) -> Running {
-    let mut registry = Registry::default();
     let config = ControllerConfig {
         namespace: Some(c.ns.clone()),
         instance_id: instance_id.map(str::to_string),
@@ -27,16 +25,7 @@ fn start(c: &Cluster, name: &str, instance_id: Option<&str>) -> Running {
         instance: Some(format!("{name}-0")),
         ..Default::default()
     };
-    let ctrl = RolloutController::new(c.sa.clone(), config, &mut registry);
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(ctrl.run(async move {
-        let _ = rx.await;
-    }));
-    Running {
-        stop: Some(tx),
-        task,
-        registry,
-    }
+    spawn_controller(c, config, None)
 }
 
 /// The field managers that wrote the Rollout (ours start with `rollout-`).

@@ -216,13 +216,7 @@ async fn failing_job_fails_the_run_and_aborts_the_rollout() {
     );
 
     let canary = text(&aborted, "currentPodHash").to_string();
-    wait_for_rs(c, "cart", |rss| {
-        rss.len() == 2
-            && rss
-                .iter()
-                .all(|r| (r.1 == stable && r.2 == 2 && r.3 == 2) || (r.1 == canary && r.2 == 0))
-    })
-    .await;
+    wait_for_stable_restored(c, "cart", &stable, &canary, 2).await;
     ctrl.shutdown().await;
 }
 

@@ -184,13 +184,7 @@ async fn failing_judge_verdict_aborts_and_restores_full_stable_capacity() {
 
     let canary = text(&aborted, "currentPodHash").to_string();
     assert_ne!(canary, stable);
-    wait_for_rs(&c, "shop", |rss| {
-        rss.len() == 2
-            && rss
-                .iter()
-                .all(|r| (r.1 == stable && r.2 == 2 && r.3 == 2) || (r.1 == canary && r.2 == 0))
-    })
-    .await;
+    wait_for_stable_restored(&c, "shop", &stable, &canary, 2).await;
     ctrl.shutdown().await;
 }
 

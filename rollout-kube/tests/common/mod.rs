@@ -93,14 +93,18 @@ impl Running {
     }
 }
 
-/// Runs the controller as the ServiceAccount (its ClusterRole only), watching `c.ns`.
-pub fn start_controller(c: &Cluster) -> Running {
+/// Runs a controller with `config` as the ServiceAccount (its ClusterRole only), measuring with
+/// `providers` when given, until the returned handle stops it.
+pub fn spawn_controller(
+    c: &Cluster,
+    config: ControllerConfig,
+    providers: Option<rollout_core::analysis::Providers>,
+) -> Running {
     let mut registry = Registry::default();
-    let config = ControllerConfig {
-        namespace: Some(c.ns.clone()),
-        ..Default::default()
-    };
-    let ctrl = RolloutController::new(c.sa.clone(), config, &mut registry);
+    let mut ctrl = RolloutController::new(c.sa.clone(), config, &mut registry);
+    if let Some(p) = providers {
+        ctrl = ctrl.with_providers(p);
+    }
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(ctrl.run(async move {
         let _ = rx.await;
@@ -110,6 +114,18 @@ pub fn start_controller(c: &Cluster) -> Running {
         task,
         registry,
     }
+}
+
+fn watching(c: &Cluster) -> ControllerConfig {
+    ControllerConfig {
+        namespace: Some(c.ns.clone()),
+        ..Default::default()
+    }
+}
+
+/// Runs the controller as the ServiceAccount (its ClusterRole only), watching `c.ns`.
+pub fn start_controller(c: &Cluster) -> Running {
+    spawn_controller(c, watching(c), None)
 }
 
 pub fn rollout(name: &str, replicas: i32, steps: Value, image: &str) -> Value {
@@ -262,6 +278,18 @@ pub async fn wait_for_rs(
     }
 }
 
+/// Waits until stable (`stable` hash) is back at `replicas` ready and the canary at 0: full
+/// stable capacity restored after an abort.
+pub async fn wait_for_stable_restored(c: &Cluster, name: &str, stable: &str, canary: &str, replicas: i32) {
+    wait_for_rs(c, name, |rss| {
+        rss.iter().any(|r| r.1 == stable)
+            && rss
+                .iter()
+                .all(|r| (r.1 == stable && r.2 == replicas && r.3 == replicas) || (r.1 == canary && r.2 == 0))
+    })
+    .await;
+}
+
 /// `(reason, count, note)` of the `events.k8s.io/v1` Events regarding the `kind` object `name`
 /// in `c.ns`, sorted; `count` is the event series count (1 for a single occurrence).
 pub async fn rollout_events(c: &Cluster, kind: &str, name: &str) -> Vec<(String, u32, String)> {
@@ -310,21 +338,7 @@ pub async fn wait_for_steady_events(c: &Cluster, kind: &str, name: &str) -> Vec<
 
 /// Runs the controller as the ServiceAccount, watching `c.ns`, measuring with `providers`.
 pub fn start_controller_with(c: &Cluster, providers: rollout_core::analysis::Providers) -> Running {
-    let mut registry = Registry::default();
-    let config = ControllerConfig {
-        namespace: Some(c.ns.clone()),
-        ..Default::default()
-    };
-    let ctrl = RolloutController::new(c.sa.clone(), config, &mut registry).with_providers(providers);
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(ctrl.run(async move {
-        let _ = rx.await;
-    }));
-    Running {
-        stop: Some(tx),
-        task,
-        registry,
-    }
+    spawn_controller(c, watching(c), Some(providers))
 }
 
 /// A real Prometheus on 127.0.0.1 serving a TSDB backfilled (with `promtool tsdb
