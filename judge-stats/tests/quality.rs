@@ -2,7 +2,9 @@
 //! every synthetic stream is judged at each of 100 looks (state carried between looks).
 //! - Type-I error (any Fail over 100 looks, canary = stable) ≤ α + simulation tolerance for the
 //!   error-ratio and latency judges under iid, AR(1) (φ = 0.5, 0.9), heavy-tailed and
-//!   zero-inflated streams, with a traffic weight ramp 5% → 50%.
+//!   zero-inflated streams, with a traffic weight ramp 5% → 50%; and for the latency quantile
+//!   mode (binomial confidence sequence) on histograms (iid) and on per-request samples (iid,
+//!   AR(1) φ = 0.9 on log-latency, Pareto(1.5)).
 //! - Power: a 1% → 2% error-rate rise is detected with a median ≤ 3000 requests per arm.
 //! - Low traffic (50 requests per arm) is Inconclusive; a failing baseline is
 //!   Inconclusive `environment-unhealthy`.
@@ -10,7 +12,7 @@
 //! Measured rates are printed (run with `--nocapture`). The Bayesian explanation is switched off
 //! here for speed; it only adds details and never changes a verdict.
 
-use judge_stats::data::{Bucket, JudgeData, Phase, RatioPoint, Series, codes};
+use judge_stats::data::{Bucket, JudgeData, Phase, Point, RatioPoint, Series, codes};
 use judge_stats::special::SplitMix64;
 use judge_stats::{error_ratio, latency};
 
@@ -378,8 +380,122 @@ fn latency_quantile_mode_type_one_error_is_controlled_under_iid() {
         .count();
     let rate = fails as f64 / runs as f64;
     println!(
-        "latency (quantile, DKW) type-I over {LOOKS} looks, Iid: {:.2}% ({runs} runs)",
+        "latency (quantile, binomial confidence sequence, histograms) type-I over {LOOKS} looks, Iid: {:.2}% ({runs} runs)",
         100.0 * rate
     );
     assert!(rate <= ALPHA + tolerance(), "type-I {rate}");
+}
+
+/// Per-request latency streams for the quantile mode on samples (each arm its own stream, same
+/// marginal distribution).
+#[derive(Clone, Copy, Debug)]
+enum Latencies {
+    /// iid lognormal(ln 0.2, 0.5).
+    Iid,
+    /// Log-latency AR(1) with coefficient φ per request, stationary with the same lognormal
+    /// marginal: consecutive requests are strongly alike.
+    Ar1(f64),
+    /// iid Pareto(1.5) with scale 0.1 (infinite variance).
+    HeavyTailed,
+}
+
+/// One arm's latency generator: the next request's latency.
+struct Arm {
+    rng: SplitMix64,
+    x: f64,
+}
+
+impl Arm {
+    fn new(seed: u64) -> Self {
+        let mut rng = SplitMix64::new(seed);
+        let x = rng.gaussian();
+        Self { rng, x }
+    }
+
+    fn next(&mut self, kind: Latencies) -> f64 {
+        match kind {
+            Latencies::Iid => (0.2f64.ln() + 0.5 * self.rng.gaussian()).exp(),
+            Latencies::Ar1(phi) => {
+                self.x = phi * self.x + (1.0 - phi * phi).sqrt() * self.rng.gaussian();
+                (0.2f64.ln() + 0.5 * self.x).exp()
+            }
+            Latencies::HeavyTailed => 0.1 * (1.0 - self.rng.uniform()).powf(-1.0 / 1.5),
+        }
+    }
+}
+
+/// Any Fail over [`LOOKS`] looks of quantile mode on per-request samples (p90), equal arms,
+/// 100 requests per look split by the weight ramp 5% → 50%.
+fn samples_type_one(kind: Latencies, runs: u64) -> f64 {
+    let cfg = latency::Config {
+        mode: latency::Mode::Quantile,
+        quantile: 0.9,
+        ..latency::Config::default()
+    };
+    let fails = (0..runs)
+        .filter(|r| {
+            let (mut canary, mut stable) = (Arm::new(51_000 + 2 * r), Arm::new(51_001 + 2 * r));
+            let mut st = None;
+            let mut failed = false;
+            for j in 0..LOOKS {
+                let weight = [0.05, 0.10, 0.25, 0.50][j * 4 / LOOKS];
+                let cn = (100.0 * weight) as usize;
+                let t0 = j as i64 * 1000;
+                let pts = |arm: &mut Arm, n: usize| -> Vec<Point> {
+                    (0..n)
+                        .map(|i| Point {
+                            time_ms: t0 + i as i64,
+                            value: arm.next(kind),
+                        })
+                        .collect()
+                };
+                let s = |name: &str, points: Vec<Point>| Series {
+                    name: name.into(),
+                    points,
+                    ..Series::default()
+                };
+                let input = JudgeData {
+                    now_ms: t0 + 999,
+                    series: vec![
+                        s("canary", pts(&mut canary, cn)),
+                        s("stable", pts(&mut stable, 100 - cn)),
+                    ],
+                    ..JudgeData::default()
+                };
+                let (v, next) = latency::judge(&input, &cfg, st.take());
+                st = Some(next);
+                failed |= v.phase == Phase::Failed;
+            }
+            failed
+        })
+        .count();
+    fails as f64 / runs as f64
+}
+
+/// Asserts the samples type-I rate of `kind` over 100 runs (about 5 s in a debug build).
+fn check_samples_type_one(kind: Latencies) {
+    let runs = 100;
+    // Three binomial standard errors of α at this number of runs.
+    let tol = 3.0 * (ALPHA * (1.0 - ALPHA) / runs as f64).sqrt();
+    let rate = samples_type_one(kind, runs);
+    println!(
+        "latency (quantile p90, samples, binomial confidence sequence) type-I over {LOOKS} looks, {kind:?}: {:.2}% ({runs} runs)",
+        100.0 * rate
+    );
+    assert!(rate <= ALPHA + tol, "{kind:?}: type-I {rate}");
+}
+
+#[test]
+fn latency_quantile_mode_on_iid_samples_controls_type_one_error() {
+    check_samples_type_one(Latencies::Iid);
+}
+
+#[test]
+fn latency_quantile_mode_on_autocorrelated_samples_controls_type_one_error() {
+    check_samples_type_one(Latencies::Ar1(0.9));
+}
+
+#[test]
+fn latency_quantile_mode_on_heavy_tailed_samples_controls_type_one_error() {
+    check_samples_type_one(Latencies::HeavyTailed);
 }
