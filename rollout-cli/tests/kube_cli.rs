@@ -241,19 +241,44 @@ fn spawn_controller_with_env(
     (controller, metrics_addr, log)
 }
 
+/// The shared test API server with our CRDs installed, an admin client, a fresh namespace and the
+/// kubeconfig path for the `rollout` binary. Keep `env` alive for the whole test.
+struct Cluster {
+    env: std::sync::Arc<testenv::TestEnv>,
+    admin: kube::Client,
+    ns: String,
+    kubeconfig: std::path::PathBuf,
+}
+
+/// `None` (the test is skipped) when no API server binaries are available outside CI.
+async fn cluster(prefix: &str) -> Option<Cluster> {
+    let env = testenv::shared(TestEnvOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))?;
+    let admin = env.client().unwrap();
+    env.install_crds(&manifests::crds_yaml().unwrap()).await.unwrap();
+    let ns = env.namespace(prefix).await.unwrap();
+    let kubeconfig = env.kubeconfig_path().to_path_buf();
+    Some(Cluster {
+        env,
+        admin,
+        ns,
+        kubeconfig,
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn controller_get_abort_retry_promote_against_a_real_api_server() {
-    let Some(env) = testenv::shared(TestEnvOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
+    let Some(Cluster {
+        env: _env,
+        admin,
+        ns,
+        kubeconfig,
+    }) = cluster("cli").await
     else {
         return;
     };
-    let admin = env.client().unwrap();
-    env.install_crds(&manifests::crds_yaml().unwrap()).await.unwrap();
-    let ns = env.namespace("cli").await.unwrap();
     let kubelet = testenv::spawn_kubelet(admin.clone(), &ns, Duration::from_millis(300), |_| false);
-    let kubeconfig = env.kubeconfig_path().to_path_buf();
 
     let (mut controller, metrics_addr, log) = spawn_controller(&kubeconfig, &["--namespace", &ns]);
 
@@ -373,16 +398,15 @@ async fn controller_get_abort_retry_promote_against_a_real_api_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn controller_with_a_shard_takes_the_lease_and_manages_only_its_shard() {
-    let Some(env) = testenv::shared(TestEnvOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
+    let Some(Cluster {
+        env: _env,
+        admin,
+        ns,
+        kubeconfig,
+    }) = cluster("cli-shard").await
     else {
         return;
     };
-    let admin = env.client().unwrap();
-    env.install_crds(&manifests::crds_yaml().unwrap()).await.unwrap();
-    let ns = env.namespace("cli-shard").await.unwrap();
-    let kubeconfig = env.kubeconfig_path().to_path_buf();
     // Lease namespace and holder come from the env the Deployment sets from the downward API.
     let (controller, _, _log) = spawn_controller_with_env(
         &kubeconfig,
@@ -480,16 +504,15 @@ fn signal_and_wait(child: &mut Child, signal: &str) -> std::process::ExitStatus 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn controller_with_an_instance_id_manages_only_its_labelled_rollouts() {
-    let Some(env) = testenv::shared(TestEnvOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
+    let Some(Cluster {
+        env: _env,
+        admin,
+        ns,
+        kubeconfig,
+    }) = cluster("cli-instance").await
     else {
         return;
     };
-    let admin = env.client().unwrap();
-    env.install_crds(&manifests::crds_yaml().unwrap()).await.unwrap();
-    let ns = env.namespace("cli-instance").await.unwrap();
-    let kubeconfig = env.kubeconfig_path().to_path_buf();
     let (mut controller, _, log) =
         spawn_controller(&kubeconfig, &["--namespace", &ns, "--instance-id", "ours"]);
     let api: Api<Rollout> = Api::namespaced(admin.clone(), &ns);
@@ -535,16 +558,15 @@ async fn controller_with_an_instance_id_manages_only_its_labelled_rollouts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_watch_redraws_the_status_until_interrupted() {
-    let Some(env) = testenv::shared(TestEnvOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
+    let Some(Cluster {
+        env: _env,
+        admin,
+        ns,
+        kubeconfig,
+    }) = cluster("cli-watch").await
     else {
         return;
     };
-    let admin = env.client().unwrap();
-    env.install_crds(&manifests::crds_yaml().unwrap()).await.unwrap();
-    let ns = env.namespace("cli-watch").await.unwrap();
-    let kubeconfig = env.kubeconfig_path().to_path_buf();
     let api: Api<Rollout> = Api::namespaced(admin.clone(), &ns);
     api.create(&PostParams::default(), &zero_replica_rollout("web", json!({})))
         .await
