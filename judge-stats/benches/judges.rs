@@ -4,6 +4,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use judge_stats::data::{Bucket, JudgeData, Point, RatioPoint, Series};
+use judge_stats::special::SplitMix64;
 use judge_stats::{error_ratio, kayenta, latency, pair, threshold};
 
 fn ratio(name: &str, windows: usize, e: f64, n: f64) -> Series {
@@ -58,6 +59,28 @@ fn bench(c: &mut Criterion) {
     c.bench_function("error_ratio/incremental_window", |b| {
         b.iter(|| error_ratio::judge(black_box(&one), &cfg, Some(st.clone())))
     });
+    // Without the Bayesian explanation, on equal 1% rates after 10,000 requests per arm: the
+    // e-process, the confidence sequence and the projection of samples still needed (the verdict
+    // is Inconclusive).
+    let lean = error_ratio::Config {
+        bayesian_details: false,
+        ..error_ratio::Config::default()
+    };
+    let equal = |w| JudgeData {
+        series: vec![ratio("canary", w, 10.0, 1000.0), ratio("stable", w, 10.0, 1000.0)],
+        ..JudgeData::default()
+    };
+    let (_, lean_st) = error_ratio::judge(&equal(10), &lean, None);
+    let eleventh = equal(11);
+    eprintln!(
+        "TMP {}",
+        error_ratio::judge(&eleventh, &lean, Some(lean_st.clone()))
+            .0
+            .reason
+    );
+    c.bench_function("error_ratio/incremental_window_without_bayes", |b| {
+        b.iter(|| error_ratio::judge(black_box(&eleventh), &lean, Some(lean_st.clone())))
+    });
 
     let th = JudgeData {
         series: vec![points("canary", 60, 100.0), points("stable", 60, 100.0)],
@@ -110,6 +133,46 @@ fn bench(c: &mut Criterion) {
     c.bench_function("latency/slower_than_histogram", |b| {
         b.iter(|| latency::judge(black_box(&la), &lcfg, None))
     });
+
+    // latency, quantile mode on per-request samples: 1,000 new samples per arm on top of a
+    // carried state that has folded in `evaluations` × 1,000 per arm before.
+    let qcfg = latency::Config {
+        mode: latency::Mode::Quantile,
+        quantile: 0.99,
+        ..latency::Config::default()
+    };
+    let mut rng = SplitMix64::new(42);
+    let mut samples = |name: &str, look: i64, scale: f64| Series {
+        name: name.into(),
+        points: (0..1000)
+            .map(|i| Point {
+                time_ms: look * 1000 + i,
+                value: scale * (0.3 * rng.gaussian()).exp(),
+            })
+            .collect(),
+        ..Series::default()
+    };
+    for evaluations in [10, 100] {
+        let mut st = None;
+        for look in 0..evaluations {
+            let input = JudgeData {
+                series: vec![samples("canary", look, 100.0), samples("stable", look, 100.0)],
+                ..JudgeData::default()
+            };
+            st = Some(latency::judge(&input, &qcfg, st.take()).1);
+        }
+        let next = JudgeData {
+            series: vec![
+                samples("canary", evaluations, 100.0),
+                samples("stable", evaluations, 100.0),
+            ],
+            ..JudgeData::default()
+        };
+        let name = format!("latency/quantile_samples_1000_new_on_{evaluations}k");
+        c.bench_function(&name, |b| {
+            b.iter(|| latency::judge(black_box(&next), &qcfg, st.clone()))
+        });
+    }
 
     let pa = JudgeData {
         series: vec![

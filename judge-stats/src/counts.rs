@@ -441,12 +441,16 @@ pub fn assess(test: &CountTest, state: &mut CountState, windows: &[CountWindow],
         ),
     };
     let reason = format!(
-        "{name}: not enough evidence yet (canary {}/{} vs stable {}/{}, e-value {} of {} needed); {more}",
+        "{name}: not enough evidence yet (canary {}/{} vs stable {}/{}, rate ratio {}; e-value {} for worse \
+         and {} for within {}x, {} needed); {more}",
         p.canary_events,
         cn,
         p.stable_events,
         sn,
-        e_value(p.log_e_fail().exp()),
+        ratio(p.ratio_estimate()),
+        e_value_ln(p.max_log_e_fail),
+        e_value_ln(p.max_log_e_pass),
+        ratio(test.pass_ratio),
         e_value(1.0 / test.alpha)
     );
     out(Phase::Inconclusive, code, reason, detail)

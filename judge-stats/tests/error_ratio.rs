@@ -324,16 +324,37 @@ fn reasons_print_statistics_readably_and_details_keep_full_precision() {
     );
     assert_readable(&v.reason);
 
-    // Inconclusive: the e-value so far has three significant digits.
-    let (v, _) = judge(
+    // Inconclusive: the largest e-values so far of both tests, three significant digits.
+    let (v, st) = judge(
         &input(&[(1, 3.0, 300.0)], &[(1, 2.0, 300.0)]),
         &Config::default(),
         None,
     );
     assert_eq!(v.phase, Phase::Inconclusive);
-    assert!(v.reason.contains(" of 20 needed); about "), "{}", v.reason);
-    let e = number_after(&v.reason, "e-value ");
-    assert!((e / v.details[0].value - 1.0).abs() < 0.01, "{}", v.reason);
+    assert!(
+        v.reason.starts_with(
+            "errors: not enough evidence yet (canary 3/300 vs stable 2/300, rate ratio 1.50; e-value "
+        ),
+        "{}",
+        v.reason
+    );
+    assert!(
+        v.reason.contains(" for within 1.25x, 20 needed); about "),
+        "{}",
+        v.reason
+    );
+    let worse = number_after(&v.reason, "e-value ");
+    assert!(
+        (worse / st.process.max_log_e_fail.exp() - 1.0).abs() < 0.01,
+        "{}",
+        v.reason
+    );
+    let within = number_after(&v.reason, " for worse and ");
+    assert!(
+        (within / st.process.max_log_e_pass.exp() - 1.0).abs() < 0.01,
+        "{}",
+        v.reason
+    );
     assert_readable(&v.reason);
 }
 

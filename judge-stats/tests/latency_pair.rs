@@ -145,8 +145,10 @@ fn latency_requires_a_threshold_and_guards_the_baseline() {
     assert_eq!(v.code, codes::ENVIRONMENT_UNHEALTHY);
 }
 
+/// The DKW band (kept for comparison) and the quantile mode on histograms, which uses the
+/// time-uniform binomial (Bernstein) confidence sequence.
 #[test]
-fn dkw_quantile_mode() {
+fn quantile_mode_on_histograms_and_the_dkw_interval() {
     let b = [
         Bucket {
             upper_bound: 0.1,
