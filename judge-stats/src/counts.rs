@@ -448,8 +448,8 @@ pub fn assess(test: &CountTest, state: &mut CountState, windows: &[CountWindow],
         p.stable_events,
         sn,
         ratio(p.ratio_estimate()),
-        e_value_ln(p.max_log_e_fail),
-        e_value_ln(p.max_log_e_pass),
+        e_value_ln(p.log_e_fail()),
+        e_value_ln(p.log_e_pass()),
         ratio(test.pass_ratio),
         e_value(1.0 / test.alpha)
     );
