@@ -403,6 +403,10 @@ fn quantile_mode_on_samples_fails_a_slower_canary() {
     assert!(lo >= stable_upper, "{lo} vs {stable_upper}");
     // A 1.5x slower p90 is found within about a thousand requests per arm.
     assert!(n <= 2000, "{n}");
+    // The reason names the quantile plainly and rounds the bounds (3 significant digits).
+    let reason = &v.reason;
+    assert!(reason.contains(" p90: canary quantile is above "), "{reason}");
+    assert!(!reason.contains("0000"), "{reason}");
 }
 
 #[test]

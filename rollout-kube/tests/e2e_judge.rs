@@ -215,7 +215,7 @@ async fn healthy_judge_verdict_passes_the_step_and_the_rollout_continues() {
     assert_eq!(m["metadata"]["judge.code"], "within-tolerance", "{run:#}");
     assert_eq!(
         m["message"],
-        "error-ratio: canary is within tolerance with confidence 95.0%: its rate is below 0.001"
+        "error-ratio: canary is within tolerance with confidence 95.0%: its rate is below 0.1%"
     );
     // The canary keeps its 50% share (1 of 2) while the rollout waits at the pause.
     let canary = text(&paused, "currentPodHash").to_string();

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{Config, State};
 use crate::counts::CountTest;
 use crate::data::{Bucket, Detail, Phase, Verdict, codes};
+use crate::explain::number;
 
 /// Growth factor between consecutive bounds of a [`LogHistogram`]: a 1% relative resolution.
 pub const GROWTH: f64 = 1.01;
@@ -258,7 +259,8 @@ pub(super) fn verdict(config: &Config, test: &CountTest, st: &State, name: &str)
         return Verdict::new(v.phase, codes::NO_DATA, v.reason);
     };
     let ((c_lo, c_hi, cn), (s_lo, s_hi, sn)) = (ci, si);
-    let label = format!("{name} p{}", q * 100.0);
+    let label = format!("{name} p{}", number(q * 100.0));
+    let (c_lo_s, c_hi_s, s_lo_s, s_hi_s) = (number(c_lo), number(c_hi), number(s_lo), number(s_hi));
     let mut d = Detail::new(label.clone(), "quantile-interval", c_lo);
     d.interval = Some((c_lo, c_hi));
     d.samples = (cn as u64, sn as u64);
@@ -276,23 +278,27 @@ pub(super) fn verdict(config: &Config, test: &CountTest, st: &State, name: &str)
         d = d.with("slo", max_q);
         if s_lo >= max_q {
             let reason = format!(
-                "{label}: stable itself violates the SLO (its quantile is above {s_lo} >= {max_q}); \
-                 the environment is unhealthy, so the canary is neither blamed nor promoted"
+                "{label}: stable itself violates the SLO (its quantile is above {s_lo_s} >= {}); \
+                 the environment is unhealthy, so the canary is neither blamed nor promoted",
+                number(max_q)
             );
             return verdict(Phase::Inconclusive, codes::ENVIRONMENT_UNHEALTHY, reason, d);
         }
     }
     if fails(ci, si, test) {
-        let reason = format!("{label}: canary quantile is above {c_lo} while stable's is at most {s_hi}");
+        let reason = format!("{label}: canary quantile is above {c_lo_s} while stable's is at most {s_hi_s}");
         return verdict(Phase::Failed, codes::REGRESSION, reason, d);
     }
     if let Some(max_q) = config.max_quantile.filter(|m| c_lo >= *m) {
-        let reason = format!("{label}: canary violates the SLO (its quantile is above {c_lo} >= {max_q})");
+        let reason = format!(
+            "{label}: canary violates the SLO (its quantile is above {c_lo_s} >= {})",
+            number(max_q)
+        );
         return verdict(Phase::Failed, codes::SLO_VIOLATION, reason, d);
     }
     if passes(ci, si, test) {
         let reason =
-            format!("{label}: canary quantile is at most {c_hi}, within tolerance of stable's {s_lo}");
+            format!("{label}: canary quantile is at most {c_hi_s}, within tolerance of stable's {s_lo_s}");
         return verdict(Phase::Successful, codes::WITHIN_TOLERANCE, reason, d);
     }
     // Per-request samples converge to the fine 1% grid, so a projection that never decides comes
@@ -317,7 +323,7 @@ pub(super) fn verdict(config: &Config, test: &CountTest, st: &State, name: &str)
         codes::INSUFFICIENT_EVIDENCE
     };
     let reason = format!(
-        "{label}: quantile intervals overlap (canary [{c_lo}, {c_hi}] from {cn} requests, stable [{s_lo}, {s_hi}] \
+        "{label}: quantile intervals overlap (canary [{c_lo_s}, {c_hi_s}] from {cn} requests, stable [{s_lo_s}, {s_hi_s}] \
          from {sn}); {more}"
     );
     verdict(Phase::Inconclusive, code, reason, d)
