@@ -101,7 +101,7 @@ fn bundled_scenarios_reach_their_outcomes_with_the_wasm_judge() {
                 canary_hash(&out)
             ),
             ("paused", Some(s)) => format!(
-                "paused (InconclusiveAnalysisRun), not rolled back: analysis guestbook-{}-2-{s}{why}",
+                "InconclusiveAnalysisRun, not rolled back: analysis guestbook-{}-2-{s}{why}",
                 canary_hash(&out)
             ),
             _ => why.to_string(),
@@ -139,7 +139,7 @@ fn the_shipped_template_holds_a_healthy_canary_it_cannot_yet_prove_within_25_per
     assert!(o.status.success(), "{}\n{out}", stderr(&o));
     assert_eq!(summary_line(&out, "outcome:"), "paused", "{out}");
     let want = format!(
-        "paused (InconclusiveAnalysisRun), not rolled back: analysis guestbook-{}-2-1 Inconclusive \
+        "InconclusiveAnalysisRun, not rolled back: analysis guestbook-{}-2-1 Inconclusive \
          (judge: insufficient-evidence): Metric \"error-ratio\" assessed Inconclusive due to \
          inconclusive (30) > inconclusiveLimit (29): ",
         canary_hash(&out)
@@ -252,7 +252,7 @@ fn bad_input_is_one_error_line() {
     std::fs::write(
         &wrong_digest,
         std::fs::read_to_string(s.join("analysis.yaml")).unwrap().replace(
-            "adcd4615e782fe5b99419123846e1e74059e1e56de7fb3cd0aec2a38ddc80d79",
+            "3fe739110437f2f62ac81ff25005b17feede32a2d816bf5bed80b157b95105a7",
             &"ab".repeat(32),
         ),
     )

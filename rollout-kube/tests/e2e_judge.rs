@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 
 /// The judge component and its digest (`plugins/dist/SHA256SUMS`).
 const JUDGE_FILE: &str = "judge-error-ratio.wasm";
-const JUDGE_SHA256: &str = "adcd4615e782fe5b99419123846e1e74059e1e56de7fb3cd0aec2a38ddc80d79";
+const JUDGE_SHA256: &str = "3fe739110437f2f62ac81ff25005b17feede32a2d816bf5bed80b157b95105a7";
 
 fn dist() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/dist")

@@ -179,7 +179,7 @@ async fn low_traffic_pauses_inconclusive_with_samples_still_needed() {
     let r = run("low-traffic.yaml", 1).await;
     assert_eq!(r.outcome, Outcome::Paused, "{}", r.reason);
     let want = format!(
-        "paused (InconclusiveAnalysisRun), not rolled back: analysis guestbook-{}-2-1 Inconclusive \
+        "InconclusiveAnalysisRun, not rolled back: analysis guestbook-{}-2-1 Inconclusive \
          (judge: insufficient-data): Metric \"error-ratio\" assessed Inconclusive due to \
          inconclusive (10) > inconclusiveLimit (9): \"Error Message: error-ratio: not enough evidence yet (canary ",
         r.canary_hash
@@ -219,7 +219,7 @@ async fn environment_already_failing_pauses_as_unhealthy_without_blaming_the_can
     let r = run("already-failing.yaml", 1).await;
     assert_eq!(r.outcome, Outcome::Paused, "{}", r.reason);
     let want = format!(
-        "paused (InconclusiveAnalysisRun), not rolled back: analysis guestbook-{}-2-1 Inconclusive \
+        "InconclusiveAnalysisRun, not rolled back: analysis guestbook-{}-2-1 Inconclusive \
          (judge: environment-unhealthy): Metric \"error-ratio\" assessed Inconclusive due to \
          inconclusive (10) > inconclusiveLimit (9): \"Error Message: error-ratio: stable itself violates the SLO (rate ",
         r.canary_hash

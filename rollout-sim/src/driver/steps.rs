@@ -451,7 +451,7 @@ impl Simulation {
                     return Ok(Some((
                         Outcome::Paused,
                         format!(
-                            "paused ({}), not rolled back: {why}; waiting for promote or abort",
+                            "{}, not rolled back: {why}; waiting for promote or abort",
                             PauseReason::InconclusiveAnalysisRun
                         ),
                     )));
