@@ -89,10 +89,11 @@ _wasm_setup() {
   "$root/plugins/build" --out "$ROLLOUT_REBUILT_JUDGES"
   echo "judges rebuilt into $ROLLOUT_REBUILT_JUDGES; setup took $((SECONDS - t)) s"
 
-  # The committed Rust and C components should be what their sources build to (both builds are
-  # reproducible with the same toolchain versions); say so when they are not.
+  # The committed Rust and C components (every judge we ship, the reference judges and the hostile
+  # ones) should be what their sources build to (both builds are reproducible with the same toolchain
+  # versions, wherever the repository is checked out); say so when they are not.
   local f pinned actual
-  for f in rust-error-ratio.wasm c-error-ratio.wasm; do
+  for f in $(cd "$ROLLOUT_REBUILT_JUDGES" && ls ./*.wasm | sed 's|^\./||' | grep -v -E '^(python|js)-'); do
     pinned="$(grep -E "  $f\$" "$root/plugins/dist/SHA256SUMS" | cut -d' ' -f1 || true)"
     actual="$(sha256sum "$ROLLOUT_REBUILT_JUDGES/$f" | cut -d' ' -f1)"
     if [ "$pinned" = "$actual" ]; then
