@@ -137,6 +137,13 @@ async fn failing_step_analysis_aborts_and_keeps_the_secret_out_of_status() {
     }
     let canary = text(&aborted, "currentPodHash").to_string();
     wait_for_stable_restored(&c, "shop", &stable, &canary, 2).await;
+    // Nor into the Events of the Rollout and the run (the abort event carries the run's message).
+    let mut events = rollout_events(&c, "Rollout", "shop").await;
+    events.extend(rollout_events(&c, "AnalysisRun", &run.metadata.name.clone().unwrap()).await);
+    assert!(events.iter().any(|e| e.0 == "RolloutAborted"), "{events:?}");
+    for e in &events {
+        assert!(!e.2.contains(TOKEN), "secret leaked into an event: {e:?}");
+    }
 
     let _ = tx.send(());
     task.await.unwrap();
