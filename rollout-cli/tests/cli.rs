@@ -252,7 +252,7 @@ fn bad_input_is_one_error_line() {
     std::fs::write(
         &wrong_digest,
         std::fs::read_to_string(s.join("analysis.yaml")).unwrap().replace(
-            "3fe739110437f2f62ac81ff25005b17feede32a2d816bf5bed80b157b95105a7",
+            "acdd7d0b1a4f18f292b89f42c75ec14bc0d00237b3298cd40fc6719de512f364",
             &"ab".repeat(32),
         ),
     )

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 
 /// The judge component and its digest (`plugins/dist/SHA256SUMS`).
 const JUDGE_FILE: &str = "judge-error-ratio.wasm";
-const JUDGE_SHA256: &str = "3fe739110437f2f62ac81ff25005b17feede32a2d816bf5bed80b157b95105a7";
+const JUDGE_SHA256: &str = "acdd7d0b1a4f18f292b89f42c75ec14bc0d00237b3298cd40fc6719de512f364";
 
 fn dist() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/dist")

@@ -96,6 +96,46 @@ pub struct MetricConfig {
     pub muted: bool,
     /// Effect-size gates.
     pub effect_size: EffectSize,
+    /// Baseline-health guard (not in Kayenta): the metric's service-level bounds. When the
+    /// control's median violates them, the environment is unhealthy and the verdict is
+    /// Inconclusive `environment-unhealthy`, whatever the comparison says.
+    pub slo: Option<Slo>,
+}
+
+/// Service-level bounds of a metric, for the baseline-health guard.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct Slo {
+    /// The control's median must be at most this.
+    pub max: Option<f64>,
+    /// The control's median must be at least this.
+    pub min: Option<f64>,
+}
+
+impl Slo {
+    /// Why `control` violates these bounds, if it does (its median is compared: robust to the
+    /// odd spike, and a whole window of bad values is what "already failing" means).
+    pub fn violation(&self, control: &[f64]) -> Option<String> {
+        let mut v: Vec<f64> = control.iter().copied().filter(|x| !x.is_nan()).collect();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let upper = *v.get(n / 2)?;
+        let median = if n % 2 == 1 {
+            upper
+        } else {
+            (v.get(n / 2 - 1).copied().unwrap_or(upper) + upper) / 2.0
+        };
+        let m = crate::explain::number(median);
+        match (self.max, self.min) {
+            (Some(max), _) if median > max => {
+                Some(format!("control median {m} > {}", crate::explain::number(max)))
+            }
+            (_, Some(min)) if median < min => {
+                Some(format!("control median {m} < {}", crate::explain::number(min)))
+            }
+            _ => None,
+        }
+    }
 }
 
 impl Default for MetricConfig {
@@ -112,6 +152,7 @@ impl Default for MetricConfig {
             must_have_data: false,
             muted: false,
             effect_size: EffectSize::default(),
+            slo: None,
         }
     }
 }
@@ -211,6 +252,7 @@ pub fn judge(input: &JudgeData, config: &Config, state: Option<State>) -> (Verdi
     let mut scored = Vec::new();
     let mut details = Vec::new();
     let mut any_data = false;
+    let mut unhealthy: Vec<String> = Vec::new();
     for (i, m) in metrics.iter().enumerate() {
         let values = |name: &str| -> Vec<f64> {
             crate::error_ratio::stable_series(input, name)
@@ -255,6 +297,10 @@ pub fn judge(input: &JudgeData, config: &Config, state: Option<State>) -> (Verdi
         if let Some(r) = &c.reason {
             det = det.with("reason", r);
         }
+        if let Some(why) = m.slo.and_then(|slo| slo.violation(&y)).filter(|_| !m.muted) {
+            det = det.with("environment-unhealthy", why.clone());
+            unhealthy.push(format!("{name}: {why}"));
+        }
         if y.len() < 50 {
             det = det.with(
                 "warning",
@@ -283,6 +329,18 @@ pub fn judge(input: &JudgeData, config: &Config, state: Option<State>) -> (Verdi
                 codes::NO_DATA,
                 "no data in any metric series (no data is never a pass)",
             )
+        };
+        return (v, st);
+    }
+    if !unhealthy.is_empty() {
+        let reason = format!(
+            "the control itself violates the SLO ({}); the environment is unhealthy, so the canary is \
+             neither blamed nor promoted",
+            unhealthy.join("; ")
+        );
+        let v = Verdict {
+            details,
+            ..Verdict::new(Phase::Inconclusive, codes::ENVIRONMENT_UNHEALTHY, reason)
         };
         return (v, st);
     }

@@ -637,3 +637,58 @@ fn judge_scores_groups_and_maps_phases() {
     let (v, _) = judge(&JudgeData::default(), &Config::default(), None);
     assert_eq!((v.phase, v.code.as_str()), (Phase::Inconclusive, codes::NO_DATA));
 }
+
+/// The baseline-health guard (our addition to the Kayenta mode): a control that already violates
+/// the metric's SLO gives Inconclusive `environment-unhealthy` even when the canary is critically
+/// worse; a healthy control, or a muted metric, leaves Kayenta's scoring untouched.
+#[test]
+fn control_violating_the_slo_is_environment_unhealthy_not_a_canary_failure() {
+    let control: Vec<f64> = (0..60).map(|i| 0.20 + 0.001 * f64::from(i % 7)).collect();
+    let canary: Vec<f64> = control.iter().map(|v| v * 2.0).collect();
+    let input = JudgeData {
+        metric: "errors".into(),
+        series: vec![series("canary", &canary), series("stable", &control)],
+        ..JudgeData::default()
+    };
+    let guarded: Config =
+        parse_config(r#"{"metrics":[{"name":"errors","critical":true,"slo":{"max":0.05}}]}"#).unwrap();
+    let (v, _) = judge(&input, &guarded, None);
+    assert_eq!(
+        (v.phase, v.code.as_str(), v.score),
+        (Phase::Inconclusive, codes::ENVIRONMENT_UNHEALTHY, None)
+    );
+    assert!(
+        v.reason
+            .starts_with("the control itself violates the SLO (errors: control median 0.203 > 0.05)"),
+        "{}",
+        v.reason
+    );
+    assert_eq!(
+        v.details[0].extra_value("classification"),
+        Some("High"),
+        "still explained"
+    );
+
+    // Without the guard, or with a bound the control meets, Kayenta fails the canary.
+    for cfg in [
+        r#"{"metrics":[{"name":"errors","critical":true}]}"#,
+        r#"{"metrics":[{"name":"errors","critical":true,"slo":{"max":0.5}}]}"#,
+    ] {
+        let (v, _) = judge(&input, &parse_config(cfg).unwrap(), None);
+        assert_eq!(
+            (v.phase, v.code.as_str()),
+            (Phase::Failed, codes::KAYENTA_FAIL),
+            "{cfg}"
+        );
+    }
+    // A muted metric reports only: its SLO does not hold the rollout either.
+    let muted: Config = parse_config(
+        r#"{"metrics":[{"name":"errors","muted":true,"slo":{"max":0.05}},
+                       {"name":"same","canary":"stable","control":"stable"}]}"#,
+    )
+    .unwrap();
+    assert_eq!(judge(&input, &muted, None).0.phase, Phase::Successful);
+    // `min` bounds work the same way (e.g. a throughput floor).
+    let floor: Config = parse_config(r#"{"metrics":[{"name":"errors","slo":{"min":0.5}}]}"#).unwrap();
+    assert_eq!(judge(&input, &floor, None).0.code, codes::ENVIRONMENT_UNHEALTHY);
+}
