@@ -80,6 +80,24 @@ pub struct RangeQueryConfig {
     pub step: String,
 }
 
+impl RangeQueryConfig {
+    /// The window `(start, end, step)` these expressions give at `now`, with upstream's messages
+    /// when one does not parse.
+    pub fn window(&self, now: Timestamp) -> Result<(Timestamp, Timestamp, Duration), ProviderError> {
+        let start = eval_time(&self.start, now)
+            .map_err(|e| ProviderError::Failed(format!("failed to parse rangeQuery.start as time: {e}")))?;
+        let end = eval_time(&self.end, now)
+            .map_err(|e| ProviderError::Failed(format!("failed to parse rangeQuery.end as time: {e}")))?;
+        Ok((start, end, self.step()?))
+    }
+
+    /// The step, with upstream's message when it does not parse.
+    pub fn step(&self) -> Result<Duration, ProviderError> {
+        parse_duration(&self.step)
+            .map_err(|e| ProviderError::Failed(format!("failed to parse rangeQuery.step as duration: {e}")))
+    }
+}
+
 impl PrometheusConfig {
     /// Reads the `prometheus` block of a metric provider.
     pub fn from_provider(provider: &MetricProvider) -> Result<Self, ProviderError> {
@@ -261,15 +279,7 @@ impl PrometheusProvider {
         let response = match &cfg.range_query {
             None => self.query(cfg, now).await?,
             Some(range) => {
-                let start = eval_time(&range.start, now).map_err(|e| {
-                    ProviderError::Failed(format!("failed to parse rangeQuery.start as time: {e}"))
-                })?;
-                let end = eval_time(&range.end, now).map_err(|e| {
-                    ProviderError::Failed(format!("failed to parse rangeQuery.end as time: {e}"))
-                })?;
-                let step = parse_duration(&range.step).map_err(|e| {
-                    ProviderError::Failed(format!("failed to parse rangeQuery.step as duration: {e}"))
-                })?;
+                let (start, end, step) = range.window(now)?;
                 self.query_range_at(cfg, start, end, step).await?
             }
         };
@@ -459,9 +469,7 @@ pub fn samples(result: &QueryResult) -> Result<Vec<Sample>, String> {
 /// [`DEFAULT_STEP`], widened so the query stays under Prometheus' point limit.
 pub fn judge_step(cfg: &PrometheusConfig, window: Duration) -> Result<Duration, ProviderError> {
     let step = match cfg.range_query.as_ref().filter(|r| !r.step.is_empty()) {
-        Some(r) => parse_duration(&r.step).map_err(|e| {
-            ProviderError::Failed(format!("failed to parse rangeQuery.step as duration: {e}"))
-        })?,
+        Some(r) => r.step()?,
         None => DEFAULT_STEP,
     };
     let step = step.max(Duration::from_secs(1));

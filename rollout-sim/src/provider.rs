@@ -7,14 +7,12 @@ use std::sync::{Arc, Mutex};
 use analysis_providers::prometheus::{
     PROMETHEUS, PrometheusConfig, QueryResponse, judge_step, observation, samples,
 };
-use analysis_providers::time_expr::eval_time;
 use async_trait::async_trait;
 use jiff::Timestamp;
 use rollout_core::analysis::provider::Sample;
 use rollout_core::analysis::{
     MeasurementProvider, MeasurementRequest, MetricProvider, Observation, ProviderError,
 };
-use rollout_core::common::parse_duration;
 
 use crate::promql::SeriesStore;
 
@@ -76,15 +74,7 @@ impl MeasurementProvider for SimPrometheus {
         let response: QueryResponse = match &cfg.range_query {
             None => self.with_source(now, |s| s.query(&cfg.query, now.as_millisecond()))?,
             Some(r) => {
-                let start = eval_time(&r.start, now).map_err(|e| {
-                    ProviderError::Failed(format!("failed to parse rangeQuery.start as time: {e}"))
-                })?;
-                let end = eval_time(&r.end, now).map_err(|e| {
-                    ProviderError::Failed(format!("failed to parse rangeQuery.end as time: {e}"))
-                })?;
-                let step = parse_duration(&r.step).map_err(|e| {
-                    ProviderError::Failed(format!("failed to parse rangeQuery.step as duration: {e}"))
-                })?;
+                let (start, end, step) = r.window(now)?;
                 self.with_source(now, |s| {
                     s.query_range(&cfg.query, start.as_millisecond(), end.as_millisecond(), step)
                 })?
