@@ -170,13 +170,9 @@ fn type_one(kind: Stream, base: f64, judge: &dyn Fn(&[Look]) -> Run, salt: u64) 
     fails as f64 / RUNS as f64
 }
 
-#[test]
-fn error_ratio_type_one_error_is_controlled() {
-    let cfg = error_ratio::Config {
-        bayesian_details: false,
-        ..error_ratio::Config::default()
-    };
-    let judge = |l: &[Look]| run_error_ratio(l, &cfg);
+/// Type-I error over [`LOOKS`] looks is at most α (+ tolerance) on every kind of stream, each
+/// with its own seeds (`salt`, `salt + 1`, ...).
+fn assert_type_one_controlled(label: &str, base: f64, judge: &dyn Fn(&[Look]) -> Run, salt: u64) {
     for (i, kind) in [
         Stream::Iid,
         Stream::Ar1(0.5),
@@ -187,13 +183,23 @@ fn error_ratio_type_one_error_is_controlled() {
     .iter()
     .enumerate()
     {
-        let rate = type_one(*kind, 0.01, &judge, 10 + i as u64);
+        let rate = type_one(*kind, base, judge, salt + i as u64);
         println!(
-            "error-ratio type-I over {LOOKS} looks, {kind:?}: {:.2}% ({RUNS} runs)",
+            "{label} type-I over {LOOKS} looks, {kind:?}: {:.2}% ({RUNS} runs)",
             100.0 * rate
         );
         assert!(rate <= ALPHA + tolerance(), "{kind:?}: type-I {rate}");
     }
+}
+
+#[test]
+fn error_ratio_type_one_error_is_controlled() {
+    let cfg = error_ratio::Config {
+        bayesian_details: false,
+        ..error_ratio::Config::default()
+    };
+    let judge = |l: &[Look]| run_error_ratio(l, &cfg);
+    assert_type_one_controlled("error-ratio", 0.01, &judge, 10);
 }
 
 #[test]
@@ -203,23 +209,7 @@ fn latency_type_one_error_is_controlled() {
         ..latency::Config::default()
     };
     let judge = |l: &[Look]| run_latency(l, &cfg);
-    for (i, kind) in [
-        Stream::Iid,
-        Stream::Ar1(0.5),
-        Stream::Ar1(0.9),
-        Stream::HeavyTailed,
-        Stream::ZeroInflated,
-    ]
-    .iter()
-    .enumerate()
-    {
-        let rate = type_one(*kind, 0.05, &judge, 20 + i as u64);
-        println!(
-            "latency (slower-than) type-I over {LOOKS} looks, {kind:?}: {:.2}% ({RUNS} runs)",
-            100.0 * rate
-        );
-        assert!(rate <= ALPHA + tolerance(), "{kind:?}: type-I {rate}");
-    }
+    assert_type_one_controlled("latency (slower-than)", 0.05, &judge, 20);
 }
 
 #[test]
