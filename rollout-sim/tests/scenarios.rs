@@ -174,16 +174,22 @@ async fn error_spike_at_40_percent_is_failed_by_the_judge_and_rolled_back() {
     assert_eq!(last.weight, 0);
 }
 
+/// The start of the outcome's reason when the first step's run ended Inconclusive with the
+/// judge's `code`, its message starting with `message`.
+fn paused_inconclusive(r: &SimReport, code: &str, message: &str) -> String {
+    format!(
+        "InconclusiveAnalysisRun, not rolled back: analysis guestbook-{}-2-1 Inconclusive \
+         (judge: {code}): Metric \"error-ratio\" assessed Inconclusive due to \
+         inconclusive (10) > inconclusiveLimit (9): \"Error Message: error-ratio: {message}",
+        r.canary_hash
+    )
+}
+
 #[tokio::test]
 async fn low_traffic_pauses_inconclusive_with_samples_still_needed() {
     let r = run("low-traffic.yaml", 1).await;
     assert_eq!(r.outcome, Outcome::Paused, "{}", r.reason);
-    let want = format!(
-        "InconclusiveAnalysisRun, not rolled back: analysis guestbook-{}-2-1 Inconclusive \
-         (judge: insufficient-data): Metric \"error-ratio\" assessed Inconclusive due to \
-         inconclusive (10) > inconclusiveLimit (9): \"Error Message: error-ratio: not enough evidence yet (canary ",
-        r.canary_hash
-    );
+    let want = paused_inconclusive(&r, "insufficient-data", "not enough evidence yet (canary ");
     assert!(r.reason.starts_with(&want), "{}\nwanted {want}", r.reason);
     assert!(
         r.reason
@@ -218,11 +224,10 @@ async fn same_seed_same_log() {
 async fn environment_already_failing_pauses_as_unhealthy_without_blaming_the_canary() {
     let r = run("already-failing.yaml", 1).await;
     assert_eq!(r.outcome, Outcome::Paused, "{}", r.reason);
-    let want = format!(
-        "InconclusiveAnalysisRun, not rolled back: analysis guestbook-{}-2-1 Inconclusive \
-         (judge: environment-unhealthy): Metric \"error-ratio\" assessed Inconclusive due to \
-         inconclusive (10) > inconclusiveLimit (9): \"Error Message: error-ratio: stable itself violates the SLO (rate ",
-        r.canary_hash
+    let want = paused_inconclusive(
+        &r,
+        "environment-unhealthy",
+        "stable itself violates the SLO (rate ",
     );
     assert!(r.reason.starts_with(&want), "{}\nwanted {want}", r.reason);
     assert!(
