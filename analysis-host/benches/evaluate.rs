@@ -19,6 +19,10 @@ use rollout_core::analysis::judge::{JudgeInput, RatioPoint, Series};
 #[allow(dead_code)]
 mod logic;
 
+#[path = "../tests/common/sdk.rs"]
+mod sdk;
+use sdk::sdk_input;
+
 fn component() -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/dist/rust-error-ratio.wasm");
     std::fs::read(path).unwrap_or_default()
@@ -42,36 +46,6 @@ fn input() -> JudgeInput {
         series: vec![arm("canary", 2.0), arm("stable", 1.0)],
         ..JudgeInput::default()
     }
-}
-
-fn sdk_input(i: &JudgeInput) -> analysis_sdk::Input {
-    use analysis_sdk as s;
-    s::Input::new(s::EvaluationInput {
-        metric: i.metric.clone(),
-        now_ms: i.now_ms,
-        series: i
-            .series
-            .iter()
-            .map(|x| s::Series {
-                name: x.name.clone(),
-                points: vec![],
-                ratios: x
-                    .ratios
-                    .iter()
-                    .map(|r| s::RatioPoint {
-                        time_ms: r.time_ms,
-                        numerator: r.numerator,
-                        denominator: r.denominator,
-                    })
-                    .collect(),
-                buckets: vec![],
-            })
-            .collect(),
-        weights: vec![],
-        args: vec![],
-        config: String::new(),
-        state: None,
-    })
 }
 
 fn evaluate(c: &mut Criterion) {

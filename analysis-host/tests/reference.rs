@@ -4,6 +4,7 @@
 mod common;
 
 use analysis_host::{HostConfig, JudgeHost, LoadOptions, json};
+use common::sdk::sdk_input;
 use common::{dist, input, load, ratios};
 use proptest::prelude::*;
 use rollout_core::analysis::judge::{Detail, JudgeVerdict, VerdictPhase};
@@ -217,43 +218,6 @@ fn pinned_digest_from_sha256sums_loads() {
         judge.component().exports,
         vec!["rollout:judge/evaluator@0.1.0".to_string()]
     );
-}
-
-fn sdk_input(i: &rollout_core::analysis::judge::JudgeInput) -> analysis_sdk::Input {
-    use analysis_sdk as s;
-    analysis_sdk::Input::new(s::EvaluationInput {
-        metric: i.metric.clone(),
-        now_ms: i.now_ms,
-        series: i
-            .series
-            .iter()
-            .map(|x| s::Series {
-                name: x.name.clone(),
-                points: vec![],
-                ratios: x
-                    .ratios
-                    .iter()
-                    .map(|r| s::RatioPoint {
-                        time_ms: r.time_ms,
-                        numerator: r.numerator,
-                        denominator: r.denominator,
-                    })
-                    .collect(),
-                buckets: vec![],
-            })
-            .collect(),
-        weights: vec![],
-        args: i
-            .args
-            .iter()
-            .map(|a| s::Arg {
-                name: a.name.clone(),
-                value: a.value.clone(),
-            })
-            .collect(),
-        config: i.config.clone(),
-        state: None,
-    })
 }
 
 fn native(i: &rollout_core::analysis::judge::JudgeInput) -> serde_json::Value {

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+pub mod sdk;
+
 use analysis_host::{HostConfig, JudgeHost, LoadOptions, LoadedJudge};
 use rollout_core::analysis::judge::{JudgeArg, JudgeInput, RatioPoint, Series};
 
