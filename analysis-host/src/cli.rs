@@ -51,6 +51,9 @@ pub struct RunOptions {
     pub load: LoadOptions,
     /// Limits (default: production limits).
     pub config: HostConfig,
+    /// The judge state to resume from (what an earlier evaluation returned), replacing the
+    /// input's `state`.
+    pub state: Option<Vec<u8>>,
 }
 
 /// What `rollout judge run` prints.
@@ -64,9 +67,33 @@ pub struct RunReport {
     pub evaluation: Evaluation,
 }
 
+/// Size and digest of a judge state, for showing it without its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateSummary {
+    /// Length in bytes.
+    pub bytes: usize,
+    /// Lower-case hex sha256 of the bytes.
+    pub sha256: String,
+}
+
 impl RunReport {
+    /// The state the judge returned, if it answered a verdict with one.
+    pub fn state(&self) -> Option<&[u8]> {
+        self.evaluation.outcome.as_ref().ok()?.state.as_deref()
+    }
+
+    /// Size and sha256 of [`RunReport::state`].
+    pub fn state_summary(&self) -> Option<StateSummary> {
+        self.state().map(|s| StateSummary {
+            bytes: s.len(),
+            sha256: crate::cache::sha256_hex(s),
+        })
+    }
+
     /// The report as JSON: `{"judge":…,"sha256":…,"verdict"|"error":…,"instructions":…,"peak-memory-bytes":…}`.
+    /// The verdict's `state` is its bytes in standard base64 (`null` without a state).
     pub fn to_json(&self) -> serde_json::Value {
+        use base64::Engine as _;
         let mut map = serde_json::Map::new();
         map.insert(
             "judge".into(),
@@ -76,13 +103,23 @@ impl RunReport {
         if let serde_json::Value::Object(rest) = json::evaluation_to_json(&self.evaluation) {
             map.extend(rest);
         }
+        if let Some(verdict) = map.get_mut("verdict").and_then(serde_json::Value::as_object_mut) {
+            let state = self
+                .state()
+                .map(|s| base64::engine::general_purpose::STANDARD.encode(s));
+            verdict.insert("state".into(), state.into());
+        }
         serde_json::Value::Object(map)
     }
 }
 
-/// Loads the judge at `path` and evaluates it once on the JSON input (see [`json::parse_input`]).
+/// Loads the judge at `path` and evaluates it once on the JSON input (see [`json::parse_input`]),
+/// with the state of `opts` if given.
 pub fn run(path: &Path, input_json: &str, opts: &RunOptions) -> Result<RunReport, HostError> {
-    let input = json::parse_input(input_json)?;
+    let mut input = json::parse_input(input_json)?;
+    if let Some(state) = &opts.state {
+        input.state = Some(state.clone());
+    }
     let host = JudgeHost::new(HostConfig {
         max_concurrent: 2,
         ..opts.config.clone()

@@ -56,7 +56,12 @@ pub enum HostError {
         exports: String,
     },
     /// The component imports WASI, but it was not registered with the WASI opt-in.
-    #[error("judge imports WASI ({imports}); load it with allow_wasi to grant a capability-less WASI")]
+    #[error(
+        "judge imports WASI ({imports}), but a judge must be pure (import nothing but rollout:judge/types): \
+         rebuild it without WASI (plugins/README.md shows how for Rust, C, Python and JavaScript); a program \
+         embedding analysis-host with its `wasi` feature can instead grant a capability-less WASI with \
+         LoadOptions::allow_wasi"
+    )]
     WasiNotAllowed {
         /// The WASI imports, comma-separated.
         imports: String,

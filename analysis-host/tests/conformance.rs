@@ -395,15 +395,24 @@ fn cases() -> Vec<Case> {
             ),
         },
         Case {
-            name: "negative numerator prints as 0",
+            name: "a negative numerator is an error",
             input: input(
                 vec![
                     ratios("canary", &[(1.0, 100.0)]),
-                    ratios("stable", &[(-3.0, 200.0)]),
+                    ratios("stable", &[(1.0, 100.0), (-3.0, 200.0)]),
                 ],
                 &[],
             ),
-            expected: regression("canary errors 1/100, stable errors 0/200", 0.025, (100, 200)),
+            expected: Err(
+                "invalid counts in series \"stable\" at ratio 1: need 0 <= numerator <= denominator, both finite",
+            ),
+        },
+        Case {
+            name: "more errors than requests is an error",
+            input: input(vec![ratios("canary", &[(150.0, 100.0)]), one()], &[]),
+            expected: Err(
+                "invalid counts in series \"canary\" at ratio 0: need 0 <= numerator <= denominator, both finite",
+            ),
         },
         Case {
             name: "counts near 2^53",
@@ -545,7 +554,7 @@ fn cases() -> Vec<Case> {
         },
         // --- values JSON cannot carry (built through the Rust API) ---
         Case {
-            name: "NaN canary denominator: the minimum ignores it",
+            name: "NaN canary denominator is an error",
             input: patched(
                 input(
                     vec![ratios("canary", &[(1.0, 0.0)]), ratios("stable", &[(1.0, 50.0)])],
@@ -555,10 +564,12 @@ fn cases() -> Vec<Case> {
                     i.series[0].ratios[0].denominator = f64::NAN;
                 },
             ),
-            expected: insufficient("need 100 requests per arm, have canary 0 stable 50", (0, 50), 50),
+            expected: Err(
+                "invalid counts in series \"canary\" at ratio 0: need 0 <= numerator <= denominator, both finite",
+            ),
         },
         Case {
-            name: "NaN stable denominator: the minimum ignores it",
+            name: "NaN stable denominator is an error",
             input: patched(
                 input(
                     vec![ratios("canary", &[(1.0, 50.0)]), ratios("stable", &[(1.0, 0.0)])],
@@ -568,24 +579,26 @@ fn cases() -> Vec<Case> {
                     i.series[1].ratios[0].denominator = f64::NAN;
                 },
             ),
-            expected: insufficient("need 100 requests per arm, have canary 50 stable 0", (50, 0), 50),
+            expected: Err(
+                "invalid counts in series \"stable\" at ratio 0: need 0 <= numerator <= denominator, both finite",
+            ),
         },
         Case {
-            name: "infinite canary denominator prints as 0",
+            name: "infinite canary denominator is an error",
             input: patched(input(vec![ratios("canary", &[(1.0, 0.0)]), one()], &[]), |i| {
                 i.series[0].ratios[0].denominator = f64::INFINITY;
             }),
-            expected: ok("canary errors 1/0, stable errors 1/100", -0.01, (0, 100)),
+            expected: Err(
+                "invalid counts in series \"canary\" at ratio 0: need 0 <= numerator <= denominator, both finite",
+            ),
         },
         Case {
-            name: "infinite canary numerator fails",
+            name: "infinite canary numerator is an error",
             input: patched(input(vec![ratios("canary", &[(0.0, 100.0)]), one()], &[]), |i| {
                 i.series[0].ratios[0].numerator = f64::INFINITY;
             }),
-            expected: regression(
-                "canary errors 0/100, stable errors 1/100",
-                f64::INFINITY,
-                (100, 100),
+            expected: Err(
+                "invalid counts in series \"canary\" at ratio 0: need 0 <= numerator <= denominator, both finite",
             ),
         },
     ]

@@ -121,9 +121,13 @@ fn wasi_import_is_refused_without_opt_in() {
         .load_file(&dist("hostile-wasi-import"), &LoadOptions::default())
         .unwrap_err();
     assert!(matches!(err, HostError::WasiNotAllowed { .. }), "{err:?}");
+    // Says what the user can do: rebuild the judge pure, or (embedding the host) opt in.
     assert_eq!(
         err.to_string(),
-        "judge imports WASI (wasi:random/random@0.2.3); load it with allow_wasi to grant a capability-less WASI"
+        "judge imports WASI (wasi:random/random@0.2.3), but a judge must be pure (import nothing but \
+         rollout:judge/types): rebuild it without WASI (plugins/README.md shows how for Rust, C, Python and \
+         JavaScript); a program embedding analysis-host with its `wasi` feature can instead grant a \
+         capability-less WASI with LoadOptions::allow_wasi"
     );
     assert_healthy(&host);
 }

@@ -22,6 +22,20 @@ pub enum ConfigError {
     State(String),
 }
 
+/// A judge configuration that says whether it can be used, before any data is looked at. The
+/// component glue checks it first and answers an Error verdict without a state when it fails.
+pub trait JudgeConfig {
+    /// `Ok` when every field is in its domain, else the first offending field and why.
+    fn validate(&self) -> Result<(), ConfigError>;
+}
+
+impl JudgeConfig for crate::error_ratio::Config {
+    fn validate(&self) -> Result<(), ConfigError> {
+        check_comparisons(self.comparisons)?;
+        self.test().map(|_| ())
+    }
+}
+
 /// Parses a JSON configuration; empty or blank text, or `null` (what the controller sends when a
 /// metric has no `config`), gives the defaults.
 pub fn parse_config<T: DeserializeOwned + Default>(text: &str) -> Result<T, ConfigError> {
@@ -56,6 +70,18 @@ pub fn check_open(field: &'static str, value: f64, lo: f64, hi: f64) -> Result<(
     }
 }
 
+/// Checks that `value` lies in the closed interval [lo, hi].
+pub fn check_closed(field: &'static str, value: f64, lo: f64, hi: f64) -> Result<(), ConfigError> {
+    if value >= lo && value <= hi {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid {
+            field,
+            problem: format!("must be in [{lo}, {hi}], got {value}"),
+        })
+    }
+}
+
 /// Checks that `value` is finite and at least `lo`.
 pub fn check_min(field: &'static str, value: f64, lo: f64) -> Result<(), ConfigError> {
     if value.is_finite() && value >= lo {
@@ -66,6 +92,23 @@ pub fn check_min(field: &'static str, value: f64, lo: f64) -> Result<(), ConfigE
             problem: format!("must be a number >= {lo}, got {value}"),
         })
     }
+}
+
+/// Checks that `comparisons` (the number of metrics sharing the error level) is at least 1.
+pub fn check_comparisons(comparisons: u32) -> Result<(), ConfigError> {
+    if comparisons >= 1 {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid {
+            field: "comparisons",
+            problem: "must be at least 1 (the number of metrics judged together)".into(),
+        })
+    }
+}
+
+/// Checks that an optional rate, when set, lies in (0, 1).
+pub fn check_rate(field: &'static str, rate: Option<f64>) -> Result<(), ConfigError> {
+    rate.map_or(Ok(()), |r| check_open(field, r, 0.0, 1.0))
 }
 
 /// Serde for `f64` that survives JSON: non-finite values are written as the strings `"inf"`,

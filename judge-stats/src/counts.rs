@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bayes::{BetaPost, expected_loss, prob_greater};
 use crate::data::{Detail, Phase, RatioPoint, codes};
+use crate::dispersion::DispersionMode;
 use crate::explain::{e_value, e_value_ln, p_value_ln, percent, ratio};
 use crate::guard::{MissingData, look_alpha, shown_above, shown_below, slo_check};
 use crate::seq::RateRatioProcess;
@@ -94,18 +95,39 @@ impl CountState {
         }
     }
 
-    /// `state` if it was built for `test`, else an error message.
+    /// `state` if it was built for `test`, else an error message (binomial test).
     pub fn resume(state: Option<Self>, test: &CountTest) -> Result<Self, String> {
+        Self::resume_with(state, test, DispersionMode::Binomial)
+    }
+
+    /// A fresh state for `test` with dispersion mode `mode`.
+    pub fn fresh(test: &CountTest, mode: DispersionMode) -> Self {
+        let plain = Self::new(test);
+        match mode {
+            DispersionMode::Estimate => Self {
+                process: plain.process.with_dispersion(),
+                ..plain
+            },
+            DispersionMode::Binomial => plain,
+        }
+    }
+
+    /// [`resume`](Self::resume) for the test with dispersion mode `mode`: a fresh state estimates
+    /// the overdispersion when `mode` says so, and a carried state must have been built with the
+    /// same mode.
+    pub fn resume_with(state: Option<Self>, test: &CountTest, mode: DispersionMode) -> Result<Self, String> {
+        let estimate = mode == DispersionMode::Estimate;
         match state {
-            None => Ok(Self::new(test)),
+            None => Ok(Self::fresh(test, mode)),
             Some(s)
                 if s.process
-                    .matches(test.fail_ratio, test.pass_ratio, test.max_ratio) =>
+                    .matches(test.fail_ratio, test.pass_ratio, test.max_ratio)
+                    && s.process.dispersion.is_some() == estimate =>
             {
                 Ok(s)
             }
             Some(_) => Err(
-                "the judge state was produced with a different tolerance or maxRatio; \
+                "the judge state was produced with a different tolerance, maxRatio or dispersion; \
                             the configuration must not change during an analysis run"
                     .to_string(),
             ),
@@ -233,7 +255,9 @@ const MAX_PROJECTION: f64 = 1e9;
 /// 1/α or the canary shown below `pass_below_rate`. The projected log e-values must clear
 /// ln(1/α), and the canary's events the SLO and floor bounds, by [`SPREAD`] standard deviations
 /// of the future counts' binomial noise, so the estimate lies a little above the median time to
-/// decide rather than at it. The smallest such `m` is found by doubling and bisection (every
+/// decide rather than at it. With the overdispersion estimate on, the future windows' evidence is
+/// discounted by their dispersion factor `φ` and their noise inflated by it (the SLO and floor
+/// checks, which are binomial, keep binomial noise). The smallest such `m` is found by doubling and bisection (every
 /// rule is monotone in `m`). An arm with no events yet is projected at half an event so far.
 /// `None` when no amount up to 1e9 requests would decide, e.g. a ratio between the pass and the
 /// fail margin. Never `Some(0)`.
@@ -245,7 +269,9 @@ pub fn samples_needed(test: &CountTest, p: &RateRatioProcess, looks: u64, share:
     let s = if share > 0.0 && share < 1.0 { share } else { 0.5 };
     let per_look = ((cn + sn) / looks.max(1) as f64).max(1.0);
     let thr = (1.0 / test.alpha).ln();
-    let projection = p.projection(s);
+    // Future windows are discounted by their dispersion factor, and their counts vary by as much.
+    let phi = p.future_factor(s);
+    let projection = p.projection(s, 1.0 / phi);
     let var = |n: f64, p: f64| n * p * (1.0 - p);
     let decided = |m: f64| {
         let (ac, asb) = if s <= 0.5 {
@@ -253,7 +279,7 @@ pub fn samples_needed(test: &CountTest, p: &RateRatioProcess, looks: u64, share:
         } else {
             (m * s / (1.0 - s), m)
         };
-        let (fail, pass) = projection.evaluate(ac * pc, asb * ps, var(ac, pc), var(asb, ps));
+        let (fail, pass) = projection.evaluate(ac * pc, asb * ps, phi * var(ac, pc), phi * var(asb, ps));
         let (ce, c_n) = (p.canary_events + ac * pc, cn + ac);
         let (se, s_n) = (p.stable_events + asb * ps, sn + asb);
         let c_sd = var(ac, pc).sqrt();
@@ -295,6 +321,51 @@ pub fn samples_needed(test: &CountTest, p: &RateRatioProcess, looks: u64, share:
     Some(hi.ceil().max(1.0) as u64)
 }
 
+/// Dispersion factor from which the Inconclusive reason says that overdispersion holds the verdict
+/// back.
+const NOTABLE_DISPERSION: f64 = 1.5;
+
+/// The traffic of the latest evaluation: exposure per arm and how long its windows lasted.
+#[derive(Debug, Clone, Copy)]
+struct Pace {
+    canary: f64,
+    stable: f64,
+    /// Duration of the new windows in ms (`None` when unknown: a single first window).
+    duration_ms: Option<f64>,
+}
+
+impl Pace {
+    fn of(windows: &[CountWindow], previous_time_ms: Option<i64>) -> Self {
+        let (canary, stable) = windows
+            .iter()
+            .fold((0.0, 0.0), |(c, s), w| (c + w.canary_n, s + w.stable_n));
+        let times = windows.iter().map(|w| w.time_ms);
+        let (first, last) = (times.clone().min(), times.max());
+        let duration_ms = match (previous_time_ms, first, last) {
+            (Some(prev), _, Some(last)) if last > prev => Some((last - prev) as f64),
+            (None, Some(first), Some(last)) if windows.len() > 1 && last > first => {
+                // n windows span n − 1 steps: scale up to n.
+                let n = windows.len() as f64;
+                Some((last - first) as f64 * n / (n - 1.0))
+            }
+            _ => None,
+        };
+        Self {
+            canary,
+            stable,
+            duration_ms,
+        }
+    }
+
+    /// Minutes until `requests` more arrive on the arm that [`samples_needed`] projects (the one
+    /// with the smaller share of `share`), at this evaluation's traffic.
+    fn minutes(&self, requests: f64, share: f64) -> Option<f64> {
+        let arm = if share <= 0.5 { self.canary } else { self.stable };
+        let ms = self.duration_ms?;
+        (arm > 0.0).then(|| (requests / arm * ms / 60_000.0).ceil())
+    }
+}
+
 /// Folds `windows` into `state` and judges. `name` labels the detail.
 pub fn assess(test: &CountTest, state: &mut CountState, windows: &[CountWindow], name: &str) -> CountOutcome {
     let obs: Vec<_> = windows
@@ -302,13 +373,12 @@ pub fn assess(test: &CountTest, state: &mut CountState, windows: &[CountWindow],
         .map(|w| (w.share, w.canary_events, w.stable_events, w.canary_n, w.stable_n))
         .collect();
     state.process.observe_all(&obs);
-    // Share of the traffic that arrived in this evaluation, for projecting samples still needed.
-    let (new_c, new_s) = windows
-        .iter()
-        .fold((0.0, 0.0), |(c, s), w| (c + w.canary_n, s + w.stable_n));
+    let previous_time_ms = state.last_time_ms;
     for w in windows {
         state.last_time_ms = Some(state.last_time_ms.map_or(w.time_ms, |t| t.max(w.time_ms)));
     }
+    // The traffic that arrived in this evaluation, for projecting samples still needed.
+    let pace = Pace::of(windows, previous_time_ms);
     state.looks += 1;
     state.process.conclude_look(test.alpha);
     let p = &state.process;
@@ -331,6 +401,9 @@ pub fn assess(test: &CountTest, state: &mut CountState, windows: &[CountWindow],
         .with("fail-ratio", test.fail_ratio)
         .with("pass-ratio", test.pass_ratio)
         .with("looks", state.looks);
+    if p.dispersion.is_some() {
+        detail = detail.with("dispersion", p.last_factor());
+    }
     if test.bayesian_details && cn > 0.0 && sn > 0.0 {
         // Jeffreys priors; explanation only (posterior probabilities are not valid under peeking).
         let c = BetaPost::new(p.canary_events, cn, 0.5);
@@ -419,8 +492,8 @@ pub fn assess(test: &CountTest, state: &mut CountState, windows: &[CountWindow],
         );
         return out(Phase::Successful, codes::WITHIN_TOLERANCE, reason, detail);
     }
-    let share = if new_c + new_s > 0.0 {
-        new_c / (new_c + new_s)
+    let share = if pace.canary + pace.stable > 0.0 {
+        pace.canary / (pace.canary + pace.stable)
     } else {
         cn / (cn + sn)
     };
@@ -431,8 +504,15 @@ pub fn assess(test: &CountTest, state: &mut CountState, windows: &[CountWindow],
     } else {
         codes::INSUFFICIENT_DATA
     };
-    let more = match needed {
-        Some(n) => format!("about {n} more requests per arm needed"),
+    let mut more = match needed {
+        Some(n) => match pace.minutes(n as f64, share) {
+            Some(m) => {
+                format!(
+                    "at the current traffic about {m:.0} more minutes: about {n} more requests per arm needed"
+                )
+            }
+            None => format!("about {n} more requests per arm needed"),
+        },
         None => format!(
             "at the current rate ratio {} more traffic alone would not decide between the margins {}x and {}x",
             ratio(p.ratio_estimate()),
@@ -440,6 +520,11 @@ pub fn assess(test: &CountTest, state: &mut CountState, windows: &[CountWindow],
             ratio(test.fail_ratio)
         ),
     };
+    if let Some(phi) = p.estimated_factor().filter(|f| *f >= NOTABLE_DISPERSION) {
+        more = format!(
+            "errors vary {phi:.1}x more than chance between windows, so each window counts {phi:.1}x less; {more}"
+        );
+    }
     let reason = format!(
         "{name}: not enough evidence yet (canary {}/{} vs stable {}/{}, rate ratio {}; e-value {} for worse \
          and {} for within {}x, {} needed); {more}",

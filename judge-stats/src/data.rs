@@ -87,6 +87,36 @@ impl JudgeData {
         }
     }
 
+    /// Checks what every judge relies on, naming the series and entry at fault: canary weights
+    /// within 0-100; ratio counts finite, with a non-negative denominator (exposure); histogram
+    /// buckets with distinct bounds that are numbers, and finite, non-negative cumulative counts
+    /// that do not decrease as the bound grows. Judges add their own checks (e.g. the count
+    /// judges need `0 <= numerator <= denominator`).
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(w) = self.weights.iter().find(|w| w.canary_weight > 100) {
+            return Err(format!(
+                "weights: canary weight {} at {} ms is over 100 (percent)",
+                w.canary_weight, w.time_ms
+            ));
+        }
+        for s in &self.series {
+            for r in &s.ratios {
+                if !(r.numerator.is_finite() && r.denominator.is_finite() && r.denominator >= 0.0) {
+                    return Err(format!(
+                        "series {:?}: the ratio window at {} ms has numerator {} and denominator {}; \
+                         counts must be finite and the denominator non-negative",
+                        s.name,
+                        r.time_ms,
+                        shown(r.numerator),
+                        shown(r.denominator)
+                    ));
+                }
+            }
+            check_buckets(&s.name, &s.buckets)?;
+        }
+        Ok(())
+    }
+
     /// The canary weight (0-100) in force at `time_ms`, if the timeline covers it.
     pub fn weight_at(&self, time_ms: i64) -> Option<u32> {
         self.weights
@@ -95,6 +125,62 @@ impl JudgeData {
             .max_by_key(|w| w.time_ms)
             .map(|w| w.canary_weight)
     }
+}
+
+/// A number in an error message: `not a number` for NaN (which never reaches a reason).
+fn shown(x: f64) -> String {
+    if x.is_nan() {
+        "not a number".into()
+    } else {
+        x.to_string()
+    }
+}
+
+/// Checks one series' cumulative histogram (see [`JudgeData::validate`]).
+fn check_buckets(series: &str, buckets: &[Bucket]) -> Result<(), String> {
+    let bad = |problem: String| Err(format!("series {series:?}: {problem}"));
+    for b in buckets {
+        if b.upper_bound.is_nan() {
+            return bad("a histogram bucket has an upper bound that is not a number".into());
+        }
+        if !(b.count.is_finite() && b.count >= 0.0) {
+            return bad(format!(
+                "the histogram bucket le={} has count {}; counts must be finite and non-negative",
+                b.upper_bound,
+                shown(b.count)
+            ));
+        }
+    }
+    let mut sorted: Vec<&Bucket> = buckets.iter().collect();
+    sorted.sort_by(|a, b| a.upper_bound.total_cmp(&b.upper_bound));
+    for pair in sorted.windows(2) {
+        let [lo, hi] = pair else { continue };
+        if lo.upper_bound == hi.upper_bound {
+            return bad(format!(
+                "two histogram buckets have the bound le={}",
+                lo.upper_bound
+            ));
+        }
+        if hi.count < lo.count {
+            return bad(format!(
+                "histogram bucket counts must not decrease as the bound grows (they are cumulative), \
+                 but le={} has {} and le={} has {}",
+                lo.upper_bound, lo.count, hi.upper_bound, hi.count
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The `Error` verdict for a judge configuration or an input that cannot be judged, if any: the
+/// first check every judge runs ([`crate::config::JudgeConfig::validate`], then
+/// [`JudgeData::validate`]).
+pub fn reject<C: crate::config::JudgeConfig>(input: &JudgeData, config: &C) -> Option<Verdict> {
+    let problem = match config.validate() {
+        Err(e) => e.to_string(),
+        Ok(()) => input.validate().err()?,
+    };
+    Some(Verdict::invalid(problem))
 }
 
 /// The four phases of an Argo measurement.
@@ -147,9 +233,10 @@ impl Detail {
         }
     }
 
-    /// Adds one `extra` entry (builder style).
-    pub fn with(mut self, key: &str, value: impl ToString) -> Self {
-        self.extra.push((key.to_string(), value.to_string()));
+    /// Adds one `extra` entry (builder style). A number that is not a number (NaN, e.g. a rate
+    /// without traffic) is written `n/a`: NaN never reaches a detail.
+    pub fn with(mut self, key: &str, value: impl ExtraValue) -> Self {
+        self.extra.push((key.to_string(), value.render()));
         self
     }
 
@@ -158,6 +245,34 @@ impl Detail {
         self.extra.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 }
+
+/// A value of a detail's `extra` entries, written as text.
+pub trait ExtraValue {
+    /// The text of the value.
+    fn render(&self) -> String;
+}
+
+impl ExtraValue for f64 {
+    fn render(&self) -> String {
+        if self.is_nan() {
+            crate::explain::NOT_A_NUMBER.to_string()
+        } else {
+            self.to_string()
+        }
+    }
+}
+
+/// `ExtraValue` for types whose `Display` is already the text.
+macro_rules! extra_as_display {
+    ($($t:ty),*) => {
+        $(impl ExtraValue for $t {
+            fn render(&self) -> String {
+                self.to_string()
+            }
+        })*
+    };
+}
+extra_as_display!(u64, u32, i64, usize, bool, &str, String, &String);
 
 /// The result of one evaluation (without the state, which each judge returns typed).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

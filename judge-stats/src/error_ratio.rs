@@ -4,12 +4,16 @@
 //! Fail on evidence that the canary's error rate exceeds `(1 + failTolerance)` times stable's;
 //! Pass when the canary is shown to be below `(1 + tolerance)` times stable's (or below
 //! `passBelowRate`) after `minRequests` per arm; otherwise Inconclusive with samples needed.
+//! With `dispersion: estimate` (the default) each window's evidence is discounted by how much more
+//! the canary's share of errors varies between windows than binomial noise would
+//! ([`crate::dispersion`]), so per-arm bursts and per-pod variation do not read as a regression.
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, check_min, check_open};
 use crate::counts::{CountState, CountTest, Exposure, assess, pair_windows};
 use crate::data::{JudgeData, Series, Verdict, codes};
+use crate::dispersion::DispersionMode;
 use crate::guard::{MissingData, bonferroni};
 
 /// Judge name.
@@ -46,6 +50,9 @@ pub struct Config {
     pub missing_data: MissingData,
     /// Report the Bayesian P(canary worse) and expected loss in the details (explanation only).
     pub bayesian_details: bool,
+    /// `estimate` (default): discount each window's evidence by the between-window overdispersion
+    /// estimated from the data; `binomial`: assume binomial noise in every window.
+    pub dispersion: DispersionMode,
 }
 
 impl Default for Config {
@@ -64,6 +71,7 @@ impl Default for Config {
             max_ratio: 20.0,
             missing_data: MissingData::Inconclusive,
             bayesian_details: true,
+            dispersion: DispersionMode::Estimate,
         }
     }
 }
@@ -114,6 +122,9 @@ pub(crate) fn stable_series<'a>(input: &'a JudgeData, name: &str) -> Option<&'a 
 /// Judges one evaluation. Returns the verdict and the state for the next evaluation (unchanged
 /// when the verdict is an Error).
 pub fn judge(input: &JudgeData, config: &Config, state: Option<State>) -> (Verdict, State) {
+    if let Some(v) = crate::data::reject(input, config) {
+        return (v, state.unwrap_or_else(CountState::empty));
+    }
     let test = match config.test() {
         Ok(t) => t,
         Err(e) => {
@@ -123,12 +134,12 @@ pub fn judge(input: &JudgeData, config: &Config, state: Option<State>) -> (Verdi
             );
         }
     };
-    let mut st = match CountState::resume(state, &test) {
+    let mut st = match CountState::resume_with(state, &test, config.dispersion) {
         Ok(s) => s,
         Err(e) => {
             return (
                 Verdict::new(crate::data::Phase::Error, codes::STATE_MISMATCH, e),
-                CountState::new(&test),
+                CountState::fresh(&test, config.dispersion),
             );
         }
     };

@@ -8,6 +8,8 @@
 //! - [`p_value`]: two significant digits, scientific below 1e-3 (`0.012`, `4.3e-35`).
 //! - [`percent`]: a rate as a percentage with three significant digits (`1.23%`, `15.3%`, `5%`).
 //! - [`ratio`]: a rate ratio with two decimals (`10.00`), scientific from 1e4, `inf` when unbounded.
+//!
+//! NaN (a ratio of two zero counts) is written [`NOT_A_NUMBER`] by all of them.
 
 /// `x` with `digits` significant digits in plain notation, trailing zeros after the point removed.
 fn plain(x: f64, digits: i32) -> String {
@@ -35,9 +37,13 @@ fn scientific(x: f64, digits: usize) -> String {
     }
 }
 
+/// How every formatter here writes NaN (e.g. the rate ratio when neither arm has an error yet):
+/// NaN never reaches a reason.
+pub const NOT_A_NUMBER: &str = "n/a";
+
 fn special(x: f64) -> Option<String> {
     if x.is_nan() {
-        Some("NaN".into())
+        Some(NOT_A_NUMBER.into())
     } else if x.is_infinite() {
         Some(if x > 0.0 { "inf" } else { "-inf" }.into())
     } else if x == 0.0 {
@@ -113,6 +119,9 @@ pub fn p_value(p: f64) -> String {
 
 /// A rate in [0, 1] as a percentage with three significant digits (`1.23%`, `15.3%`, `5%`).
 pub fn percent(rate: f64) -> String {
+    if rate.is_nan() {
+        return NOT_A_NUMBER.into();
+    }
     if let Some(s) = special(rate) {
         return format!("{s}%");
     }
@@ -155,6 +164,7 @@ mod tests {
             (0.0, "0"),
             (f64::INFINITY, "inf"),
             (-3.0, "-3"),
+            (f64::NAN, "n/a"),
         ];
         for (x, want) in cases {
             assert_eq!(number(x), want, "{x}");
@@ -196,6 +206,7 @@ mod tests {
             (1.0, "100%"),
             (0.0, "0%"),
             (1e-6, "1e-4%"),
+            (f64::NAN, "n/a"),
         ];
         for (r, want) in cases {
             assert_eq!(percent(r), want, "{r}");
@@ -210,6 +221,7 @@ mod tests {
             (15.7345, "15.73"),
             (f64::INFINITY, "inf"),
             (3.2e6, "3.2e6"),
+            (f64::NAN, "n/a"),
         ];
         for (r, want) in cases {
             assert_eq!(ratio(r), want, "{r}");

@@ -11,6 +11,7 @@
 //! - [`special`]: normal quantile, beta functions, Clopper-Pearson, percentiles, seeded RNG.
 //! - [`guard`]: missing-data policy, Bonferroni, look-adjusted SLO checks (baseline health).
 //! - [`seq`]: the anytime-valid rate-ratio e-process and its confidence sequence.
+//! - [`dispersion`]: the on-line overdispersion estimate that discounts the e-process's windows.
 //! - [`bayes`]: beta-binomial P(canary worse) and expected loss (explanations only).
 //! - [`counts`]: the count judgement shared by the error-ratio, latency and pair judges.
 //! - [`explain`]: how numbers are written in the human-readable reasons (one shared style).
@@ -30,6 +31,7 @@ pub mod bayes;
 pub mod config;
 pub mod counts;
 pub mod data;
+pub mod dispersion;
 pub mod error_ratio;
 pub mod explain;
 pub mod guard;

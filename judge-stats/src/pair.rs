@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ConfigError, check_min, check_open};
+use crate::config::{ConfigError, JudgeConfig, check_comparisons, check_min, check_open, check_rate};
 use crate::counts::{CountState, CountTest, Exposure, assess, pair_windows};
 use crate::data::{JudgeData, Phase, Series, Verdict, codes};
 use crate::guard::{MissingData, bonferroni};
@@ -88,6 +88,9 @@ impl Config {
         check_open("maxRatio", self.max_ratio, 1.1, 1e3)?;
         check_min("minRequests", self.min_requests, 0.0)?;
         check_min("minCanaryErrors", self.min_canary_errors, 0.0)?;
+        check_comparisons(self.comparisons)?;
+        check_rate("maxErrorRate", self.max_error_rate)?;
+        check_rate("passBelowRate", self.pass_below_rate)?;
         if self.deployments.is_empty() {
             return Err(ConfigError::Invalid {
                 field: "deployments",
@@ -110,6 +113,12 @@ impl Config {
     }
 }
 
+impl JudgeConfig for Config {
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.test().map(|_| ())
+    }
+}
+
 /// State: one count state per deployment, in configuration order.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
@@ -119,6 +128,9 @@ pub struct State {
 
 /// Judges one evaluation.
 pub fn judge(input: &JudgeData, config: &Config, state: Option<State>) -> (Verdict, State) {
+    if let Some(v) = crate::data::reject(input, config) {
+        return (v, state.unwrap_or_default());
+    }
     let test = match config.test() {
         Ok(t) => t,
         Err(e) => return (Verdict::invalid(e.to_string()), state.unwrap_or_default()),

@@ -17,9 +17,15 @@
 //!
 //! For Bernoulli requests (not Poisson) the canary's share given the total is hypergeometric under
 //! `r = 1`; it is dominated by the binomial in convex order, so the test stays valid.
+//!
+//! Conditioning does not help when each arm's rate varies between windows on its own (per-pod
+//! faults, bursts on one version): the split then varies more than binomially. With
+//! [`crate::dispersion`] switched on, each window's log-likelihood ratios (all three sets) are
+//! weighted by `1/φ_j`, its estimated dispersion factor from the earlier windows.
 
 use serde::{Deserialize, Serialize};
 
+use crate::dispersion::{Dispersion, WindowCounts};
 use crate::special::log_sum_exp;
 
 /// Number of mixture components of the one-sided tests.
@@ -58,6 +64,10 @@ pub struct RateRatioProcess {
     pub max_log_e_pass: f64,
     /// Running intersection of the confidence sequence for r (`None` until computed).
     pub cs: Option<Interval>,
+    /// The between-window overdispersion estimate that discounts each window's evidence
+    /// ([`crate::dispersion`]); `None` for the binomial test.
+    #[serde(default)]
+    pub dispersion: Option<Dispersion>,
 }
 
 /// A confidence interval whose ends may be infinite (and survive a JSON round trip).
@@ -101,6 +111,15 @@ impl RateRatioProcess {
             max_log_e_fail: 0.0,
             max_log_e_pass: 0.0,
             cs: None,
+            dispersion: None,
+        }
+    }
+
+    /// The same process with the overdispersion estimate switched on.
+    pub fn with_dispersion(self) -> Self {
+        Self {
+            dispersion: Some(Dispersion::default()),
+            ..self
         }
     }
 
@@ -112,6 +131,7 @@ impl RateRatioProcess {
             && self.ll_fail.len() == MIXTURE_POINTS + 1
             && self.ll_pass.len() == MIXTURE_POINTS + 1
             && self.ll_grid.len() == GRID_POINTS
+            && self.dispersion.as_ref().is_none_or(Dispersion::is_well_formed)
     }
 
     /// Folds in one window: canary share of exposure `share` (in (0, 1)), canary and stable event
@@ -129,18 +149,12 @@ impl RateRatioProcess {
     }
 
     /// [`observe`](Self::observe) for several windows `(share, canary events, stable events,
-    /// canary exposure, stable exposure)`, computing the ratio grids once.
+    /// canary exposure, stable exposure)`, in order. With the overdispersion estimate on, each
+    /// window's log-likelihood ratios are weighted by `1/φ`, its dispersion factor estimated from
+    /// the earlier windows only.
     pub fn observe_all(&mut self, windows: &[(f64, f64, f64, f64, f64)]) {
-        let (rf, rp, mr) = (self.fail_ratio, self.pass_ratio, self.max_ratio);
-        let mut ratios: Vec<f64> = Vec::with_capacity(2 * MIXTURE_POINTS + 2 + GRID_POINTS);
-        ratios.push(rf);
-        ratios.extend((0..MIXTURE_POINTS).map(|k| rf * mixture_rho(k, mr)));
-        ratios.push(rp);
-        ratios.extend((0..MIXTURE_POINTS).map(|k| rp / mixture_rho(k, mr)));
-        ratios.extend((0..GRID_POINTS).map(grid_ratio));
+        let ratios = self.ratios();
         let ln_r: Vec<f64> = ratios.iter().map(|r| r.ln()).collect();
-        let mut delta = vec![0.0; ratios.len()];
-        let mut informative = false;
         for &(share, ce, se, cn, sn) in windows {
             self.canary_events += ce;
             self.stable_events += se;
@@ -149,30 +163,95 @@ impl RateRatioProcess {
             if !(share > 0.0 && share < 1.0) || ce + se <= 0.0 {
                 continue;
             }
+            let counts = WindowCounts {
+                canary_events: ce,
+                canary_n: cn,
+                stable_events: se,
+                stable_n: sn,
+            };
+            let weight = 1.0 / self.window_factor(counts);
             self.windows += 1;
-            informative = true;
             // θ = r·s/(r·s + 1 − s): ln θ = ln r + ln s − L and ln(1 − θ) = ln(1 − s) − L,
             // with L = ln(r·s + 1 − s).
             let (ln_s, ln_1s) = (share.ln(), (1.0 - share).ln());
-            for ((d, r), lr) in delta.iter_mut().zip(&ratios).zip(&ln_r) {
+            let lls = self
+                .ll_fail
+                .iter_mut()
+                .chain(self.ll_pass.iter_mut())
+                .chain(self.ll_grid.iter_mut());
+            for ((v, r), lr) in lls.zip(&ratios).zip(&ln_r) {
                 let l = (r * share + 1.0 - share).ln();
-                *d += ce * (lr + ln_s - l) + se * (ln_1s - l);
+                *v += weight * (ce * (lr + ln_s - l) + se * (ln_1s - l));
+            }
+            if let Some(d) = &mut self.dispersion {
+                d.record(counts);
             }
         }
-        if !informative {
-            return;
-        }
-        let (fail, rest) = delta.split_at(MIXTURE_POINTS + 1);
-        let (pass, grid) = rest.split_at(MIXTURE_POINTS + 1);
-        for (v, d) in self.ll_fail.iter_mut().zip(fail) {
-            *v += d;
-        }
-        for (v, d) in self.ll_pass.iter_mut().zip(pass) {
-            *v += d;
-        }
-        for (v, d) in self.ll_grid.iter_mut().zip(grid) {
-            *v += d;
-        }
+    }
+
+    /// The ratios whose log-likelihoods are kept: fail null and alternatives, pass null and
+    /// alternatives, then the confidence-sequence grid.
+    fn ratios(&self) -> Vec<f64> {
+        let (rf, rp, mr) = (self.fail_ratio, self.pass_ratio, self.max_ratio);
+        let mut ratios: Vec<f64> = Vec::with_capacity(2 * MIXTURE_POINTS + 2 + GRID_POINTS);
+        ratios.push(rf);
+        ratios.extend((0..MIXTURE_POINTS).map(|k| rf * mixture_rho(k, mr)));
+        ratios.push(rp);
+        ratios.extend((0..MIXTURE_POINTS).map(|k| rp / mixture_rho(k, mr)));
+        ratios.extend((0..GRID_POINTS).map(grid_ratio));
+        ratios
+    }
+
+    /// The dispersion factor `φ ≥ 1` of `window` from the earlier windows (1 for the binomial
+    /// test), recorded as the latest.
+    fn window_factor(&mut self, window: WindowCounts) -> f64 {
+        let null = self.fail_ratio;
+        let Some(d) = &mut self.dispersion else {
+            return 1.0;
+        };
+        let phi = d.factor(window, null);
+        d.last_factor = phi;
+        phi
+    }
+
+    /// The dispersion factor a future window with exposure share `share` and the average exposure
+    /// and expected events per window so far would get (1 for the binomial test or before any
+    /// window).
+    pub fn future_factor(&self, share: f64) -> f64 {
+        let Some(d) = &self.dispersion else {
+            return 1.0;
+        };
+        let windows = d.stable.windows.max(1) as f64;
+        let n = (self.canary_exposure + self.stable_exposure) / windows;
+        let (cn, sn) = (share * n, (1.0 - share) * n);
+        let rate = |a: &crate::dispersion::ArmMoments| a.rate().unwrap_or(0.0);
+        let (pc, ps) = (
+            rate(&d.canary).max(self.fail_ratio * rate(&d.stable)),
+            rate(&d.stable),
+        );
+        d.projected_factor(
+            WindowCounts {
+                canary_events: cn * pc,
+                canary_n: cn,
+                stable_events: sn * ps,
+                stable_n: sn,
+            },
+            self.fail_ratio,
+        )
+    }
+
+    /// The dispersion factor applied to the latest window when it was estimated from the data
+    /// (`None` for the binomial test or while only the prior applies).
+    pub fn estimated_factor(&self) -> Option<f64> {
+        self.dispersion
+            .as_ref()
+            .filter(|d| d.is_estimated())
+            .map(|d| d.last_factor)
+    }
+
+    /// The dispersion factor applied to the latest window (1 for the binomial test).
+    pub fn last_factor(&self) -> f64 {
+        self.dispersion.as_ref().map_or(1.0, |d| d.last_factor)
     }
 
     fn log_mixture(ll: &[f64]) -> f64 {
@@ -193,9 +272,10 @@ impl RateRatioProcess {
         Self::log_mixture(&self.ll_pass)
     }
 
-    /// A projection of the fail and pass tests after one more window with canary share `share`
-    /// (see [`Projection::evaluate`]).
-    pub fn projection(&self, share: f64) -> Projection<'_> {
+    /// A projection of the fail and pass tests after more windows with canary share `share`, their
+    /// log-likelihood ratios weighted by `weight` (`1/φ` of the future windows; see
+    /// [`Projection::evaluate`]).
+    pub fn projection(&self, share: f64, weight: f64) -> Projection<'_> {
         let (rf, rp, mr) = (self.fail_ratio, self.pass_ratio, self.max_ratio);
         let logs = |r: f64| {
             let l = (r * share + 1.0 - share).ln();
@@ -211,6 +291,7 @@ impl RateRatioProcess {
             .collect();
         Projection {
             process: self,
+            weight,
             fail,
             pass,
         }
@@ -316,6 +397,8 @@ impl RateRatioProcess {
 #[derive(Debug, Clone)]
 pub struct Projection<'a> {
     process: &'a RateRatioProcess,
+    /// Weight of the future windows' log-likelihood ratios (`1/φ`).
+    weight: f64,
     /// `(ln θ(r), ln(1 − θ(r)))` for the null and the alternatives of the fail test.
     fail: Vec<(f64, f64)>,
     /// The same for the pass test.
@@ -344,7 +427,8 @@ impl Projection<'_> {
         var_stable: f64,
     ) -> (Projected, Projected) {
         let one = |ll: &[f64], logs: &[(f64, f64)]| {
-            let moved = |l: f64, (a, b): (f64, f64)| l + canary_events * a + stable_events * b;
+            let w = self.weight;
+            let moved = |l: f64, (a, b): (f64, f64)| l + w * (canary_events * a + stable_events * b);
             let (Some((l0, alts)), Some((&g0, gs))) = (ll.split_first(), logs.split_first()) else {
                 return Projected { log_e: 0.0, sd: 0.0 };
             };
@@ -361,7 +445,7 @@ impl Projection<'_> {
             if !(z > 0.0 && top.is_finite()) {
                 return Projected { log_e: 0.0, sd: 0.0 };
             }
-            let (gc, gsb) = (gc / z, gsb / z);
+            let (gc, gsb) = (w * gc / z, w * gsb / z);
             Projected {
                 log_e: top + z.ln() - (terms.len() as f64).ln(),
                 sd: (var_canary * gc * gc + var_stable * gsb * gsb).sqrt(),
@@ -408,7 +492,7 @@ mod tests {
         let mut p = RateRatioProcess::new(1.0, 1.25, 20.0);
         p.observe(0.3, 12.0, 20.0, 1000.0, 2300.0);
         p.conclude_look(0.05);
-        let (f, q) = p.projection(0.3).evaluate(7.5, 16.0, 0.0, 0.0);
+        let (f, q) = p.projection(0.3, 1.0).evaluate(7.5, 16.0, 0.0, 0.0);
         let mut o = p.clone();
         o.observe(0.3, 7.5, 16.0, 600.0, 1400.0);
         assert!(
@@ -423,8 +507,8 @@ mod tests {
         );
         assert_eq!((f.sd, q.sd), (0.0, 0.0));
         // The spread grows like the square root of the counts' variance.
-        let (f1, _) = p.projection(0.3).evaluate(7.5, 16.0, 1.0, 1.0);
-        let (f4, _) = p.projection(0.3).evaluate(7.5, 16.0, 4.0, 4.0);
+        let (f1, _) = p.projection(0.3, 1.0).evaluate(7.5, 16.0, 1.0, 1.0);
+        let (f4, _) = p.projection(0.3, 1.0).evaluate(7.5, 16.0, 4.0, 4.0);
         assert!(f1.sd > 0.0 && (f4.sd / f1.sd - 2.0).abs() < 1e-9, "{f1:?} {f4:?}");
     }
 

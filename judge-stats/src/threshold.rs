@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, JudgeConfig, check_closed, check_min};
 use crate::data::{Detail, JudgeData, Phase, Series, Verdict, codes};
 use crate::guard::MissingData;
 use crate::special::{mean, percentile_r7};
@@ -166,6 +166,33 @@ impl Default for Config {
             on_warning: OnWarning::Inconclusive,
             missing_data: MissingData::Inconclusive,
         }
+    }
+}
+
+impl JudgeConfig for Config {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.objectives.is_empty() {
+            return Err(ConfigError::Invalid {
+                field: "objectives",
+                problem: "must list at least one objective".into(),
+            });
+        }
+        for o in &self.objectives {
+            parse_sets(&o.pass)?;
+            parse_sets(&o.warning)?;
+            check_min("objectives[].weight", o.weight, 0.0)?;
+            check_min("objectives[].minSamples", o.min_samples, 0.0)?;
+        }
+        let t = self.total_score;
+        check_closed("totalScore.pass", t.pass, 0.0, 100.0)?;
+        check_closed("totalScore.warning", t.warning, 0.0, 100.0)?;
+        if t.warning > t.pass {
+            return Err(ConfigError::Invalid {
+                field: "totalScore.warning",
+                problem: format!("must be at most pass ({}), got {}", t.pass, t.warning),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -337,11 +364,8 @@ pub fn judge(input: &JudgeData, config: &Config, state: Option<State>) -> (Verdi
     let st = State {
         looks: state.unwrap_or_default().looks + 1,
     };
-    if config.objectives.is_empty() {
-        return (
-            Verdict::invalid("invalid judge configuration: `objectives` must list at least one objective"),
-            st,
-        );
+    if let Some(v) = crate::data::reject(input, config) {
+        return (v, st);
     }
     let mut details = Vec::new();
     let mut outcomes = Vec::new();
@@ -360,7 +384,8 @@ pub fn judge(input: &JudgeData, config: &Config, state: Option<State>) -> (Verdi
             .and_then(|s| aggregate(s, obj.aggregate));
         let base_series = crate::error_ratio::stable_series(input, &config.baseline);
         let baseline = base_series.and_then(|s| aggregate(s, obj.aggregate));
-        let mut d = Detail::new(&name, format!("{:?}", obj.aggregate).to_lowercase(), f64::NAN);
+        // 0 until there is data (the `result` entry says `nodata`): NaN never reaches a detail.
+        let mut d = Detail::new(&name, format!("{:?}", obj.aggregate).to_lowercase(), 0.0);
         d.samples = (
             canary.map_or(0, |c| c.1 as u64),
             baseline.map_or(0, |b| b.1 as u64),

@@ -285,16 +285,17 @@ fn number_after(reason: &str, label: &str) -> f64 {
 
 #[test]
 fn reasons_print_statistics_readably_and_details_keep_full_precision() {
-    // A tenfold error rate: the e-value is astronomically large.
+    // A tenfold error rate: the e-value is astronomically large (even discounted by the
+    // dispersion prior of a first window).
     let (v, _) = judge(
-        &input(&[(1, 100.0, 1000.0)], &[(1, 10.0, 1000.0)]),
+        &input(&[(1, 1000.0, 10000.0)], &[(1, 100.0, 10000.0)]),
         &Config::default(),
         None,
     );
     assert_eq!(v.code, codes::REGRESSION);
     assert!(
         v.reason.starts_with(
-            "errors: canary is worse than stable: rate ratio 10.00 (canary 100/1000 vs stable 10/1000), e-value "
+            "errors: canary is worse than stable: rate ratio 10.00 (canary 1000/10000 vs stable 100/10000), e-value "
         ),
         "{}",
         v.reason
@@ -512,4 +513,71 @@ fn ratio_between_the_margins_says_more_traffic_alone_would_not_decide() {
         "{}",
         v.reason
     );
+}
+
+/// Errors that vary between minutes on each arm on its own, far more than binomial noise (counts
+/// 15 ± 14 of 1,000 requests, out of phase), with the same rate on average.
+fn one_arm_swings(minutes: usize) -> Vec<Window> {
+    (0..minutes)
+        .map(|i| {
+            let count = |phase: f64| (15.0 + 14.0 * (1.3 * i as f64 + phase).sin()).round();
+            ((count(0.0), 1000.0), (count(2.0), 1000.0))
+        })
+        .collect()
+}
+
+fn binomial() -> Config {
+    Config {
+        dispersion: judge_stats::dispersion::DispersionMode::Binomial,
+        ..Config::default()
+    }
+}
+
+#[test]
+fn overdispersion_is_named_in_the_reason_with_the_minutes_still_needed() {
+    let last = run_windows(&Config::default(), &one_arm_swings(20))
+        .pop()
+        .unwrap();
+    assert_eq!(last.phase, Phase::Inconclusive, "{}", last.reason);
+    assert!(
+        last.reason.contains("more than chance between windows") && last.reason.contains("more minutes"),
+        "{}",
+        last.reason
+    );
+    let dispersion: f64 = last.details[0]
+        .extra_value("dispersion")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(dispersion > 3.0, "{dispersion}");
+}
+
+#[test]
+fn a_one_minute_canary_burst_after_per_arm_swings_is_discounted() {
+    // Ten minutes of per-arm swings, then one minute with 100 canary errors against 10.
+    let mut windows = one_arm_swings(10);
+    windows.push(((100.0, 1000.0), (10.0, 1000.0)));
+    let last = |cfg: &Config| run_windows(cfg, &windows).pop().unwrap();
+    // The binomial test reads the burst as a regression; the default judge, having seen each
+    // arm's errors swing, does not.
+    assert_eq!(last(&binomial()).phase, Phase::Failed);
+    let v = last(&Config::default());
+    assert_eq!(v.phase, Phase::Inconclusive, "{}", v.reason);
+    assert!(
+        v.reason.contains("more than chance between windows"),
+        "{}",
+        v.reason
+    );
+}
+
+#[test]
+fn a_state_from_the_other_dispersion_mode_is_a_state_mismatch() {
+    let (_, state) = judge(&input(&[(1, 1.0, 100.0)], &[(1, 1.0, 100.0)]), &binomial(), None);
+    let (v, _) = judge(
+        &input(&[(2, 1.0, 100.0)], &[(2, 1.0, 100.0)]),
+        &Config::default(),
+        Some(state),
+    );
+    assert_eq!(v.phase, Phase::Error);
+    assert_eq!(v.code, codes::STATE_MISMATCH);
 }

@@ -5,6 +5,7 @@
 // module imports nothing and the component is pure. Every string and list returned to the host is
 // heap-allocated: the generated post-return function frees them.
 
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -141,6 +142,25 @@ static void totals(const series_t *s, double *num, double *den) {
 
 static void err_msg(judge_string_t *err, const char *msg) { judge_string_dup(err, msg); }
 
+// Step 3 of REFERENCE-JUDGE.md: every ratio needs 0 <= numerator <= denominator, both finite (a NaN
+// fails every comparison).
+static bool check_counts(const series_t *s, const char *name, judge_string_t *err) {
+  for (size_t i = 0; i < s->ratios.len; i++) {
+    double n = s->ratios.ptr[i].numerator, d = s->ratios.ptr[i].denominator;
+    if (!(n >= 0.0 && n <= d && d <= DBL_MAX)) {
+      buf_t b = {0};
+      buf_str(&b, "invalid counts in series \"");
+      buf_str(&b, name);
+      buf_str(&b, "\" at ratio ");
+      buf_u64(&b, (uint64_t)i);
+      buf_str(&b, ": need 0 <= numerator <= denominator, both finite");
+      buf_into(&b, err);
+      return false;
+    }
+  }
+  return true;
+}
+
 static void err_invalid_arg(judge_string_t *err, const char *name, const judge_string_t *value) {
   buf_t b = {0};
   buf_str(&b, "invalid arg \"");
@@ -190,6 +210,7 @@ static bool evaluate(const input_t *in, verdict_t *ret, judge_string_t *err) {
     err_msg(err, "missing series \"stable\"");
     return false;
   }
+  if (!check_counts(canary, "canary", err) || !check_counts(stable, "stable", err)) return false;
 
   double cn, cd, sn, sd;
   totals(canary, &cn, &cd);

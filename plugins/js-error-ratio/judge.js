@@ -31,6 +31,15 @@ function firstSeries(series, name) {
   return series.find((s) => s.name === name);
 }
 
+// Step 3 of REFERENCE-JUDGE.md: 0 <= numerator <= denominator, both finite (NaN fails).
+function checkCounts(series, name) {
+  series.ratios.forEach((r, i) => {
+    if (!(0 <= r.numerator && r.numerator <= r.denominator && r.denominator <= Number.MAX_VALUE)) {
+      throw `invalid counts in series "${name}" at ratio ${i}: need 0 <= numerator <= denominator, both finite`;
+    }
+  });
+}
+
 function totals(series) {
   let num = 0.0;
   let den = 0.0;
@@ -81,6 +90,8 @@ export const evaluator = {
     if (canary === undefined) throw 'missing series "canary"';
     const stable = firstSeries(input.series, "stable");
     if (stable === undefined) throw 'missing series "stable"';
+    checkCounts(canary, "canary");
+    checkCounts(stable, "stable");
 
     const [cn, cd] = totals(canary);
     const [sn, sd] = totals(stable);

@@ -56,6 +56,16 @@ def first_series(series, name):
     return None
 
 
+def check_counts(series, name):
+    """Step 3 of REFERENCE-JUDGE.md: 0 <= numerator <= denominator, both finite (NaN fails)."""
+    for i, r in enumerate(series.ratios):
+        if not (0.0 <= r.numerator <= r.denominator and math.isfinite(r.denominator)):
+            raise Err(
+                'invalid counts in series "%s" at ratio %d: need 0 <= numerator <= denominator, both finite'
+                % (name, i)
+            )
+
+
 def totals(series):
     num = 0.0
     den = 0.0
@@ -89,6 +99,8 @@ class Evaluator(exports.Evaluator):
         stable = first_series(input.series, "stable")
         if stable is None:
             raise Err('missing series "stable"')
+        check_counts(canary, "canary")
+        check_counts(stable, "stable")
 
         cn, cd = totals(canary)
         sn, sd = totals(stable)

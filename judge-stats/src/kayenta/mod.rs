@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::{ConfigError, JudgeConfig, check_closed, check_min, check_open};
 use crate::data::{Detail, JudgeData, Phase, Verdict, codes};
 use crate::special::mean;
 use classifier::{Direction, EffectMeasure, NanStrategy, Settings, classify, default_threshold, transform};
@@ -207,6 +208,102 @@ impl Default for Config {
     }
 }
 
+impl JudgeConfig for Config {
+    fn validate(&self) -> Result<(), ConfigError> {
+        check_open("confLevel", self.conf_level, 0.0, 1.0)?;
+        check_min("tolerance", self.tolerance, 0.0)?;
+        let t = self.score_thresholds;
+        check_closed("scoreThresholds.pass", t.pass, 0.0, 100.0)?;
+        check_closed("scoreThresholds.marginal", t.marginal, 0.0, 100.0)?;
+        if t.marginal > t.pass {
+            return Err(ConfigError::Invalid {
+                field: "scoreThresholds.marginal",
+                problem: format!("must be at most pass ({}), got {}", t.pass, t.marginal),
+            });
+        }
+        let invalid = |field, problem| Err(ConfigError::Invalid { field, problem });
+        let groups: Vec<&str> = if self.metrics.is_empty() {
+            vec!["default"]
+        } else {
+            self.metrics.iter().flat_map(MetricConfig::groups).collect()
+        };
+        for (group, weight) in &self.group_weights {
+            if !(0.0..=100.0).contains(weight) {
+                return invalid(
+                    "groupWeights",
+                    format!("{group:?} must be a weight in [0, 100], got {weight}"),
+                );
+            }
+            if !groups.contains(&group.as_str()) {
+                return invalid(
+                    "groupWeights",
+                    format!(
+                        "{group:?} is not a group of any metric (groups: {})",
+                        groups.join(", ")
+                    ),
+                );
+            }
+        }
+        let total: f64 = self.group_weights.values().sum();
+        if total > 100.0 {
+            return invalid(
+                "groupWeights",
+                format!("the weights total {total}; they must total at most 100"),
+            );
+        }
+        self.metrics.iter().try_for_each(MetricConfig::validate)
+    }
+}
+
+impl MetricConfig {
+    /// The scoring groups of this metric (`default` when none is named).
+    fn groups(&self) -> Vec<&str> {
+        if self.groups.is_empty() {
+            vec!["default"]
+        } else {
+            self.groups.iter().map(String::as_str).collect()
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.outliers.strategy == OutlierStrategy::Remove {
+            check_open(
+                "metrics[].outliers.outlierFactor",
+                self.outliers.outlier_factor,
+                0.0,
+                f64::INFINITY,
+            )?;
+        }
+        let e = &self.effect_size;
+        let gates = [
+            ("metrics[].effectSize.allowedIncrease", e.allowed_increase),
+            ("metrics[].effectSize.allowedDecrease", e.allowed_decrease),
+            ("metrics[].effectSize.criticalIncrease", e.critical_increase),
+            ("metrics[].effectSize.criticalDecrease", e.critical_decrease),
+        ];
+        for (field, gate) in gates {
+            if let Some(g) = gate {
+                match e.measure {
+                    EffectMeasure::MeanRatio => check_min(field, g, 0.0)?,
+                    EffectMeasure::Cles => check_closed(field, g, 0.0, 1.0)?,
+                }
+            }
+        }
+        if let Some(Slo {
+            max: Some(max),
+            min: Some(min),
+        }) = self.slo
+            && min > max
+        {
+            return Err(ConfigError::Invalid {
+                field: "metrics[].slo.min",
+                problem: format!("must be at most max ({max}), got {min}"),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Stateless apart from counting evaluations.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
@@ -223,6 +320,7 @@ fn stats(v: &[f64]) -> String {
     let (lo, hi) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| {
         (a.min(*x), b.max(*x))
     });
+    let [lo, hi, m, sd] = [lo, hi, m, sd].map(|x| crate::data::ExtraValue::render(&x));
     format!("min={lo} max={hi} mean={m} std={sd} count={}", v.len())
 }
 
@@ -231,14 +329,8 @@ pub fn judge(input: &JudgeData, config: &Config, state: Option<State>) -> (Verdi
     let st = State {
         looks: state.unwrap_or_default().looks + 1,
     };
-    let valid = config.conf_level > 0.0 && config.conf_level < 1.0 && config.tolerance >= 0.0;
-    if !valid {
-        return (
-            Verdict::invalid(
-                "invalid judge configuration: `confLevel` must be in (0, 1) and `tolerance` >= 0",
-            ),
-            st,
-        );
+    if let Some(v) = crate::data::reject(input, config) {
+        return (v, st);
     }
     let default_metric = [MetricConfig {
         name: input.metric_or("metric"),
@@ -283,9 +375,15 @@ pub fn judge(input: &JudgeData, config: &Config, state: Option<State>) -> (Verdi
             m.name.clone()
         };
         let c = classify(&name, &x, &y, &s);
-        let mut det = Detail::new(&name, "hodges-lehmann", c.estimate.unwrap_or(f64::NAN));
-        det.effect = Some(c.deviation);
-        det.interval = c.interval;
+        // Without an estimate (no data, or the statistics failed) the value is 0 and the
+        // classification says why; NaN never reaches a detail.
+        let mut det = Detail::new(
+            &name,
+            "hodges-lehmann",
+            c.estimate.filter(|x| !x.is_nan()).unwrap_or(0.0),
+        );
+        det.effect = Some(c.deviation).filter(|x| !x.is_nan());
+        det.interval = c.interval.filter(|(lo, hi)| !lo.is_nan() && !hi.is_nan());
         det.samples = (x.len() as u64, y.len() as u64);
         det = det
             .with("classification", format!("{:?}", c.label))

@@ -26,7 +26,7 @@ pub use quantile::{
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{ConfigError, check_min, check_open};
+use crate::config::{ConfigError, JudgeConfig, check_comparisons, check_min, check_open, check_rate};
 use crate::counts::{CountState, CountTest, CountWindow, assess};
 use crate::data::{Bucket, JudgeData, Phase, Series, Verdict, codes};
 use crate::guard::{MissingData, bonferroni};
@@ -118,6 +118,9 @@ impl Config {
         check_open("maxRatio", self.max_ratio, 1.1, 1e3)?;
         check_open("quantile", self.quantile, 0.0, 1.0)?;
         check_min("minRequests", self.min_requests, 0.0)?;
+        check_comparisons(self.comparisons)?;
+        check_rate("maxSlowRate", self.max_slow_rate)?;
+        check_rate("passBelowRate", self.pass_below_rate)?;
         if self.mode == Mode::SlowerThan && !self.threshold.is_some_and(f64::is_finite) {
             return Err(ConfigError::Invalid {
                 field: "threshold",
@@ -172,6 +175,12 @@ impl Config {
             missing_data: self.missing_data,
             bayesian_details: false,
         })
+    }
+}
+
+impl JudgeConfig for Config {
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.test().map(|_| ())
     }
 }
 
@@ -249,34 +258,56 @@ fn new_points(st: &mut State, canary: &Series, stable: &Series) -> (Vec<f64>, Ve
     (new(canary), new(stable))
 }
 
+/// Per-request latencies (the `points` of the judged arms) must be non-negative; NaN means "no
+/// sample in this step" and is skipped.
+fn check_samples(input: &JudgeData, config: &Config) -> Result<(), Verdict> {
+    for name in [&config.canary, &config.stable] {
+        let Some(s) = crate::error_ratio::stable_series(input, name) else {
+            continue;
+        };
+        if let Some(p) = s
+            .points
+            .iter()
+            .find(|p| p.value < 0.0 || p.value == f64::INFINITY)
+        {
+            return Err(Verdict::invalid(format!(
+                "series {:?}: the latency sample at {} ms is {}; latencies must be finite and non-negative",
+                s.name, p.time_ms, p.value
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Judges one evaluation.
 pub fn judge(input: &JudgeData, config: &Config, state: Option<State>) -> (Verdict, State) {
-    let fresh = |t: &CountTest| State {
-        counts: CountState::new(t),
+    let fresh = |counts: CountState| State {
+        counts,
         previous: (Vec::new(), Vec::new()),
         accumulated: (Vec::new(), Vec::new()),
         last_point_ms: None,
         samples: Default::default(),
     };
-    let test = match config.test() {
+    let checked = match crate::data::reject(input, config) {
+        Some(v) => Err(v),
+        None => check_samples(input, config)
+            .and_then(|()| config.test().map_err(|e| Verdict::invalid(e.to_string()))),
+    };
+    let test = match checked {
         Ok(t) => t,
-        Err(e) => {
-            let st = state.unwrap_or_else(|| State {
-                counts: CountState::empty(),
-                previous: (Vec::new(), Vec::new()),
-                accumulated: (Vec::new(), Vec::new()),
-                last_point_ms: None,
-                samples: Default::default(),
-            });
-            return (Verdict::invalid(e.to_string()), st);
-        }
+        Err(v) => return (v, state.unwrap_or_else(|| fresh(CountState::empty()))),
     };
     let mut st = match state {
         Some(s) => match CountState::resume(Some(s.counts.clone()), &test) {
             Ok(_) => s,
-            Err(e) => return (Verdict::new(Phase::Error, codes::STATE_MISMATCH, e), fresh(&test)),
+            Err(e) => {
+                return (
+                    Verdict::new(Phase::Error, codes::STATE_MISMATCH, e),
+                    fresh(CountState::new(&test)),
+                );
+            }
         },
-        None => fresh(&test),
+        None => fresh(CountState::new(&test)),
     };
     let empty = Series::default();
     let canary = input.series(&config.canary).unwrap_or(&empty);

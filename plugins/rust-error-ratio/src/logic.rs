@@ -27,6 +27,21 @@ fn is_decimal(text: &str) -> bool {
     }
 }
 
+/// Step 3 of the specification: every ratio needs `0 <= numerator <= denominator`, both finite
+/// (a NaN fails every comparison).
+fn check_counts(series: &analysis_sdk::Series, name: &str) -> Result<(), String> {
+    match series
+        .ratios
+        .iter()
+        .position(|r| !(r.numerator >= 0.0 && r.numerator <= r.denominator && r.denominator <= f64::MAX))
+    {
+        None => Ok(()),
+        Some(i) => Err(format!(
+            "invalid counts in series \"{name}\" at ratio {i}: need 0 <= numerator <= denominator, both finite"
+        )),
+    }
+}
+
 /// `evaluate()` of the reference judge.
 pub fn evaluate(input: &Input) -> Result<Verdict, String> {
     let min = match input.arg_str("min-requests") {
@@ -39,8 +54,11 @@ pub fn evaluate(input: &Input) -> Result<Verdict, String> {
         Some(t) if is_decimal(t) => t.parse::<f64>().map_err(|_| invalid_arg("tolerance", t))?,
         Some(t) => return Err(invalid_arg("tolerance", t)),
     };
-    let c = input.require_series("canary")?.ratio_totals();
-    let s = input.require_series("stable")?.ratio_totals();
+    let canary = input.require_series("canary")?;
+    let stable = input.require_series("stable")?;
+    check_counts(canary, "canary")?;
+    check_counts(stable, "stable")?;
+    let (c, s) = (canary.ratio_totals(), stable.ratio_totals());
     let (cd, sd) = (c.denominator, s.denominator);
     let detail = Detail::new("error-ratio", "ratio-delta", 0.0).with_samples(int(cd), int(sd));
     let min_f = min as f64;

@@ -3,7 +3,7 @@
 //! `judge-stats` (tested natively); this crate only converts.
 
 use analysis_sdk::{Input, JudgeInfo};
-use judge_stats::config::{decode_state, encode_state, parse_config};
+use judge_stats::config::{JudgeConfig, decode_state, encode_state, parse_config};
 use judge_stats::data as js;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -65,8 +65,8 @@ pub fn to_data(input: &Input) -> js::JudgeData {
     }
 }
 
-/// Converts a `judge-stats` verdict and the encoded state into the WIT verdict.
-pub fn to_sdk(v: js::Verdict, state: Vec<u8>) -> analysis_sdk::Verdict {
+/// Converts a `judge-stats` verdict and the encoded state, if any, into the WIT verdict.
+pub fn to_sdk(v: js::Verdict, state: Option<Vec<u8>>) -> analysis_sdk::Verdict {
     let phase = match v.phase {
         js::Phase::Successful => analysis_sdk::Phase::Successful,
         js::Phase::Failed => analysis_sdk::Phase::Failed,
@@ -92,21 +92,26 @@ pub fn to_sdk(v: js::Verdict, state: Vec<u8>) -> analysis_sdk::Verdict {
                 extra: d.extra,
             })
             .collect(),
-        state: Some(state),
+        state,
     }
 }
 
 /// Parses the configuration and state, runs `judge` and converts the result. A configuration or
-/// state that does not parse is an `Err`, which the host records as an Error measurement.
+/// state that does not parse is an `Err`, which the host records as an Error measurement; a
+/// configuration that parses but is invalid is an Error verdict (`invalid-input`) saying why,
+/// with no state: nothing was judged, so there is nothing to carry on.
 pub fn evaluate<C, S>(input: &Input, judge: JudgeFn<C, S>) -> Result<analysis_sdk::Verdict, String>
 where
-    C: DeserializeOwned + Default,
+    C: DeserializeOwned + Default + JudgeConfig,
     S: Serialize + DeserializeOwned,
 {
     let config: C = parse_config(input.config()).map_err(|e| e.to_string())?;
+    if let Err(e) = config.validate() {
+        return Ok(to_sdk(js::Verdict::invalid(e.to_string()), None));
+    }
     let state: Option<S> = decode_state(input.state()).map_err(|e| e.to_string())?;
     let (verdict, next) = judge(&to_data(input), &config, state);
-    Ok(to_sdk(verdict, encode_state(&next)))
+    Ok(to_sdk(verdict, Some(encode_state(&next))))
 }
 
 /// A JSON Schema of the configuration listing its fields with their defaults.

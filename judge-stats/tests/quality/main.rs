@@ -9,8 +9,14 @@
 //! - Low traffic (50 requests per arm) is Inconclusive; a failing baseline is
 //!   Inconclusive `environment-unhealthy`.
 //!
+//! - Per-arm overdispersion and drift (issue 18): [`overdispersion`], on the streams of
+//!   [`streams`].
+//!
 //! Measured rates are printed (run with `--nocapture`). The Bayesian explanation is switched off
 //! here for speed; it only adds details and never changes a verdict.
+
+mod overdispersion;
+mod streams;
 
 use judge_stats::data::{Bucket, JudgeData, Phase, Point, RatioPoint, Series, codes};
 use judge_stats::special::SplitMix64;
