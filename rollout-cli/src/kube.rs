@@ -21,6 +21,31 @@ use tokio::net::TcpListener;
 
 use crate::CliError;
 
+/// `rollout get --help` examples.
+pub const GET_EXAMPLES: &str = "Examples:
+  rollout get guestbook                  # phase, step, weights, ReplicaSets, analysis runs
+  rollout get guestbook -n shop --watch  # redraw every 2 seconds until Ctrl-C";
+/// `rollout promote --help` examples.
+pub const PROMOTE_EXAMPLES: &str = "Examples:
+  rollout promote guestbook         # resume a pause, or skip the current step
+  rollout promote guestbook --full  # skip all remaining steps and analysis";
+/// `rollout abort --help` examples.
+pub const ABORT_EXAMPLES: &str = "Examples:
+  rollout abort guestbook -n shop   # scale the canary down, traffic back to stable
+  rollout retry guestbook -n shop   # then start the update again";
+/// `rollout retry --help` examples.
+pub const RETRY_EXAMPLES: &str = "Examples:
+  rollout retry guestbook           # after `rollout abort` or an aborted analysis";
+/// `rollout pause --help` examples.
+pub const PAUSE_EXAMPLES: &str = "Examples:
+  rollout pause guestbook -n shop   # hold at the current step
+  rollout promote guestbook -n shop # resume";
+/// `rollout controller --help` examples.
+pub const CONTROLLER_EXAMPLES: &str = "Examples:
+  rollout controller manifests | kubectl apply -f -   # CRDs, RBAC, ServiceAccount, Deployment
+  rollout controller --namespace shop --metrics-addr 0.0.0.0:8090
+  rollout controller --shard 1 --judges ./judges";
+
 /// Which Rollout a command acts on.
 #[derive(Debug, Args)]
 pub struct Target {
@@ -114,6 +139,9 @@ pub struct ControllerArgs {
 #[derive(Debug, Subcommand)]
 enum ControllerCommand {
     /// Print everything a cluster needs as YAML: CRDs, least-privilege RBAC, ServiceAccount, Deployment.
+    #[command(after_help = "Examples:
+  rollout controller manifests | kubectl apply -f -
+  rollout controller manifests --watch-namespace shop --image registry.example/rollout:0.1.0 --no-crds")]
     Manifests(ManifestArgs),
 }
 

@@ -1,16 +1,18 @@
 //! The `rollout` command: simulate, plan and validate rollouts, inspect and run judges.
 
 mod docs;
+mod exit;
+mod input;
 mod judge;
 mod kube;
 mod plan;
 mod simulate;
 mod validate;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use exit::Exit;
 
 /// Writes to stdout; a closed pipe (e.g. `| head`) ends the program quietly instead of panicking.
 pub fn out_raw(text: &str) {
@@ -54,7 +56,7 @@ impl CliError {
 
 /// Progressive delivery as a library: simulate, plan and validate Argo-compatible Rollouts.
 #[derive(Debug, Parser)]
-#[command(name = "rollout", version, about)]
+#[command(name = "rollout", version, about, after_help = top_level_help())]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -65,145 +67,67 @@ enum Command {
     /// Run a Rollout update in a simulated cluster with traffic, faults and real WASM judges.
     ///
     /// Without ROLLOUT.yaml, runs the bundled example (examples/scenarios/).
-    Simulate {
-        /// The Rollout (it may also hold AnalysisTemplates).
-        rollout: Option<PathBuf>,
-        /// AnalysisTemplate / ClusterAnalysisTemplate files.
-        #[arg(long, value_name = "TEMPLATES.yaml")]
-        analysis: Vec<PathBuf>,
-        /// A scenario file, or a bundled one: healthy, error-spike, low-traffic, already-failing.
-        #[arg(long, value_name = "SCENARIO")]
-        scenario: Option<String>,
-        /// Seed of the traffic model (default: the scenario's, else 1).
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Print the event log and timeline as JSON instead of the live log.
-        #[arg(long)]
-        json: bool,
-        /// Write a timeline chart: FILE.svg, or FILE.html with the event log.
-        #[arg(long, value_name = "FILE")]
-        report: Option<PathBuf>,
-        /// More directories to search for judges by digest (plugins/dist is searched if present).
-        #[arg(long, value_name = "DIR")]
-        judges: Vec<PathBuf>,
-        /// Act as a person running `promote` this long after an indefinite pause (e.g. 1m).
-        #[arg(long, value_name = "DURATION")]
-        promote_after: Option<String>,
-    },
+    Simulate(simulate::Args),
     /// Show each canary step with its traffic weight and desired canary/stable replicas.
-    Plan {
-        /// The Rollout.
-        rollout: PathBuf,
-        /// Plan for this many replicas instead of spec.replicas.
-        #[arg(long)]
-        replicas: Option<i32>,
-    },
+    Plan(plan::Args),
     /// Check Rollout and AnalysisTemplate YAML; exit status 1 when anything is invalid.
-    Validate {
-        /// Files to check (every document in each).
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-    },
+    Validate(validate::Args),
     /// Inspect or run a WebAssembly judge.
+    #[command(after_help = "Examples:
+  rollout judge inspect plugins/dist/judge-error-ratio.wasm
+  rollout judge run plugins/dist/judge-error-ratio.wasm examples/judges/error-ratio-input.json")]
     Judge {
         #[command(subcommand)]
-        command: JudgeCommand,
+        command: judge::Command,
     },
     /// Show a Rollout in the cluster: phase, step, weights, ReplicaSets and analysis runs.
+    #[command(after_help = crate::kube::GET_EXAMPLES)]
     Get(crate::kube::GetArgs),
     /// Resume a paused Rollout, or skip the current step (--full: skip all steps).
+    #[command(after_help = crate::kube::PROMOTE_EXAMPLES)]
     Promote(crate::kube::PromoteArgs),
     /// Abort a Rollout: scale the canary down and go back to the stable version.
+    #[command(after_help = crate::kube::ABORT_EXAMPLES)]
     Abort(crate::kube::Target),
     /// Retry an aborted Rollout.
+    #[command(after_help = crate::kube::RETRY_EXAMPLES)]
     Retry(crate::kube::Target),
     /// Pause a Rollout (spec.paused).
+    #[command(after_help = crate::kube::PAUSE_EXAMPLES)]
     Pause(crate::kube::Target),
     /// Run the controller for Argo-compatible Rollouts, or print its install manifests.
+    #[command(after_help = crate::kube::CONTROLLER_EXAMPLES)]
     Controller(crate::kube::ControllerArgs),
 }
 
-#[derive(Debug, Subcommand)]
-enum JudgeCommand {
-    /// Show a judge's digest, interface, imports and describe().
-    Inspect {
-        /// The component (.wasm).
-        file: PathBuf,
-    },
-    /// Evaluate a judge once on a JSON input and print the verdict as JSON.
-    Run {
-        /// The component (.wasm).
-        file: PathBuf,
-        /// The input JSON file, or - for stdin.
-        #[arg(long, value_name = "FILE")]
-        input: String,
-        /// Refuse to run unless the component has this sha256.
-        #[arg(long)]
-        sha256: Option<String>,
-    },
+/// Examples and the exit codes, after the top-level `--help`.
+fn top_level_help() -> String {
+    format!(
+        "Examples:
+  rollout simulate --scenario error-spike            # a bundled canary, no cluster needed
+  rollout simulate --scenario healthy --report timeline.html
+  rollout validate examples/scenarios/rollout.yaml   # from the repository root
+  rollout judge inspect plugins/dist/judge-error-ratio.wasm
+  rollout get guestbook -n shop                      # against the kubeconfig's cluster
+
+{}",
+        exit::table()
+    )
 }
 
+/// Runs one subcommand; each module's `main` maps its outcome to an exit code.
 fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
-        Command::Simulate {
-            rollout,
-            analysis,
-            scenario,
-            seed,
-            json,
-            report,
-            judges,
-            promote_after,
-        } => {
-            simulate::run(&simulate::Options {
-                rollout,
-                analysis,
-                scenario,
-                seed,
-                json,
-                report,
-                judges,
-                promote_after,
-            })?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Plan { rollout, replicas } => {
-            crate::outf!("{}", plan::run(&rollout, replicas)?);
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Validate { files } => {
-            let paths: Vec<&std::path::Path> = files.iter().map(PathBuf::as_path).collect();
-            let s = validate::run(&paths);
-            for p in &s.problems {
-                crate::outln!("{p}");
-            }
-            crate::outln!(
-                "{} document(s) checked, {} skipped (other kinds), {} problem(s)",
-                s.checked,
-                s.skipped,
-                s.problems.len()
-            );
-            Ok(if s.problems.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
-        }
-        Command::Judge { command } => {
-            match command {
-                JudgeCommand::Inspect { file } => crate::outf!("{}", judge::inspect_cmd(&file)?),
-                JudgeCommand::Run { file, input, sha256 } => {
-                    crate::outln!("{}", judge::run_cmd(&file, &input, sha256)?)
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Get(args) => crate::kube::get(&args).map(|()| ExitCode::SUCCESS),
-        Command::Promote(args) => crate::kube::promote(&args).map(|()| ExitCode::SUCCESS),
-        Command::Abort(t) => crate::kube::operate(crate::kube::Op::Abort, &t).map(|()| ExitCode::SUCCESS),
-        Command::Retry(t) => crate::kube::operate(crate::kube::Op::Retry, &t).map(|()| ExitCode::SUCCESS),
-        Command::Pause(t) => crate::kube::operate(crate::kube::Op::Pause, &t).map(|()| ExitCode::SUCCESS),
-        Command::Controller(args) => crate::kube::controller(&args).map(|()| ExitCode::SUCCESS),
+        Command::Simulate(args) => simulate::main(args),
+        Command::Plan(args) => plan::main(&args),
+        Command::Validate(args) => validate::main(&args),
+        Command::Judge { command } => judge::main(command),
+        Command::Get(args) => crate::kube::get(&args).map(|()| Exit::Success.into()),
+        Command::Promote(args) => crate::kube::promote(&args).map(|()| Exit::Success.into()),
+        Command::Abort(t) => crate::kube::operate(crate::kube::Op::Abort, &t).map(|()| Exit::Success.into()),
+        Command::Retry(t) => crate::kube::operate(crate::kube::Op::Retry, &t).map(|()| Exit::Success.into()),
+        Command::Pause(t) => crate::kube::operate(crate::kube::Op::Pause, &t).map(|()| Exit::Success.into()),
+        Command::Controller(args) => crate::kube::controller(&args).map(|()| Exit::Success.into()),
     }
 }
 
@@ -214,7 +138,7 @@ fn main() -> ExitCode {
         Err(e) => {
             let line = e.to_string().replace('\n', " ");
             eprintln!("error: {line}");
-            ExitCode::from(2)
+            Exit::Error.into()
         }
     }
 }

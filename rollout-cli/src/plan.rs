@@ -9,7 +9,7 @@ use rollout_core::rollout::replicas::{
 };
 
 use crate::CliError;
-use crate::docs;
+use crate::{docs, validate};
 
 /// One row of the plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,7 +111,41 @@ pub fn table(rows: &[Row], max_weight: i32) -> String {
     out
 }
 
-/// Runs the command on a file.
+/// Examples after `rollout plan --help`.
+const HELP: &str = "Examples:
+  rollout plan examples/scenarios/rollout.yaml --replicas 10
+  rollout plan --strict examples/scenarios/rollout.yaml      # unknown fields are errors
+
+The file is validated first (as rollout validate does); any error is reported instead of a plan.";
+
+/// `rollout plan` arguments.
+#[derive(Debug, clap::Args)]
+#[command(after_help = HELP)]
+pub struct Args {
+    /// The Rollout.
+    pub rollout: std::path::PathBuf,
+    /// Plan for this many replicas instead of spec.replicas.
+    #[arg(long)]
+    pub replicas: Option<i32>,
+    /// Treat warnings (unknown fields) as errors.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+/// Runs `rollout plan`: validates the file (as `rollout validate` does, except for analysis
+/// templates, which a plan does not use), then prints the plan.
+pub fn main(args: &Args) -> Result<std::process::ExitCode, CliError> {
+    let source = validate::Source::file(&args.rollout);
+    validate::gate(
+        std::slice::from_ref(&source),
+        validate::References::Ignore,
+        args.strict,
+    )?;
+    crate::outf!("{}", run(&args.rollout, args.replicas)?);
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Plans the Rollout in `path` and renders the table.
 pub fn run(path: &Path, replicas: Option<i32>) -> Result<String, CliError> {
     let label = path.display().to_string();
     let docs = docs::load(path)?;

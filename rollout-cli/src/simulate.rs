@@ -8,12 +8,83 @@ use analysis_host::cache::sha256_hex;
 use analysis_host::{HostConfig, JudgeHost, LoadOptions, WasmJudges};
 use rollout_core::analysis::AnalysisTemplate;
 use rollout_core::analysis::judge::JudgeRegistry;
-use rollout_core::rollout::Rollout;
+use rollout_core::rollout::{ObservedWorkload, Rollout};
 use rollout_sim::log::human_duration;
-use rollout_sim::{Scenario, SimInput, SimReport, simulate};
+use rollout_sim::{Outcome, Scenario, SimInput, SimReport, simulate};
 
 use crate::CliError;
 use crate::docs::{self, Doc};
+use crate::exit::Exit;
+
+/// Examples after `rollout simulate --help`.
+pub const EXAMPLES: &str = "Examples:
+  rollout simulate                                   # the bundled canary in the healthy scenario
+  rollout simulate --scenario error-spike --report timeline.html
+  rollout simulate --scenario low-traffic --json     # the event log and timeline as JSON
+  rollout simulate examples/scenarios/rollout.yaml --analysis examples/templates/error-ratio.yaml
+  rollout simulate ROLLOUT.yaml --promote-after 1m    # act as a person at indefinite pauses";
+
+/// The examples and the exit code of each outcome, so CI can gate on a simulation.
+fn help() -> String {
+    let codes: Vec<String> = Outcome::ALL
+        .iter()
+        .map(|o| format!("{} {}", Exit::of_outcome(*o).code(), o.as_str()))
+        .collect();
+    format!(
+        "{EXAMPLES}\n\nThe exit status is the outcome, to gate CI on: {}; {} for bad input (rollout --help lists all codes).",
+        codes.join(", "),
+        Exit::Error.code()
+    )
+}
+
+/// `rollout simulate` arguments.
+#[derive(Debug, clap::Args)]
+#[command(after_help = help())]
+pub struct Args {
+    /// The Rollout (it may also hold AnalysisTemplates).
+    pub rollout: Option<PathBuf>,
+    /// AnalysisTemplate / ClusterAnalysisTemplate files.
+    #[arg(long, value_name = "TEMPLATES.yaml")]
+    pub analysis: Vec<PathBuf>,
+    /// A scenario file, or a bundled one: healthy, error-spike, low-traffic, already-failing.
+    #[arg(long, value_name = "SCENARIO")]
+    pub scenario: Option<String>,
+    /// Seed of the traffic model (default: the scenario's, else 1).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Print the event log and timeline as JSON instead of the live log.
+    #[arg(long)]
+    pub json: bool,
+    /// Write a timeline chart: FILE.svg, or FILE.html with the event log.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// More directories to search for judges by digest (plugins/dist is searched if present).
+    #[arg(long, value_name = "DIR")]
+    pub judges: Vec<PathBuf>,
+    /// Act as a person running `promote` this long after an indefinite pause (e.g. 1m).
+    #[arg(long, value_name = "DURATION")]
+    pub promote_after: Option<String>,
+    /// Files holding the Deployment a `workloadRef` Rollout points at, when it is not in the
+    /// Rollout's file.
+    #[arg(long, value_name = "FILE")]
+    pub workload: Vec<PathBuf>,
+}
+
+/// Runs `rollout simulate`; the exit code says the outcome ([`Exit::of_outcome`]).
+pub fn main(args: Args) -> Result<std::process::ExitCode, CliError> {
+    let report = run(&Options {
+        rollout: args.rollout,
+        analysis: args.analysis,
+        scenario: args.scenario,
+        seed: args.seed,
+        json: args.json,
+        report: args.report,
+        judges: args.judges,
+        promote_after: args.promote_after,
+        workload: args.workload,
+    })?;
+    Ok(Exit::of_outcome(report.outcome).into())
+}
 
 /// The Rollout simulated when no file is given.
 pub const DEFAULT_ROLLOUT: &str = include_str!("../../examples/scenarios/rollout.yaml");
@@ -88,6 +159,8 @@ pub struct Options {
     pub judges: Vec<PathBuf>,
     /// Simulate `promote` this long after an indefinite pause starts (overrides the scenario).
     pub promote_after: Option<String>,
+    /// Files searched (after the Rollout's) for the object a `workloadRef` names.
+    pub workload: Vec<PathBuf>,
 }
 
 fn load_scenario(arg: Option<&str>) -> Result<Scenario, CliError> {
@@ -122,6 +195,24 @@ fn collect(
         }
     }
     Ok(())
+}
+
+/// The object a `workloadRef` Rollout names, from the Rollout's file or the `--workload` files
+/// (`None` when it is in neither: the simulation says so).
+fn find_workload(opts: &Options, rollout: &Rollout) -> Result<Option<ObservedWorkload>, CliError> {
+    let Some(reference) = &rollout.spec.workload_ref else {
+        return Ok(None);
+    };
+    for path in opts.rollout.iter().chain(&opts.workload) {
+        for d in docs::load(path)? {
+            let manifest = serde_json::to_value(&d.value)
+                .map_err(|e| CliError::new(format!("{}: document {}: {e}", path.display(), d.index)))?;
+            if let Some(workload) = rollout_sim::adapters::referenced_workload(reference, &manifest) {
+                return Ok(Some(workload));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// Template names a Rollout references (background and step analyses), with cluster scope.
@@ -196,8 +287,54 @@ async fn judges(opts: &Options, templates: &[AnalysisTemplate]) -> Result<Arc<dy
     Ok(Arc::new(registry))
 }
 
-/// Runs the command; returns the report.
+/// A `--report` file, checked before anything is simulated.
+struct Chart<'a> {
+    path: &'a Path,
+    html: bool,
+}
+
+impl<'a> Chart<'a> {
+    /// `FILE.svg`, `FILE.html` or `FILE.htm` in a directory that exists.
+    fn new(path: &'a Path) -> Result<Self, CliError> {
+        let html = match path.extension().and_then(|e| e.to_str()) {
+            Some("svg") => false,
+            Some("html" | "htm") => true,
+            _ => {
+                return Err(CliError::new(format!(
+                    "--report {}: use a .svg or .html file name",
+                    path.display()
+                )));
+            }
+        };
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if !dir.is_dir() {
+            return Err(CliError::new(format!(
+                "--report {}: directory {} does not exist",
+                path.display(),
+                dir.display()
+            )));
+        }
+        Ok(Chart { path, html })
+    }
+
+    fn write(&self, report: &SimReport) -> Result<(), CliError> {
+        let text = if self.html {
+            rollout_sim::report::html(report)
+        } else {
+            rollout_sim::report::svg(report)
+        };
+        std::fs::write(self.path, text)
+            .map_err(|e| CliError::new(format!("cannot write {}: {e}", self.path.display())))
+    }
+}
+
+/// Runs the command; returns the report. Arguments are checked before anything is simulated.
 pub fn run(opts: &Options) -> Result<SimReport, CliError> {
+    crate::validate::check_before_run(opts.rollout.as_deref(), &opts.analysis)?;
+    let chart = opts.report.as_deref().map(Chart::new).transpose()?;
     let mut rollout = None;
     let mut templates = Vec::new();
     match &opts.rollout {
@@ -279,6 +416,7 @@ pub fn run(opts: &Options) -> Result<SimReport, CliError> {
             .map_err(|e| CliError::new(format!("--promote-after: {e}")))?;
     }
     let seed = opts.seed.or(scenario.seed).unwrap_or(1);
+    let workload = find_workload(opts, &rollout)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -291,6 +429,7 @@ pub fn run(opts: &Options) -> Result<SimReport, CliError> {
             scenario,
             seed,
             judges,
+            workload,
         };
         let quiet = opts.json;
         if !quiet {
@@ -299,9 +438,10 @@ pub fn run(opts: &Options) -> Result<SimReport, CliError> {
                 input.rollout.metadata.name,
                 input.scenario.name
             );
-            if !input.scenario.description.is_empty() {
+            if description_applies(opts) && !input.scenario.description.is_empty() {
                 crate::outln!("  {}", input.scenario.description);
             }
+            crate::outln!("  {}", environment(&input.scenario));
         }
         let mut sink = |e: &rollout_sim::LogEvent| {
             if !quiet {
@@ -312,19 +452,8 @@ pub fn run(opts: &Options) -> Result<SimReport, CliError> {
             .await
             .map_err(|e| CliError::new(format!("simulation: {e}")))
     })?;
-    if let Some(path) = &opts.report {
-        let text = match path.extension().and_then(|e| e.to_str()) {
-            Some("svg") => rollout_sim::report::svg(&report),
-            Some("html") | Some("htm") => rollout_sim::report::html(&report),
-            _ => {
-                return Err(CliError::new(format!(
-                    "--report {}: use a .svg or .html file name",
-                    path.display()
-                )));
-            }
-        };
-        std::fs::write(path, text)
-            .map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))?;
+    if let Some(chart) = &chart {
+        chart.write(&report)?;
     }
     if opts.json {
         let text = serde_json::to_string_pretty(&report).map_err(|e| CliError::new(format!("JSON: {e}")))?;
@@ -333,6 +462,31 @@ pub fn run(opts: &Options) -> Result<SimReport, CliError> {
         print_summary(&report, opts.report.as_deref());
     }
     Ok(report)
+}
+
+/// A bundled scenario's description tells what the bundled Rollout and analysis do in it; for any
+/// other Rollout or templates only its environment applies.
+fn description_applies(opts: &Options) -> bool {
+    let bundled_scenario = opts
+        .scenario
+        .as_deref()
+        .is_none_or(|name| SCENARIOS.iter().any(|(bundled, _)| *bundled == name));
+    !bundled_scenario || (opts.rollout.is_none() && opts.analysis.is_empty())
+}
+
+/// The scenario's traffic, error rates and faults in one line.
+fn environment(s: &Scenario) -> String {
+    let faults = match s.faults.len() {
+        0 => "no faults".to_string(),
+        1 => "1 fault".to_string(),
+        n => format!("{n} faults"),
+    };
+    format!(
+        "environment: {} requests/s; stable {:.1}% errors, canary {:.1}% errors; {faults}",
+        s.traffic.requests_per_second,
+        s.stable.error_rate * 100.0,
+        s.canary.error_rate * 100.0
+    )
 }
 
 fn print_summary(r: &SimReport, chart: Option<&Path>) {

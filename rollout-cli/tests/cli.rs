@@ -1,66 +1,20 @@
 //! The `rollout` binary on the bundled scenarios, the upstream fixtures and bad input.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+use std::path::Path;
+use std::process::Command;
 
-fn scenarios() -> PathBuf {
-    Path::new(ROOT).join("examples/scenarios")
-}
-
-fn rollout(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rollout"))
-        .args(args)
-        .current_dir(std::env::temp_dir())
-        .output()
-        .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).to_string()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).to_string()
-}
-
-/// Bad input: non-zero exit, exactly one `error:` line on stderr, no panic.
-fn assert_one_error_line(o: &Output, starts: &str) {
-    assert!(
-        !o.status.success(),
-        "expected failure, got {:?}\n{}",
-        o.status,
-        stdout(o)
-    );
-    let err = stderr(o);
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.starts_with(&format!("error: {starts}")), "{err}");
-    assert!(!err.contains("panicked"), "{err}");
-}
-
-fn summary_line<'a>(out: &'a str, key: &str) -> &'a str {
-    out.lines()
-        .find_map(|l| l.strip_prefix(key))
-        .map(str::trim)
-        .unwrap_or_else(|| panic!("no {key} in\n{out}"))
-}
-
-/// The pod-template hash of the update in the bundled Rollout (runs are `guestbook-<hash>-2-<step>`).
-fn canary_hash(out: &str) -> &str {
-    out.lines()
-        .find_map(|l| l.split_once("update applied: new pod-template hash "))
-        .map(|(_, h)| h.trim())
-        .unwrap_or_else(|| panic!("no update line in\n{out}"))
-}
+use common::*;
 
 #[test]
 fn bundled_scenarios_reach_their_outcomes_with_the_wasm_judge() {
-    // (scenario, outcome, step whose run decided, why: prefix after the run name, why: suffix)
+    // (scenario, outcome, exit code, step whose run decided, why: prefix after the run name, why: suffix)
     let cases = [
         (
             "healthy",
             "promoted",
+            PROMOTED,
             None,
             "all 8 steps completed; 4 analysis run(s) successful",
             "",
@@ -68,6 +22,7 @@ fn bundled_scenarios_reach_their_outcomes_with_the_wasm_judge() {
         (
             "error-spike",
             "aborted",
+            ABORTED,
             Some(3),
             " Failed (judge: regression): Metric \"error-ratio\" assessed Failed due to failed (1) > \
              failureLimit (0): \"Error Message: error-ratio: canary is worse than stable: rate ratio ",
@@ -76,6 +31,7 @@ fn bundled_scenarios_reach_their_outcomes_with_the_wasm_judge() {
         (
             "low-traffic",
             "paused",
+            PAUSED,
             Some(1),
             " Inconclusive (judge: insufficient-data): Metric \"error-ratio\" assessed Inconclusive due to \
              inconclusive (10) > inconclusiveLimit (9): \"Error Message: error-ratio: not enough evidence yet",
@@ -84,16 +40,17 @@ fn bundled_scenarios_reach_their_outcomes_with_the_wasm_judge() {
         (
             "already-failing",
             "paused",
+            PAUSED,
             Some(1),
             " Inconclusive (judge: environment-unhealthy): Metric \"error-ratio\" assessed Inconclusive due to \
              inconclusive (10) > inconclusiveLimit (9): \"Error Message: error-ratio: stable itself violates the SLO",
             "the environment is unhealthy, so the canary is neither blamed nor promoted\"; waiting for promote or abort",
         ),
     ];
-    for (scenario, outcome, step, why, ends) in cases {
+    for (scenario, outcome, code, step, why, ends) in cases {
         let o = rollout(&["simulate", "--scenario", scenario]);
         let out = stdout(&o);
-        assert!(o.status.success(), "{scenario}: {}\n{out}", stderr(&o));
+        assert_exit(&o, code);
         assert_eq!(summary_line(&out, "outcome:"), outcome, "{scenario}\n{out}");
         let want = match (outcome, step) {
             ("aborted", Some(s)) => format!(
@@ -136,7 +93,7 @@ fn the_shipped_template_holds_a_healthy_canary_it_cannot_yet_prove_within_25_per
         "healthy",
     ]);
     let out = stdout(&o);
-    assert!(o.status.success(), "{}\n{out}", stderr(&o));
+    assert_exit(&o, PAUSED);
     assert_eq!(summary_line(&out, "outcome:"), "paused", "{out}");
     let want = format!(
         "InconclusiveAnalysisRun, not rolled back: analysis guestbook-{}-2-1 Inconclusive \
@@ -226,7 +183,7 @@ fn files_and_reports() {
             "--report",
             report.to_str().unwrap(),
         ]);
-        assert!(o.status.success(), "{}", stderr(&o));
+        assert_exit(&o, ABORTED);
         assert_eq!(summary_line(&stdout(&o), "outcome:"), "aborted");
     }
     let svg_text = std::fs::read_to_string(&svg).unwrap();
@@ -252,7 +209,7 @@ fn bad_input_is_one_error_line() {
     std::fs::write(
         &wrong_digest,
         std::fs::read_to_string(s.join("analysis.yaml")).unwrap().replace(
-            "acdd7d0b1a4f18f292b89f42c75ec14bc0d00237b3298cd40fc6719de512f364",
+            "65f104dafb4fefe87ab43e952bb1165047f8e8ffe81ed8a8e95c61ccd8af74e4",
             &"ab".repeat(32),
         ),
     )
@@ -262,6 +219,11 @@ fn bad_input_is_one_error_line() {
     let malformed_msg = format!("{}: document 0: malformed YAML", malformed.display());
     let no_rollout_msg = format!("{}: no document of kind Rollout", no_rollout.display());
     let rollout_file = s.join("rollout.yaml");
+    let missing_template_msg = format!(
+        "{}: document 0: spec.strategy.canary.steps[1].analysis.templates[0].templateName: \
+         the Rollout references AnalysisTemplate \"error-ratio\", which is not in the given files",
+        rollout_file.display()
+    );
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec!["simulate", "/nonexistent/rollout.yaml"],
@@ -275,7 +237,7 @@ fn bad_input_is_one_error_line() {
         ),
         (
             vec!["simulate", rollout_file.to_str().unwrap()],
-            "the Rollout references AnalysisTemplate \"error-ratio\"",
+            &missing_template_msg,
         ),
         (
             vec![
@@ -369,16 +331,21 @@ fn validate_accepts_the_upstream_fixtures_and_reports_problems_with_paths() {
     )
     .unwrap();
     let o = rollout(&["validate", bad.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_exit(&o, INVALID);
     let out = stdout(&o);
     let b = bad.display();
     assert!(
         out.contains(&format!(
-            "{b}: document 1: spec.strategy.steps[0].setWeight: Invalid value: 120: SetWeight needs to be between 0 and 100"
+            "{b}: document 1: spec.strategy.canary.steps[0].setWeight: Invalid value: 120: SetWeight needs to be between 0 and 100 (line 9)"
         )),
         "{out}"
     );
-    assert!(out.contains(&format!("{b}: document 2: spec.metrics: ")), "{out}");
+    assert!(
+        out.contains(&format!(
+            "{b}: document 2: spec.metrics[0].interval: interval must be specified when count > 1 (line 15)"
+        )),
+        "{out}"
+    );
     assert!(
         out.contains("2 document(s) checked, 1 skipped (other kinds), 2 problem(s)"),
         "{out}"
@@ -405,10 +372,11 @@ fn judge_inspect_and_run_on_the_committed_component() {
         "judge",
         "run",
         wasm.to_str().unwrap(),
-        "--input",
         input.to_str().unwrap(),
+        "--json",
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    // `judge run` exits with the verdict: Failed is 3 (tests/judge_cli.rs has the others).
+    assert_exit(&o, ABORTED);
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["verdict"]["phase"], "failed", "{v}");
     assert_eq!(
@@ -424,7 +392,8 @@ fn a_closed_pipe_is_not_a_panic() {
     use std::process::Stdio;
     // One-second ticks make the JSON far larger than a pipe buffer.
     let scenario = std::env::temp_dir().join(format!("rollout-pipe-{}.yaml", std::process::id()));
-    std::fs::write(&scenario, "name: fine-grained\ntick: 1s\n").unwrap();
+    // (An hour of one-second ticks stays within the simulation's tick limit; it promotes in minutes.)
+    std::fs::write(&scenario, "name: fine-grained\ntick: 1s\nmaxDuration: 1h\n").unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_rollout"))
         .args(["simulate", "--scenario", scenario.to_str().unwrap(), "--json"])
         .current_dir(std::env::temp_dir())
@@ -449,10 +418,10 @@ fn upstream_fixtures_simulate_with_a_simulated_promote_or_say_what_is_missing() 
     let fixtures = Path::new(ROOT).join("../shared/fixtures/argo-rollouts");
     let canary = fixtures.join("01-rollout-canary.yaml");
     let o = rollout(&["simulate", canary.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_exit(&o, PAUSED);
     assert_eq!(summary_line(&stdout(&o), "outcome:"), "paused");
     let o = rollout(&["simulate", canary.to_str().unwrap(), "--promote-after", "1m"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_exit(&o, PROMOTED);
     let out = stdout(&o);
     assert_eq!(summary_line(&out, "outcome:"), "promoted", "{out}");
     assert!(out.contains("user: kubectl argo rollouts promote"), "{out}");
@@ -471,7 +440,5 @@ fn upstream_fixtures_simulate_with_a_simulated_promote_or_say_what_is_missing() 
         "--analysis",
         fixtures.join("04-analysis-templates.yaml").to_str().unwrap(),
     ]);
-    assert!(!o.status.success());
-    let err = stderr(&o);
-    assert!(err.starts_with("error: ") && err.lines().count() == 1, "{err}");
+    assert_one_error_line(&o, "metric ");
 }

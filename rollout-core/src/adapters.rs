@@ -95,6 +95,8 @@ pub trait AnalysisRunner: Send + Sync {
     async fn create(&self, request: &AnalysisRunRequest) -> Result<(), AdapterError>;
     /// Requests termination of a run.
     async fn terminate(&self, name: &str) -> Result<(), AdapterError>;
+    /// Deletes a run (run history limits); a run that is already gone counts as deleted.
+    async fn delete(&self, name: &str) -> Result<(), AdapterError>;
     /// The runs owned by the Rollout.
     async fn list(&self) -> Result<Vec<ObservedAnalysisRun>, AdapterError>;
 }
@@ -140,6 +142,7 @@ pub async fn apply(
         },
         Action::CreateAnalysisRun(req) => analysis.create(req).await,
         Action::TerminateAnalysisRun { name } => analysis.terminate(name).await,
+        Action::DeleteAnalysisRun { name } => analysis.delete(name).await,
         Action::Event(e) => events.emit(e).await,
         other => workloads.apply_workload_action(other).await,
     }

@@ -277,6 +277,15 @@ metrics:
     let out = step(&r, at(10), vec![]);
     assert_eq!(out.tasks.len(), 1);
     assert_eq!(out.tasks[0].kind, TaskKind::Terminate);
+    // The run waits for the provider's answer to terminate (here: none of its own).
+    assert_eq!(out.status.phase, Running);
+    let terminated = rollout_core::analysis::finish_measurement(
+        &out.tasks[0].request,
+        Ok(Observation::terminated()),
+        at(10),
+    );
+    r.status = Some(out.status);
+    let out = step(&r, at(10), vec![terminated]);
     assert_eq!(out.status.phase, Successful);
     assert_eq!(out.status.message, "Run Terminated");
     let m = &out.status.metric_results[0].measurements[0];
@@ -505,8 +514,15 @@ metrics:
         third.tasks.iter().map(|t| t.kind).collect::<Vec<_>>(),
         vec![TaskKind::Terminate]
     );
+    let terminated = rollout_core::analysis::finish_measurement(
+        &third.tasks[0].request,
+        Ok(Observation::terminated()),
+        at(0),
+    );
+    r.status = Some(third.status);
+    let fourth = step(&r, at(0), vec![terminated]);
     assert_eq!(
-        (third.status.phase, third.status.message.as_str()),
+        (fourth.status.phase, fourth.status.message.as_str()),
         (
             Failed,
             "Metric \"bad\" assessed Failed due to failed (1) > failureLimit (0)"

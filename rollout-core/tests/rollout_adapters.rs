@@ -62,6 +62,10 @@ impl AnalysisRunner for Mem {
             name: name.into(),
         })
     }
+    async fn delete(&self, name: &str) -> Result<(), AdapterError> {
+        self.1.lock().unwrap().push(format!("delete {name}"));
+        Ok(())
+    }
     async fn list(&self) -> Result<Vec<ObservedAnalysisRun>, AdapterError> {
         Ok(Vec::new())
     }
@@ -107,9 +111,14 @@ fn apply_routes_each_action_kind() {
         message: String::new(),
     });
     block_on(apply(&e, &m, None, &m, &m)).unwrap();
+    let d = Action::DeleteAnalysisRun { name: "old".into() };
+    block_on(apply(&d, &m, None, &m, &m)).unwrap();
     let s = Action::DeleteReplicaSet { name: "x".into() };
     block_on(apply(&s, &m, None, &m, &m)).unwrap();
-    assert_eq!(*m.1.lock().unwrap(), vec!["weight 20", "event X", "workload"]);
+    assert_eq!(
+        *m.1.lock().unwrap(),
+        vec!["weight 20", "event X", "delete old", "workload"]
+    );
 }
 
 #[test]

@@ -22,7 +22,8 @@ use rollout_core::analysis::{
 use rollout_core::common::Timestamp;
 use serde_json::json;
 
-use crate::reconciler::{Error, merge_diff};
+use crate::merge_patch::merge_diff;
+use crate::reconciler::Error;
 use crate::resources::AnalysisRun;
 
 /// Drives AnalysisRuns.
@@ -120,22 +121,21 @@ impl AnalysisRunner {
         let ns = run.namespace().ok_or(Error::MissingMetadata)?;
         let name = run.metadata.name.clone().ok_or(Error::MissingMetadata)?;
         let core = run.to_core()?;
-        let first = step(&core, now, Vec::new());
+        let mut first = step(&core, now, Vec::new());
+        let weights = crate::weights::run_timeline(run);
+        for task in &mut first.tasks {
+            task.request.weights.clone_from(&weights);
+        }
         let mut results = Vec::new();
         for task in &first.tasks {
             let outcome = match self.with_secrets(&task.request).await {
                 Err(e) => Err(e),
                 Ok(req) => match task.kind {
                     TaskKind::Measure | TaskKind::Resume => self.providers.observe(&req).await,
-                    TaskKind::Terminate => {
-                        if let Ok(p) = self.providers.for_provider(&req.metric.provider) {
-                            let _ = p.terminate(&req).await;
-                        }
-                        continue;
-                    }
+                    TaskKind::Terminate => self.providers.terminate(&req).await,
                 },
             };
-            results.push(finish_measurement(&task.request, outcome, Timestamp::now()));
+            results.push(finish_measurement(&task.request, outcome, now));
         }
         let last = if results.is_empty() {
             first
@@ -320,7 +320,7 @@ impl MeasurementProvider for JobProvider {
         Ok(Self::in_flight(req, name))
     }
 
-    async fn terminate(&self, req: &MeasurementRequest) -> Result<(), ProviderError> {
+    async fn terminate(&self, req: &MeasurementRequest) -> Result<Option<Observation>, ProviderError> {
         if let Some(name) = req.in_flight.as_ref().and_then(|m| m.metadata.get(JOB_NAME_KEY)) {
             let dp = DeleteParams {
                 propagation_policy: Some(PropagationPolicy::Background),
@@ -332,7 +332,7 @@ impl MeasurementProvider for JobProvider {
                 Err(e) => return Err(Self::failed(e)),
             }
         }
-        Ok(())
+        Ok(None)
     }
 }
 

@@ -27,11 +27,7 @@ use tracing::{Instrument, info_span, warn};
 use crate::analysis::AnalysisRunner;
 use crate::events::EventPublisher;
 use crate::reconciler::{Caches, Error, Reconciler};
-use crate::resources::{AnalysisRun, Rollout};
-
-/// Argo's instance-id label: a controller started with `--instance-id X` manages only Rollouts
-/// labelled `X`; one without an instance id manages only Rollouts without the label.
-pub const INSTANCE_ID_LABEL: &str = "argo-rollouts.argoproj.io/controller-instance-id";
+use crate::resources::{AnalysisRun, INSTANCE_ID_LABEL, Rollout};
 
 /// How the controller runs.
 #[derive(Debug, Clone)]

@@ -8,10 +8,12 @@
 //! - [`resources`]: Rollout, AnalysisTemplate, ClusterAnalysisTemplate, AnalysisRun as kube resources.
 //! - [`reconciler`]: one reconcile (snapshot → core → actions → status), usable in your own loop.
 //! - [`analysis`]: AnalysisRuns driven with the host's providers; the `job` provider; `secretKeyRef` args.
+//! - [`merge_patch`]: merge patches of only the changed fields (status writes).
 //! - [`snapshot`]: the observed snapshot (owned ReplicaSets/AnalysisRuns, Services, workloadRef).
 //! - [`controller`]: the `kube::runtime` controller: watches, concurrency, backoff, events, metrics.
 //! - [`events`]: one Kubernetes Event per transition the core reports.
 //! - [`router`]: traffic routers behind the core's trait: Gateway API `HTTPRoute` weights.
+//! - [`weights`]: the canary weight timeline kept on each AnalysisRun for `exposure: weights` judges.
 //! - [`sharding`]: shard label + one Lease per shard, so several replicas split the work.
 //! - [`ops`]: `get`, `promote`, `abort`, `retry`, `pause` — the same patches as Argo's kubectl plugin.
 //! - [`ratelimit`]: a client-side QPS/burst token bucket for `kube::Client`.
@@ -24,6 +26,7 @@ pub mod analysis;
 pub mod controller;
 pub mod events;
 pub mod manifests;
+pub mod merge_patch;
 pub mod ops;
 pub mod ratelimit;
 pub mod reconciler;
@@ -33,6 +36,7 @@ pub mod sharding;
 pub mod snapshot;
 #[cfg(feature = "testenv")]
 pub mod testenv;
+pub mod weights;
 
 pub use controller::{ControllerConfig, Metrics, RolloutController};
 pub use reconciler::{Outcome, Reconciler};

@@ -9,12 +9,8 @@
 
 use serde_json::{Value, json};
 
+use crate::resources::{GROUP, VERSION};
 use crate::sharding::{POD_NAME_ENV, POD_NAMESPACE_ENV};
-
-/// The API group of the Argo Rollouts kinds.
-pub const GROUP: &str = "argoproj.io";
-/// The served (and stored) version.
-pub const VERSION: &str = "v1alpha1";
 
 /// Options for [`all_with`].
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -233,6 +233,8 @@ pub async fn get(client: &Client, ns: &str, name: &str) -> Result<RolloutView, E
                 "stable"
             } else if hash == current {
                 "canary"
+            } else if rollout_core::rollout::machine::is_baseline_hash(&hash) {
+                "baseline"
             } else {
                 ""
             };

@@ -26,6 +26,7 @@ use rollout_core::rollout::{
 };
 use serde_json::{Value, json};
 
+use crate::merge_patch::merge_diff;
 use crate::resources::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, ConvertError, Rollout};
 
 /// Annotation with the time after which an old ReplicaSet is scaled down.
@@ -244,6 +245,13 @@ impl Reconciler {
         if let Some(e) = failure {
             return Err(e);
         }
+        let created_run = decision
+            .actions
+            .iter()
+            .any(|a| matches!(a, Action::CreateAnalysisRun(_)));
+        writes += self
+            .record_weights(ro, &core_ro.status, &status, created_run, now)
+            .await?;
         Ok(Outcome {
             phase_before: core_ro.status.phase,
             phase_after: status.phase,
@@ -326,21 +334,45 @@ impl Reconciler {
                     *replicas,
                     template,
                 )?;
-                match rs_api
-                    .create(
-                        &PostParams {
-                            field_manager: Some(self.field_manager.clone()),
-                            ..Default::default()
-                        },
-                        &rs,
-                    )
+                self.create_replica_set(&rs_api, ns, &rs).await
+            }
+            Action::CreateBaselineReplicaSet {
+                name,
+                source,
+                pod_template_hash,
+                replicas,
+                labels,
+            } => {
+                // The stable pod template, as the server stores it, with the arm's labels.
+                let src = rs_api
+                    .get(source)
                     .await
-                {
-                    Ok(_) => Ok(1),
-                    // Deterministic names make creation idempotent (e.g. after a restart or a stale cache).
-                    Err(e) if is_conflict(&e, 409) => Ok(0),
-                    Err(e) => Err(kube_err(format!("create ReplicaSet {ns}/{name}"))(e)),
+                    .map_err(kube_err(format!("get ReplicaSet {ns}/{source}")))?;
+                let mut template = serde_json::to_value(&src.spec.template)?;
+                if !template.is_object() {
+                    template = json!({});
                 }
+                for (k, v) in labels {
+                    template["metadata"]["labels"][k] = json!(v);
+                }
+                template["metadata"]["labels"][POD_TEMPLATE_HASH_LABEL] = json!(pod_template_hash);
+                let revision = src
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(REVISION_ANNOTATION))
+                    .and_then(|r| r.parse().ok())
+                    .unwrap_or(0);
+                let rs = self.new_replica_set(
+                    ro,
+                    core_ro,
+                    name,
+                    pod_template_hash,
+                    revision,
+                    *replicas,
+                    &template,
+                )?;
+                self.create_replica_set(&rs_api, ns, &rs).await
             }
             Action::ScaleReplicaSet { name, to, .. } => {
                 let patch = json!({"metadata": {"annotations": {DESIRED_REPLICAS_ANNOTATION: core_ro.replicas().to_string()}},
@@ -419,6 +451,15 @@ impl Reconciler {
                     Err(e) => Err(kube_err(format!("terminate AnalysisRun {ns}/{name}"))(e)),
                 }
             }
+            Action::DeleteAnalysisRun { name } => {
+                // Run history limits; background propagation as upstream (`deleteAnalysisRuns`).
+                let api: Api<AnalysisRun> = Api::namespaced(self.client.clone(), ns);
+                match api.delete(name, &kube::api::DeleteParams::background()).await {
+                    Ok(_) => Ok(1),
+                    Err(e) if is_conflict(&e, 404) => Ok(0),
+                    Err(e) => Err(kube_err(format!("delete AnalysisRun {ns}/{name}"))(e)),
+                }
+            }
             Action::ScaleWorkload { kind, name, replicas } if kind == "Deployment" => {
                 let api: Api<Deployment> = Api::namespaced(self.client.clone(), ns);
                 api.patch(name, &pp, &merge(json!({"spec": {"replicas": replicas}})))
@@ -429,6 +470,25 @@ impl Reconciler {
             Action::ScaleWorkload { .. } => Ok(0),
             // Events are published by the controller (on transitions), not here.
             Action::Event(_) => Ok(0),
+        }
+    }
+
+    /// Creates `rs`; an existing one of the same name counts as created (deterministic names make
+    /// creation idempotent, e.g. after a restart or a stale cache). Returns the API writes.
+    async fn create_replica_set(
+        &self,
+        api: &Api<ReplicaSet>,
+        ns: &str,
+        rs: &ReplicaSet,
+    ) -> Result<usize, Error> {
+        let params = PostParams {
+            field_manager: Some(self.field_manager.clone()),
+            ..Default::default()
+        };
+        match api.create(&params, rs).await {
+            Ok(_) => Ok(1),
+            Err(e) if is_conflict(&e, 409) => Ok(0),
+            Err(e) => Err(kube_err(format!("create ReplicaSet {ns}/{}", rs.name_any()))(e)),
         }
     }
 
@@ -511,7 +571,7 @@ impl Reconciler {
             })?;
         let mut value = serde_json::to_value(&run)?;
         if let Some(id) = &self.instance_id {
-            value["metadata"]["labels"][crate::controller::INSTANCE_ID_LABEL] = json!(id);
+            value["metadata"]["labels"][crate::resources::INSTANCE_ID_LABEL] = json!(id);
         }
         value["metadata"]["ownerReferences"] = json!([ro.controller_owner_ref(&())]);
         let obj: AnalysisRun = serde_json::from_value(value)?;
@@ -549,60 +609,4 @@ fn set_replica_failure(status: &mut core::RolloutStatus, reason: &str, message: 
 
 fn remove_replica_failure(status: &mut core::RolloutStatus) {
     status.remove_condition(core::ConditionType::ReplicaFailure);
-}
-
-/// The JSON merge patch (RFC 7386) that turns `before` into `after`; `Null` when equal.
-pub fn merge_diff(before: &Value, after: &Value) -> Value {
-    match (before, after) {
-        (Value::Object(b), Value::Object(a)) => {
-            let mut out = serde_json::Map::new();
-            for (k, av) in a {
-                match b.get(k) {
-                    Some(bv) if bv == av => {}
-                    Some(bv) if bv.is_object() && av.is_object() => {
-                        let d = merge_diff(bv, av);
-                        if !d.is_null() {
-                            out.insert(k.clone(), d);
-                        }
-                    }
-                    _ => {
-                        out.insert(k.clone(), av.clone());
-                    }
-                }
-            }
-            for k in b.keys() {
-                if !a.contains_key(k) {
-                    out.insert(k.clone(), Value::Null);
-                }
-            }
-            if out.is_empty() {
-                Value::Null
-            } else {
-                Value::Object(out)
-            }
-        }
-        _ if before == after => Value::Null,
-        _ => after.clone(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn merge_diff_writes_only_changed_fields() {
-        let before = json!({"abort": true, "phase": "Paused", "canary": {"weights": {"canary": 20}, "x": 1}, "gone": 1});
-        let after = json!({"abort": true, "phase": "Healthy", "canary": {"weights": {"canary": 20}, "x": 2}});
-        assert_eq!(
-            merge_diff(&before, &after),
-            json!({"phase": "Healthy", "canary": {"x": 2}, "gone": null})
-        );
-        assert_eq!(merge_diff(&after, &after), Value::Null);
-        // Consuming a user field removes it explicitly.
-        assert_eq!(
-            merge_diff(&json!({"promoteFull": true}), &json!({})),
-            json!({"promoteFull": null})
-        );
-    }
 }

@@ -15,7 +15,17 @@ use kube::Resource;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::manifests::{GROUP, VERSION};
+/// The API group of the Argo Rollouts kinds.
+pub const GROUP: &str = "argoproj.io";
+/// The served (and stored) version.
+pub const VERSION: &str = "v1alpha1";
+
+/// Argo's instance-id label: a controller started with `--instance-id X` manages only Rollouts
+/// labelled `X`; one without an instance id manages only Rollouts without the label.
+pub const INSTANCE_ID_LABEL: &str = "argo-rollouts.argoproj.io/controller-instance-id";
+
+/// The label that assigns a Rollout to a shard.
+pub const SHARD_LABEL: &str = "rollout.io/shard";
 
 /// Why an object could not be read as the core's type.
 #[derive(Debug, thiserror::Error)]

@@ -13,9 +13,7 @@ use futures::FutureExt;
 use kube_lease_manager::{LeaseManagerBuilder, LeaseManagerError};
 
 use crate::controller::RolloutController;
-
-/// The label that assigns a Rollout to a shard.
-pub const SHARD_LABEL: &str = "rollout.io/shard";
+use crate::resources::SHARD_LABEL;
 
 /// Environment variable with the controller pod's name (downward API `metadata.name`): the
 /// default Lease holder identity.

@@ -69,7 +69,9 @@ impl Reconciler {
         Ok(list.items.into_iter().filter(owned).collect())
     }
 
-    async fn analysis_runs(
+    /// The AnalysisRuns the Rollout `uid` owns (from the cache, with the `referenced` ones read when
+    /// missing from it, or listed).
+    pub(crate) async fn analysis_runs(
         &self,
         ns: &str,
         uid: &str,
@@ -234,5 +236,6 @@ fn observe_run(run: &AnalysisRun) -> Option<ObservedAnalysisRun> {
             .get("terminate")
             .and_then(Value::as_bool)
             .unwrap_or(false),
+        created_at: run.creation_timestamp().as_ref().and_then(time_of),
     })
 }

@@ -5,27 +5,10 @@ mod common;
 
 use common::*;
 use k8s_openapi::api::core::v1::Service;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
+use kube::api::{Api, DynamicObject};
 use rollout_kube::ops;
-use rollout_kube::testenv::apply_objects;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::time::{Duration, Instant};
-
-fn httproute_crd() -> Value {
-    json!({
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": "httproutes.gateway.networking.k8s.io",
-                     "annotations": {"api-approved.kubernetes.io": "https://github.com/kubernetes-sigs/gateway-api/pull/2466"}},
-        "spec": {
-            "group": "gateway.networking.k8s.io",
-            "names": {"kind": "HTTPRoute", "listKind": "HTTPRouteList", "plural": "httproutes", "singular": "httproute"},
-            "scope": "Namespaced",
-            "versions": [{"name": "v1", "served": true, "storage": true,
-                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
-                    "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}}}]
-        }
-    })
-}
 
 async fn weights(api: &Api<DynamicObject>) -> (i64, i64) {
     let r = api.get("shop-route").await.unwrap();
@@ -51,36 +34,7 @@ async fn wait_weights(api: &Api<DynamicObject>, want: (i64, i64)) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn httproute_weights_follow_the_steps() {
     let Some(c) = cluster("gateway").await else { return };
-    c.env
-        .install_crds(&serde_yaml::to_string(&httproute_crd()).unwrap())
-        .await
-        .unwrap();
-    for svc in ["shop-stable", "shop-canary"] {
-        let s: Service = serde_json::from_value(json!({
-            "metadata": {"name": svc},
-            "spec": {"selector": {"app": "shop"}, "ports": [{"port": 80}]}
-        }))
-        .unwrap();
-        Api::<Service>::namespaced(c.admin.clone(), &c.ns)
-            .create(&PostParams::default(), &s)
-            .await
-            .unwrap();
-    }
-    let route = json!({
-        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
-        "metadata": {"name": "shop-route"},
-        "spec": {"parentRefs": [{"name": "gw"}], "rules": [{"backendRefs": [
-            {"name": "shop-stable", "port": 80, "weight": 100},
-            {"name": "shop-canary", "port": 80, "weight": 0}
-        ]}]}
-    });
-    apply_objects(&c.admin, &[route], &c.ns).await.unwrap();
-    let gvk = GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute");
-    let routes: Api<DynamicObject> = Api::namespaced_with(
-        c.admin.clone(),
-        &c.ns,
-        &ApiResource::from_gvk_with_plural(&gvk, "httproutes"),
-    );
+    let routes = install_httproute(&c, "shop").await;
 
     let ctrl = start_controller(&c);
     let mut ro = rollout(
@@ -89,10 +43,7 @@ async fn httproute_weights_follow_the_steps() {
         json!([{"setWeight": 30}, {"pause": {}}]),
         "example.invalid/shop:v1",
     );
-    ro["spec"]["strategy"]["canary"]["canaryService"] = json!("shop-canary");
-    ro["spec"]["strategy"]["canary"]["stableService"] = json!("shop-stable");
-    ro["spec"]["strategy"]["canary"]["trafficRouting"] =
-        json!({"plugins": {"argoproj-labs/gatewayAPI": {"httpRoute": "shop-route"}}});
+    route_through_httproute(&mut ro, "shop");
     create(&c, ro).await;
     let v1 = wait_for(&c, "shop", 90, "initial deploy Healthy", healthy_at_new_revision).await;
     let stable = text(&v1, "stableRS").to_string();

@@ -13,7 +13,7 @@ use k8s_openapi::api::events::v1::Event;
 use kube::ResourceExt;
 use kube::api::Api;
 use rollout_kube::ControllerConfig;
-use rollout_kube::controller::INSTANCE_ID_LABEL;
+use rollout_kube::resources::INSTANCE_ID_LABEL;
 use serde_json::json;
 
 /// Runs a controller as the ServiceAccount in `c.ns` with `instance_id`, writing as `name`.

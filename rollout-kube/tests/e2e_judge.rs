@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 
 /// The judge component and its digest (`plugins/dist/SHA256SUMS`).
 const JUDGE_FILE: &str = "judge-error-ratio.wasm";
-const JUDGE_SHA256: &str = "acdd7d0b1a4f18f292b89f42c75ec14bc0d00237b3298cd40fc6719de512f364";
+const JUDGE_SHA256: &str = "65f104dafb4fefe87ab43e952bb1165047f8e8ffe81ed8a8e95c61ccd8af74e4";
 
 fn dist() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/dist")

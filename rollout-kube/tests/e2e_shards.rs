@@ -9,7 +9,8 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::Api;
 use prometheus_client::registry::Registry;
 use rollout_kube::manifests::ManifestOptions;
-use rollout_kube::sharding::{SHARD_LABEL, ShardOptions, lease_name, run_shard};
+use rollout_kube::resources::SHARD_LABEL;
+use rollout_kube::sharding::{ShardOptions, lease_name, run_shard};
 use rollout_kube::{ControllerConfig, RolloutController};
 use serde_json::json;
 

@@ -31,8 +31,9 @@ use rollout_core::adapters::{AdapterError, AnalysisRunner, EventSink, TrafficRou
 use rollout_core::analysis::{AnalysisPhase, AnalysisRun, AnalysisRunStatus, AnalysisTemplate};
 use rollout_core::rollout::{
     Action, AnalysisRunKind, AnalysisRunRequest, Event, ObservedAnalysisRun, ObservedReplicaSet,
-    ObservedService, Rollout,
+    ObservedService, ObservedWorkload, Rollout, WorkloadRef,
 };
+use serde_json::Value;
 
 use crate::cluster::Cluster;
 
@@ -51,6 +52,8 @@ pub struct SimRun {
     pub terminating: bool,
     /// When its machine wants to be called again.
     pub next_wake: Option<Timestamp>,
+    /// When it was created (run history keeps the newest).
+    pub created_at: Timestamp,
 }
 
 impl SimRun {
@@ -171,11 +174,47 @@ impl InMemory {
     }
 }
 
+/// The workload a `workloadRef` points at, from its manifest (a `Deployment` or `ReplicaSet`:
+/// `spec.template`, `spec.selector`, `spec.replicas` (default 1); a `PodTemplate`: `template`).
+/// `None` when the manifest is not the object `reference` names.
+pub fn referenced_workload(reference: &WorkloadRef, manifest: &Value) -> Option<ObservedWorkload> {
+    let named = manifest.get("kind").and_then(Value::as_str) == Some(reference.kind.as_str())
+        && manifest.pointer("/metadata/name").and_then(Value::as_str) == Some(reference.name.as_str());
+    if !named {
+        return None;
+    }
+    let spec = manifest.get("spec");
+    let template = spec
+        .and_then(|s| s.get("template"))
+        .or_else(|| manifest.get("template"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let replicas = spec
+        .and_then(|s| s.get("replicas"))
+        .and_then(Value::as_i64)
+        .map_or(1, |r| i32::try_from(r.max(0)).unwrap_or(i32::MAX));
+    Some(ObservedWorkload {
+        template,
+        selector: spec
+            .and_then(|s| s.get("selector"))
+            .and_then(|s| serde_json::from_value(s.clone()).ok()),
+        generation: manifest
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(1),
+        replicas,
+    })
+}
+
 #[async_trait]
 impl Workloads for InMemory {
     async fn list_replica_sets(&self) -> Result<Vec<ObservedReplicaSet>, AdapterError> {
         let w = self.world();
         Ok(w.cluster.observe(w.now).replica_sets)
+    }
+
+    async fn referenced_workload(&self) -> Result<Option<ObservedWorkload>, AdapterError> {
+        Ok(self.world().cluster.workload.clone())
     }
 
     async fn list_services(&self) -> Result<Vec<ObservedService>, AdapterError> {
@@ -251,6 +290,7 @@ impl AnalysisRunner for InMemory {
             step_index: request.step_index,
             terminating: false,
             next_wake: None,
+            created_at: now,
         });
         Ok(())
     }
@@ -267,6 +307,11 @@ impl AnalysisRunner for InMemory {
             })?;
         run.run.spec.terminate = true;
         run.terminating = true;
+        Ok(())
+    }
+
+    async fn delete(&self, name: &str) -> Result<(), AdapterError> {
+        self.world().runs.retain(|r| r.name() != name);
         Ok(())
     }
 
@@ -288,6 +333,7 @@ impl AnalysisRunner for InMemory {
                     },
                     message: status.message,
                     terminating: r.terminating,
+                    created_at: Some(r.created_at),
                 }
             })
             .collect())

@@ -1,21 +1,37 @@
 //! The in-memory cluster: ReplicaSets with pods that become ready after a delay (or crash-loop),
 //! Services, the traffic router's weight and the Rollout's events. It applies the machine's
 //! [`Action`]s and produces the [`Observed`] snapshot for the next reconcile.
+//!
+//! Pods are modelled in aggregate: a ReplicaSet holds one [`PodGroup`] per scale-up (pods created
+//! together become ready together), so the cost of scaling, observing and splitting traffic
+//! depends on the number of scale-ups, never on the number of replicas (`replicas: 2147483647`
+//! costs the same as `replicas: 2`).
 
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use rollout_core::rollout::{Action, Event, Observed, ObservedReplicaSet, ObservedService, Rollout};
+use rollout_core::rollout::hash::POD_TEMPLATE_HASH_LABEL;
+use rollout_core::rollout::{
+    Action, Event, Observed, ObservedReplicaSet, ObservedService, ObservedWorkload, Rollout,
+};
 use serde::Serialize;
 use serde_json::Value;
 
-/// One pod.
+/// Pods of one ReplicaSet created by the same scale-up: they become ready together.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Pod {
-    /// When it was created.
+pub struct PodGroup {
+    /// When they were created.
     pub created_at: Timestamp,
-    /// When it becomes ready (`None`: never, it crash-loops).
+    /// When they become ready (`None`: never, they crash-loop).
     pub ready_at: Option<Timestamp>,
+    /// How many pods (always > 0 in a ReplicaSet).
+    pub count: i32,
+}
+
+impl PodGroup {
+    fn is_ready(&self, now: Timestamp) -> bool {
+        self.ready_at.is_some_and(|t| t <= now)
+    }
 }
 
 /// One ReplicaSet and its pods.
@@ -31,8 +47,8 @@ pub struct SimReplicaSet {
     pub created_at: Timestamp,
     /// `spec.replicas`.
     pub replicas: i32,
-    /// Pods (oldest first).
-    pub pods: Vec<Pod>,
+    /// Pods, in groups created together (oldest first).
+    pub pods: Vec<PodGroup>,
     /// `scale-down-deadline` annotation.
     pub scale_down_deadline: Option<Timestamp>,
     /// Pod template.
@@ -43,12 +59,40 @@ pub struct SimReplicaSet {
 impl SimReplicaSet {
     /// Pods ready at `now`.
     pub fn ready(&self, now: Timestamp) -> i32 {
-        let n = self
-            .pods
+        self.pods
             .iter()
-            .filter(|p| p.ready_at.is_some_and(|t| t <= now))
-            .count();
-        i32::try_from(n).unwrap_or(i32::MAX)
+            .filter(|g| g.is_ready(now))
+            .fold(0i32, |n, g| n.saturating_add(g.count))
+    }
+
+    /// Pods that exist (ready or not): `status.replicas`.
+    pub fn pod_count(&self) -> i32 {
+        self.pods.iter().fold(0i32, |n, g| n.saturating_add(g.count))
+    }
+
+    /// Scales to `target` pods at `now`: new pods join one group; scale-down removes pods that
+    /// are not ready first, then the newest (as the ReplicaSet controller ranks them).
+    fn scale_pods(&mut self, target: i32, new_pods: impl FnOnce(i32) -> PodGroup, now: Timestamp) {
+        let current = self.pod_count();
+        if target > current {
+            self.pods.push(new_pods(target - current));
+            return;
+        }
+        let mut excess = current - target;
+        for only_unready in [true, false] {
+            for g in self.pods.iter_mut().rev() {
+                if excess == 0 {
+                    break;
+                }
+                if only_unready && g.is_ready(now) {
+                    continue;
+                }
+                let removed = g.count.min(excess);
+                g.count -= removed;
+                excess -= removed;
+            }
+        }
+        self.pods.retain(|g| g.count > 0);
     }
 }
 
@@ -80,6 +124,9 @@ pub struct Cluster {
     pub events: Vec<(Timestamp, Event)>,
     /// The blue-green active Service, whose selector receives all traffic.
     pub active_service: Option<String>,
+    /// The object `workloadRef` points at (its template is the Rollout's; `ScaleWorkload`
+    /// scales it).
+    pub workload: Option<ObservedWorkload>,
 }
 
 impl Cluster {
@@ -118,6 +165,7 @@ impl Cluster {
             crash_looping: Vec::new(),
             events: Vec::new(),
             active_service,
+            workload: None,
         }
     }
 
@@ -135,7 +183,7 @@ impl Cluster {
                         revision: rs.revision,
                         created_at: rs.created_at,
                         replicas: rs.replicas,
-                        status_replicas: i32::try_from(rs.pods.len()).unwrap_or(i32::MAX),
+                        status_replicas: rs.pod_count(),
                         ready,
                         available: ready,
                         scale_down_deadline: rs.scale_down_deadline,
@@ -145,7 +193,7 @@ impl Cluster {
                 .collect(),
             services: self.services.clone(),
             analysis_runs: Vec::new(),
-            workload: None,
+            workload: self.workload.clone(),
         }
     }
 
@@ -154,7 +202,7 @@ impl Cluster {
         self.replica_sets.iter().find(|r| r.hash == hash)
     }
 
-    fn new_pod(&self, hash: &str, now: Timestamp) -> Pod {
+    fn new_pods(&self, hash: &str, now: Timestamp, count: i32) -> PodGroup {
         let ready_at = if self.crash_looping.iter().any(|h| h == hash) {
             None
         } else {
@@ -162,9 +210,10 @@ impl Cluster {
                 .ok()
                 .and_then(|d| now.checked_add(d).ok())
         };
-        Pod {
+        PodGroup {
             created_at: now,
             ready_at,
+            count,
         }
     }
 
@@ -172,26 +221,35 @@ impl Cluster {
         let Some(hash) = self.replica_sets.get(idx).map(|r| r.hash.clone()) else {
             return;
         };
-        let target = usize::try_from(to.max(0)).unwrap_or(0);
-        let mut fresh = Vec::new();
-        if let Some(rs) = self.replica_sets.get(idx) {
-            for _ in rs.pods.len()..target {
-                fresh.push(self.new_pod(&hash, now));
-            }
-        }
+        let template = self.new_pods(&hash, now, 0);
         if let Some(rs) = self.replica_sets.get_mut(idx) {
             rs.replicas = to;
-            rs.pods.extend(fresh);
-            // Scale-down removes pods that are not ready first, then the newest.
-            while rs.pods.len() > target {
-                let victim = rs
-                    .pods
-                    .iter()
-                    .rposition(|p| p.ready_at.is_none_or(|t| t > now))
-                    .unwrap_or(rs.pods.len() - 1);
-                rs.pods.remove(victim);
-            }
+            rs.scale_pods(to.max(0), |count| PodGroup { count, ..template }, now);
         }
+    }
+
+    /// Adds a ReplicaSet with `replicas` new pods.
+    fn create(
+        &mut self,
+        name: &str,
+        hash: &str,
+        revision: i64,
+        replicas: i32,
+        template: Value,
+        now: Timestamp,
+    ) {
+        self.replica_sets.push(SimReplicaSet {
+            name: name.to_string(),
+            hash: hash.to_string(),
+            revision,
+            created_at: now,
+            replicas: 0,
+            pods: Vec::new(),
+            scale_down_deadline: None,
+            template,
+        });
+        let idx = self.replica_sets.len() - 1;
+        self.scale(idx, replicas, now);
     }
 
     /// Applies one action at `now`. AnalysisRun actions are handled by the driver.
@@ -203,19 +261,37 @@ impl Cluster {
                 revision,
                 replicas,
                 template,
+            } => self.create(
+                name,
+                pod_template_hash,
+                *revision,
+                *replicas,
+                template.clone(),
+                now,
+            ),
+            Action::CreateBaselineReplicaSet {
+                name,
+                source,
+                pod_template_hash,
+                replicas,
+                labels,
             } => {
-                self.replica_sets.push(SimReplicaSet {
-                    name: name.clone(),
-                    hash: pod_template_hash.clone(),
-                    revision: *revision,
-                    created_at: now,
-                    replicas: 0,
-                    pods: Vec::new(),
-                    scale_down_deadline: None,
-                    template: template.clone(),
-                });
-                let idx = self.replica_sets.len() - 1;
-                self.scale(idx, *replicas, now);
+                let Some(src) = self.replica_sets.iter().find(|r| &r.name == source) else {
+                    return;
+                };
+                let mut template = src.template.clone();
+                if let Some(l) = template
+                    .pointer_mut("/metadata/labels")
+                    .and_then(Value::as_object_mut)
+                {
+                    l.extend(labels.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))));
+                    l.insert(
+                        POD_TEMPLATE_HASH_LABEL.into(),
+                        Value::String(pod_template_hash.clone()),
+                    );
+                }
+                let revision = src.revision;
+                self.create(name, pod_template_hash, revision, *replicas, template, now);
             }
             Action::ScaleReplicaSet { name, to, .. } => {
                 if let Some(idx) = self.replica_sets.iter().position(|r| &r.name == name) {
@@ -255,9 +331,14 @@ impl Cluster {
                 });
             }
             Action::Event(e) => self.events.push((now, e.clone())),
+            Action::ScaleWorkload { replicas, .. } => {
+                if let Some(w) = &mut self.workload {
+                    w.replicas = *replicas;
+                }
+            }
             Action::CreateAnalysisRun(_)
             | Action::TerminateAnalysisRun { .. }
-            | Action::ScaleWorkload { .. } => {}
+            | Action::DeleteAnalysisRun { .. } => {}
         }
     }
 
@@ -265,7 +346,7 @@ impl Cluster {
     pub fn next_pod_ready(&self, now: Timestamp) -> Option<Timestamp> {
         self.replica_sets
             .iter()
-            .flat_map(|rs| rs.pods.iter().filter_map(|p| p.ready_at))
+            .flat_map(|rs| rs.pods.iter().filter_map(|g| g.ready_at))
             .filter(|t| *t > now)
             .min()
     }
@@ -286,7 +367,14 @@ impl Cluster {
             return vec![(hash, 1.0)];
         }
         if let Some(r) = &self.router
-            && r.canary_hash != r.stable_hash
+            && r.canary_hash == r.stable_hash
+            && ready(&r.stable_hash) > 0
+        {
+            // Promoted (or not started): the router sends everything to the stable version, even
+            // while the old ReplicaSet's pods wait for their scale-down.
+            return vec![(r.stable_hash.clone(), 1.0)];
+        }
+        if let Some(r) = &self.router
             && ready(&r.stable_hash) > 0
         {
             let max = f64::from(max_weight.max(1));
@@ -297,14 +385,14 @@ impl Cluster {
                 (r.stable_hash.clone(), 1.0 - canary),
             ];
         }
-        let total: i32 = self.replica_sets.iter().map(|r| r.ready(now)).sum();
-        if total == 0 {
+        let total: f64 = self.replica_sets.iter().map(|r| f64::from(r.ready(now))).sum();
+        if total == 0.0 {
             return Vec::new();
         }
         self.replica_sets
             .iter()
             .filter(|r| r.ready(now) > 0)
-            .map(|r| (r.hash.clone(), f64::from(r.ready(now)) / f64::from(total)))
+            .map(|r| (r.hash.clone(), f64::from(r.ready(now)) / total))
             .collect()
     }
 }
@@ -321,6 +409,55 @@ mod tests {
               "strategy": {"canary": {"steps": [{"setWeight": 25}]}}}
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn pods_are_groups_and_scale_down_removes_unready_pods_first() {
+        let t0 = Timestamp::from_second(1_700_000_000).unwrap();
+        let at = |s: i64| Timestamp::from_second(1_700_000_000 + s).unwrap();
+        let mut c = Cluster::new(&rollout(), Duration::from_secs(10));
+        let create = Action::CreateReplicaSet {
+            name: "demo-a".into(),
+            pod_template_hash: "a".into(),
+            revision: 1,
+            replicas: i32::MAX,
+            template: Value::Null,
+        };
+        c.apply(&create, t0);
+        let scale = |to| Action::ScaleReplicaSet {
+            name: "demo-a".into(),
+            from: 0,
+            to,
+        };
+        // The largest replica count is one group, not two billion pods.
+        assert_eq!(c.replica_sets[0].pods.len(), 1);
+        assert_eq!(c.observe(at(10)).replica_sets[0].ready, i32::MAX);
+        c.apply(&scale(4), at(10));
+        c.apply(&scale(10), at(20));
+        // 4 ready and 6 starting: scaling to 7 removes 3 of the starting pods, the ready stay.
+        c.apply(&scale(7), at(25));
+        let rs = c.observe(at(25)).replica_sets[0].clone();
+        assert_eq!((rs.status_replicas, rs.ready), (7, 4));
+        // Scaling to 2 removes the remaining 3 starting pods, then 2 of the ready ones.
+        c.apply(&scale(2), at(25));
+        let rs = c.observe(at(40)).replica_sets[0].clone();
+        assert_eq!((rs.status_replicas, rs.ready), (2, 2));
+        assert_eq!(c.replica_sets[0].pods.len(), 1);
+        // Two ReplicaSets at the largest count split traffic without overflowing.
+        c.apply(&scale(i32::MAX), at(40));
+        c.apply(
+            &Action::CreateReplicaSet {
+                name: "demo-b".into(),
+                pod_template_hash: "b".into(),
+                revision: 2,
+                replicas: i32::MAX,
+                template: Value::Null,
+            },
+            at(40),
+        );
+        let split = c.traffic_split(at(60), 100);
+        assert_eq!(split.len(), 2);
+        assert!(split.iter().all(|(_, f)| (*f - 0.5).abs() < 1e-9), "{split:?}");
     }
 
     #[test]

@@ -12,11 +12,12 @@ use rollout_core::analysis::judge::{JudgeProvider, JudgeRegistry, WeightPoint, m
 use rollout_core::analysis::{
     AnalysisPhase, AnalysisTemplate, MeasurementResult, Providers, TaskKind, finish_measurement, step,
 };
-use rollout_core::rollout::{Action, Inputs, PauseReason, Rollout, RolloutPhase};
+use rollout_core::rollout::machine::{Prepared, reconcile_prepared};
+use rollout_core::rollout::{Action, Inputs, ObservedWorkload, PauseReason, Rollout, RolloutPhase};
 
 use crate::adapters::{InMemory, World};
 use crate::log::{EventKind, LogEvent, Outcome, SimReport, TimelinePoint, VersionPoint};
-use crate::model::{Share, TrafficModel};
+use crate::model::{PodSeconds, Share, TrafficModel};
 use crate::provider::{MetricSource, SimPrometheus};
 use crate::scenario::{Effect, Scenario, ScenarioError, VersionBehaviour, When};
 
@@ -26,6 +27,16 @@ pub const EPOCH_SECONDS: i64 = 1_700_000_000;
 
 /// Reconciles at one instant before the driver moves the clock on regardless.
 const MAX_PASSES_PER_INSTANT: usize = 25;
+
+/// The most instants (points in simulated time where something happens: a traffic tick, a pod
+/// becoming ready, a measurement, a wake-up) one simulation processes; a simulation that needs
+/// more (e.g. an analysis interval of milliseconds) ends as timed out. Ticks alone are at most
+/// [`crate::scenario::MAX_TICKS`].
+pub const MAX_INSTANTS: usize = 30_000;
+
+/// The most measurements one simulation takes (each may run a judge); a simulation that needs
+/// more (e.g. a one-second interval for hours) ends as timed out.
+pub const MAX_MEASUREMENTS: usize = 1_000;
 
 /// Why a simulation could not run.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -39,6 +50,16 @@ pub enum SimError {
     /// The first revision never became healthy.
     #[error("the initial revision did not become healthy: {0}")]
     InitialDeploy(String),
+    /// The Rollout's `workloadRef` names an object that was not given.
+    #[error(
+        "spec.workloadRef: {kind} {name:?} is not in the input (put it in the Rollout's file or pass --workload FILE)"
+    )]
+    NoWorkload {
+        /// Its kind.
+        kind: String,
+        /// Its name.
+        name: String,
+    },
 }
 
 /// Everything a simulation needs.
@@ -54,6 +75,10 @@ pub struct SimInput {
     pub seed: u64,
     /// Judges for `judge` metrics (e.g. WASM components from `plugins/dist`).
     pub judges: Arc<dyn JudgeRegistry>,
+    /// The object a `workloadRef` Rollout points at (see
+    /// [`referenced_workload`](crate::adapters::referenced_workload)); its template is the one
+    /// updated, and its scale-down (`workloadRef.scaleDown`) is logged as a `Scale` event.
+    pub workload: Option<ObservedWorkload>,
 }
 
 /// A running simulation. Use [`simulate`] unless you want to step it yourself.
@@ -84,6 +109,30 @@ pub struct Simulation {
     wakeup: Option<Timestamp>,
     last_replicas: Option<(i32, i32, i32, i32)>,
     recording: bool,
+    prepared: Option<Prepared>,
+    /// Workload scale-downs during the initial deploy, logged when recording starts.
+    before_start: Vec<EventKind>,
+    /// Measurements taken so far (at most [`MAX_MEASUREMENTS`]).
+    measurements: usize,
+    pod_seconds: PodSeconds,
+}
+
+/// Gives the first container of a pod template the next image (`repo:tag` → `repo:tag-next`).
+fn next_image(template: &mut serde_json::Value) -> Result<(), SimError> {
+    let container = template
+        .pointer_mut("/spec/containers/0")
+        .and_then(|c| c.as_object_mut())
+        .ok_or(SimError::NoTemplate)?;
+    let image = container
+        .get("image")
+        .and_then(|v| v.as_str())
+        .ok_or(SimError::NoTemplate)?;
+    let next = match image.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => format!("{repo}:{tag}-next"),
+        _ => format!("{image}:next"),
+    };
+    container.insert("image".into(), serde_json::Value::String(next));
+    Ok(())
 }
 
 fn plus(t: Timestamp, d: Duration) -> Timestamp {
@@ -98,7 +147,9 @@ impl Simulation {
     pub async fn new(input: SimInput) -> Result<Self, SimError> {
         input.scenario.validate()?;
         let tick = input.scenario.tick()?;
-        let source = Arc::new(Mutex::new(MetricSource::default()));
+        let source = Arc::new(Mutex::new(MetricSource::with_labels(
+            input.scenario.labels.clone(),
+        )));
         let mut sources = Providers::new();
         sources.register(Arc::new(SimPrometheus::new(source.clone())));
         let mut providers = sources.clone();
@@ -109,7 +160,14 @@ impl Simulation {
         }
         let now =
             Timestamp::from_second(EPOCH_SECONDS).map_err(|e| SimError::InitialDeploy(e.to_string()))?;
-        let world = World::new(&rollout, input.scenario.ready_after()?, now);
+        let mut world = World::new(&rollout, input.scenario.ready_after()?, now);
+        if let Some(reference) = &rollout.spec.workload_ref {
+            let workload = input.workload.ok_or_else(|| SimError::NoWorkload {
+                kind: reference.kind.clone(),
+                name: reference.name.clone(),
+            })?;
+            world.cluster.workload = Some(workload);
+        }
         let mut sim = Simulation {
             io: InMemory::new(world, input.templates),
             rollout,
@@ -137,6 +195,10 @@ impl Simulation {
             wakeup: None,
             last_replicas: None,
             recording: false,
+            prepared: None,
+            before_start: Vec::new(),
+            measurements: 0,
+            pod_seconds: PodSeconds::default(),
         };
         // Initial deploy: no traffic, no recording, until Healthy.
         for _ in 0..200 {
@@ -176,8 +238,13 @@ impl Simulation {
         self.recording = true;
         self.next_traffic = self.now;
         self.model = TrafficModel::new(self.seed, self.scenario.traffic.requests_per_second);
+        for kind in std::mem::take(&mut self.before_start) {
+            self.log(kind, sink);
+        }
         let max = plus(self.start, self.scenario.max_duration()?);
+        let mut instants = 0;
         let (outcome, reason) = loop {
+            instants += 1;
             self.fire_faults(sink);
             if self.now >= self.next_traffic {
                 self.traffic_tick();
@@ -197,6 +264,17 @@ impl Simulation {
                 break (
                     Outcome::TimedOut,
                     format!("still {} after maxDuration", self.phase_name()),
+                );
+            }
+            if instants >= MAX_INSTANTS || self.measurements >= MAX_MEASUREMENTS {
+                break (
+                    Outcome::TimedOut,
+                    format!(
+                        "still {} after {instants} simulated instants and {} measurements; a simulation \
+                         stops at {MAX_INSTANTS} instants or {MAX_MEASUREMENTS} measurements",
+                        self.phase_name(),
+                        self.measurements
+                    ),
                 );
             }
             let next = self.next_instant();
@@ -221,34 +299,23 @@ impl Simulation {
             canary_hash: self.canary_hash,
             events: self.events,
             timeline: self.timeline,
+            pod_seconds: self.pod_seconds,
         })
     }
 
+    /// The update: a new image for the first container of the Rollout's template, or of the
+    /// referenced workload's template for a `workloadRef` Rollout (a new workload generation).
     fn apply_update(&mut self) -> Result<(), SimError> {
-        let image = self
-            .rollout
-            .spec
-            .template
-            .as_ref()
-            .and_then(|t| t.pointer("/spec/containers/0/image"))
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
-            .ok_or(SimError::NoTemplate)?;
-        let next = match image.rsplit_once(':') {
-            Some((repo, tag)) if !tag.contains('/') => format!("{repo}:{tag}-next"),
-            _ => format!("{image}:next"),
-        };
-        if let Some(c) = self
-            .rollout
-            .spec
-            .template
-            .as_mut()
-            .and_then(|t| t.pointer_mut("/spec/containers/0"))
-            .and_then(|c| c.as_object_mut())
-        {
-            c.insert("image".into(), serde_json::Value::String(next));
+        if self.rollout.spec.workload_ref.is_some() {
+            let mut world = self.io.world();
+            let workload = world.cluster.workload.as_mut().ok_or(SimError::NoTemplate)?;
+            next_image(&mut workload.template)?;
+            workload.generation = workload.generation.saturating_add(1);
+            return Ok(());
         }
-        self.rollout.metadata.generation = Some(self.rollout.metadata.generation.unwrap_or(1) + 1);
+        next_image(self.rollout.spec.template.as_mut().ok_or(SimError::NoTemplate)?)?;
+        self.rollout.metadata.generation =
+            Some(self.rollout.metadata.generation.unwrap_or(1).saturating_add(1));
         Ok(())
     }
 

@@ -22,6 +22,15 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome.
+    pub const ALL: [Outcome; 5] = [
+        Outcome::Promoted,
+        Outcome::Aborted,
+        Outcome::Paused,
+        Outcome::Degraded,
+        Outcome::TimedOut,
+    ];
+
     /// Lower-case name, as printed.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -45,8 +54,11 @@ pub enum EventKind {
     },
     /// The rollout moved to a step.
     Step {
-        /// Step index.
+        /// Step index from 0 (`status.currentStepIndex`); `count` once every step is done. The log
+        /// line numbers steps from 1, as the controller's events do (`Rollout step 1/8 completed`).
         index: i32,
+        /// Number of steps.
+        count: i32,
         /// Step, e.g. `setWeight: 40`.
         step: String,
     },
@@ -196,6 +208,8 @@ pub struct SimReport {
     pub events: Vec<LogEvent>,
     /// The timeline.
     pub timeline: Vec<TimelinePoint>,
+    /// Pod-seconds from the update to the end, in total and for the baseline arm.
+    pub pod_seconds: crate::model::PodSeconds,
 }
 
 /// Renders seconds as `1h2m3s` / `45s`.
@@ -210,11 +224,14 @@ pub fn human_duration(secs: f64) -> String {
 }
 
 impl LogEvent {
-    /// One human line, e.g. `[  1m30s] step 2: setWeight: 40`.
+    /// One human line, e.g. `[    1m30s] step 3/8: setWeight: 40` (steps numbered from 1).
     pub fn line(&self) -> String {
         let body = match &self.kind {
             EventKind::Update { hash } => format!("update applied: new pod-template hash {hash}"),
-            EventKind::Step { index, step } => format!("step {index}: {step}"),
+            EventKind::Step { index, count, step } if index < count => {
+                format!("step {}/{count}: {step}", index + 1)
+            }
+            EventKind::Step { count, .. } => format!("all {count} steps completed"),
             EventKind::Weight { weight } => format!("traffic: canary weight {weight}%"),
             EventKind::Scale {
                 replica_set,
@@ -282,17 +299,22 @@ mod tests {
         assert_eq!(human_duration(45.0), "45s");
         assert_eq!(human_duration(90.0), "1m30s");
         assert_eq!(human_duration(3723.0), "1h02m03s");
-        let e = LogEvent {
+        let step = |index: i32, step: &str| LogEvent {
             t: 90.0,
             kind: EventKind::Step {
-                index: 2,
-                step: "setWeight: 40".into(),
+                index,
+                count: 8,
+                step: step.into(),
             },
         };
-        assert_eq!(e.line(), "[    1m30s] step 2: setWeight: 40");
+        // Numbered from 1 like the controller's `Rollout step 3/8 completed`; the JSON keeps the index.
+        let e = step(2, "setWeight: 40");
+        assert_eq!(e.line(), "[    1m30s] step 3/8: setWeight: 40");
         let json = serde_json::to_value(&e).unwrap();
         assert_eq!(json["kind"], "step");
         assert_eq!(json["index"], 2);
+        assert_eq!(json["count"], 8);
+        assert_eq!(step(8, "").line(), "[    1m30s] all 8 steps completed");
         let measurement = |value: &str, code: Option<&str>| LogEvent {
             t: 60.0,
             kind: EventKind::Measurement {

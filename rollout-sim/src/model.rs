@@ -14,6 +14,10 @@ use rand_distr::{Binomial, Distribution, LogNormal, Poisson};
 use rand_pcg::Pcg64;
 use serde::Serialize;
 
+use jiff::Timestamp;
+use rollout_core::rollout::machine::is_baseline_hash;
+
+use crate::cluster::SimReplicaSet;
 use crate::promql::{Labels, SeriesStore};
 use crate::scenario::VersionBehaviour;
 
@@ -102,17 +106,18 @@ impl TrafficModel {
             } else {
                 (fraction / remaining_fraction).clamp(0.0, 1.0)
             };
-            let n = binomial(&mut self.rng, remaining, p);
+            let n = binomial(&mut self.rng, remaining, p).min(remaining);
             remaining -= n;
             remaining_fraction -= fraction;
-            let errors = binomial(&mut self.rng, n, share.behaviour.error_rate);
+            let errors = binomial(&mut self.rng, n, share.behaviour.error_rate).min(n);
             let latency = latency_counts(&mut self.rng, n, &share.behaviour);
+            // Counters saturate instead of overflowing (the scenario bounds keep them far below).
             let t = self.totals.entry(share.hash.clone()).or_default();
-            t.ok += n - errors;
-            t.errors += errors;
-            t.count += n;
+            t.ok = t.ok.saturating_add(n - errors);
+            t.errors = t.errors.saturating_add(errors);
+            t.count = t.count.saturating_add(n);
             for (acc, add) in t.buckets.iter_mut().zip(latency) {
-                *acc += add;
+                *acc = acc.saturating_add(add);
             }
             served.insert(share.hash.clone(), Served { requests: n, errors });
         }
@@ -139,6 +144,60 @@ impl TrafficModel {
             store.push(LATENCY_COUNT, &base(&[]), t_ms, t.count as f64);
         }
         served
+    }
+}
+
+/// A version's behaviour on one ReplicaSet under the persistent per-arm drift of pods started
+/// during the update (scenario `freshPodExtraErrorRate`): the error rate rises by `extra` times
+/// the share of the ReplicaSet's ready pods created at or after `since`. The canary and a baseline
+/// arm started with it drift alike; the long-running stable pods do not.
+pub fn drifted(
+    behaviour: VersionBehaviour,
+    rs: Option<&SimReplicaSet>,
+    since: Timestamp,
+    now: Timestamp,
+    extra: f64,
+) -> VersionBehaviour {
+    let Some(rs) = rs.filter(|_| extra > 0.0) else {
+        return behaviour;
+    };
+    let (mut fresh, mut ready) = (0.0, 0.0);
+    for g in rs.pods.iter().filter(|g| g.ready_at.is_some_and(|t| t <= now)) {
+        ready += f64::from(g.count);
+        if g.created_at >= since {
+            fresh += f64::from(g.count);
+        }
+    }
+    let share = if ready > 0.0 { fresh / ready } else { 0.0 };
+    VersionBehaviour {
+        error_rate: (behaviour.error_rate + extra * share).clamp(0.0, 1.0),
+        ..behaviour
+    }
+}
+
+/// Pod-seconds spent by the simulated cluster: the cost of a rollout, and the part of it the
+/// baseline arm adds (our extension `canary.baseline`, ReplicaSets whose hash marks them as
+/// baseline arms).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodSeconds {
+    /// Every pod that existed (ready or not), in pod-seconds.
+    pub total: f64,
+    /// Pods of baseline arms, in pod-seconds (included in `total`).
+    pub baseline: f64,
+}
+
+impl PodSeconds {
+    /// Adds `dt` of the pods the ReplicaSets hold now.
+    pub fn add(&mut self, replica_sets: &[SimReplicaSet], dt: Duration) {
+        let secs = dt.as_secs_f64();
+        for rs in replica_sets {
+            let pods = f64::from(rs.pod_count()) * secs;
+            self.total += pods;
+            if is_baseline_hash(&rs.hash) {
+                self.baseline += pods;
+            }
+        }
     }
 }
 
@@ -266,5 +325,54 @@ mod tests {
         assert!(counts[5] >= 950, "{counts:?}");
         assert_eq!(poisson(&mut rng, 0.0), 0);
         assert_eq!(binomial(&mut rng, 10, 1.0), 10);
+    }
+
+    fn replica_set(hash: &str, groups: &[(i64, Option<i64>, i32)]) -> SimReplicaSet {
+        let at = |s: i64| Timestamp::from_second(1_700_000_000 + s).unwrap();
+        SimReplicaSet {
+            name: format!("demo-{hash}"),
+            hash: hash.into(),
+            revision: 1,
+            created_at: at(0),
+            replicas: groups.iter().map(|g| g.2).sum(),
+            pods: groups
+                .iter()
+                .map(|&(created, ready, count)| crate::cluster::PodGroup {
+                    created_at: at(created),
+                    ready_at: ready.map(at),
+                    count,
+                })
+                .collect(),
+            scale_down_deadline: None,
+            template: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn fresh_pods_drift_in_proportion_and_pod_seconds_count_the_baseline_apart() {
+        let at = |s: i64| Timestamp::from_second(1_700_000_000 + s).unwrap();
+        // 3 ready pods from before the update (t=100), 1 ready and 4 not yet ready from after.
+        let rs = replica_set("s", &[(0, Some(10), 3), (150, Some(160), 1), (190, None, 4)]);
+        let b = behaviour(0.01);
+        let d = drifted(b, Some(&rs), at(100), at(200), 0.02);
+        assert!((d.error_rate - (0.01 + 0.02 * 0.25)).abs() < 1e-12, "{d:?}");
+        assert_eq!(drifted(b, Some(&rs), at(100), at(200), 0.0), b);
+        assert_eq!(drifted(b, None, at(100), at(200), 0.02), b);
+        assert_eq!(
+            drifted(behaviour(0.99), Some(&rs), at(0), at(200), 1.0).error_rate,
+            1.0
+        );
+        let mut cost = PodSeconds::default();
+        cost.add(
+            &[rs, replica_set("s-baseline", &[(150, Some(160), 2)])],
+            Duration::from_secs(10),
+        );
+        assert_eq!(
+            cost,
+            PodSeconds {
+                total: 100.0,
+                baseline: 20.0
+            }
+        );
     }
 }

@@ -31,10 +31,15 @@ pub struct StoredSeries {
     pub samples: Vec<(i64, f64)>,
 }
 
+/// Label values listed per label in a [`SeriesStore::no_match_hint`], at most.
+const HINT_VALUES: usize = 4;
+
 /// All series of a simulation.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SeriesStore {
     series: Vec<StoredSeries>,
+    /// Labels added to every series (a scenario's `labels`).
+    extra: Labels,
 }
 
 impl SeriesStore {
@@ -43,9 +48,21 @@ impl SeriesStore {
         Self::default()
     }
 
+    /// An empty store that adds `extra` to the labels of every series pushed (the series' own
+    /// labels win on a clash).
+    pub fn with_labels(extra: Labels) -> Self {
+        SeriesStore {
+            series: Vec::new(),
+            extra,
+        }
+    }
+
     /// Appends a sample to the series `name{labels}` (created on first use). Samples must come in
     /// time order per series; older ones are ignored.
     pub fn push(&mut self, name: &str, labels: &Labels, t_ms: i64, value: f64) {
+        let mut all = self.extra.clone();
+        all.extend(labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let labels = &all;
         let idx = self
             .series
             .iter()
@@ -125,6 +142,91 @@ impl SeriesStore {
             result: QueryResult::Matrix(out),
             warnings: Vec::new(),
         })
+    }
+
+    /// Why `query` selects nothing, when one of its selectors matches no stored series: that
+    /// selector, the matcher no series satisfies, and the series and labels the store has. `None`
+    /// when every selector matches (an empty result then has another cause) or the store is empty.
+    pub fn no_match_hint(&self, query: &str) -> Option<String> {
+        let expr = parser::parse(query).ok()?;
+        if self.series.is_empty() {
+            return None;
+        }
+        let mut selectors = Vec::new();
+        selectors_of(&expr, &mut selectors);
+        let (vs, why) = selectors
+            .into_iter()
+            .find(|vs| self.select(vs).next().is_none())
+            .map(|vs| (vs, self.why_no_match(vs)))?;
+        Some(format!(
+            "no simulated series matches {vs} ({why}); the simulated Prometheus has {}; \
+             a scenario's `labels` adds labels to every series",
+            self.catalogue()
+        ))
+    }
+
+    /// The first reason no series satisfies `vs`.
+    fn why_no_match(&self, vs: &VectorSelector) -> String {
+        let name = vs.name.clone().or_else(|| {
+            vs.matchers
+                .matchers
+                .iter()
+                .find(|m| m.name == "__name__")
+                .map(|m| m.value.clone())
+        });
+        let candidates: Vec<&StoredSeries> = self
+            .series
+            .iter()
+            .filter(|s| name.as_ref().is_none_or(|n| *n == s.name))
+            .collect();
+        if candidates.is_empty() {
+            return format!("no series is named {}", name.unwrap_or_default());
+        }
+        let what = name.unwrap_or_else(|| "any series".to_string());
+        for m in vs.matchers.matchers.iter().filter(|m| m.name != "__name__") {
+            let values: Vec<&str> = candidates
+                .iter()
+                .filter_map(|s| s.labels.get(&m.name).map(String::as_str))
+                .collect();
+            if candidates
+                .iter()
+                .any(|s| m.is_match(s.labels.get(&m.name).map(String::as_str).unwrap_or("")))
+            {
+                continue;
+            }
+            if values.is_empty() {
+                return format!("{what} has no label {}", m.name);
+            }
+            let mut distinct: Vec<&str> = values;
+            distinct.sort_unstable();
+            distinct.dedup();
+            let more = if distinct.len() > HINT_VALUES { ", ..." } else { "" };
+            distinct.truncate(HINT_VALUES);
+            return format!(
+                "{}{}{:?} matches no {what}: its values are {}{more}",
+                m.name,
+                m.op,
+                m.value,
+                distinct.join(", ")
+            );
+        }
+        format!("no {what} satisfies all the matchers together")
+    }
+
+    /// `name{label, ...}` of every stored metric.
+    fn catalogue(&self) -> String {
+        let mut metrics: BTreeMap<&str, std::collections::BTreeSet<&str>> = BTreeMap::new();
+        for s in &self.series {
+            metrics
+                .entry(s.name.as_str())
+                .or_default()
+                .extend(s.labels.keys().map(String::as_str));
+        }
+        let listed: Vec<String> = metrics
+            .into_iter()
+            .map(|(name, labels)| format!("{name}{{{}}}", labels.into_iter().collect::<Vec<_>>().join(", ")))
+            .collect();
+        listed.join(", ")
     }
 
     fn select<'a>(&'a self, vs: &'a VectorSelector) -> impl Iterator<Item = &'a StoredSeries> + 'a {
@@ -234,6 +336,29 @@ impl SeriesStore {
 enum Val {
     Scalar(f64),
     Vector(Vec<(Labels, f64)>),
+}
+
+/// Every vector selector in `expr` (those inside range selectors too).
+fn selectors_of<'a>(expr: &'a Expr, out: &mut Vec<&'a VectorSelector>) {
+    match expr {
+        Expr::VectorSelector(vs) => out.push(vs),
+        Expr::MatrixSelector(ms) => out.push(&ms.vs),
+        Expr::Aggregate(a) => {
+            selectors_of(&a.expr, out);
+            if let Some(p) = &a.param {
+                selectors_of(p, out);
+            }
+        }
+        Expr::Unary(u) => selectors_of(&u.expr, out),
+        Expr::Binary(b) => {
+            selectors_of(&b.lhs, out);
+            selectors_of(&b.rhs, out);
+        }
+        Expr::Paren(p) => selectors_of(&p.expr, out),
+        Expr::Subquery(q) => selectors_of(&q.expr, out),
+        Expr::Call(c) => c.args.args.iter().for_each(|a| selectors_of(a, out)),
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+    }
 }
 
 fn matches(m: &Matchers, s: &StoredSeries) -> bool {

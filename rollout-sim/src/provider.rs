@@ -1,20 +1,78 @@
 //! [`SimPrometheus`]: the `prometheus` measurement provider of a simulation. It answers the same
 //! provider blocks as the real one (`query`, `rangeQuery`, judges' range queries) from the
-//! simulation's [`SeriesStore`], and fails like an unreachable server during outages.
+//! simulation's [`SeriesStore`], and fails like an unreachable server during outages. When a query
+//! selects nothing because a selector matches no simulated series, the measurement says which one
+//! and which series and labels the simulation has ([`HINT`]).
 
 use std::sync::{Arc, Mutex};
 
 use analysis_providers::prometheus::{
-    PROMETHEUS, PrometheusConfig, QueryResponse, judge_step, observation, samples,
+    PROMETHEUS, PrometheusConfig, QueryResponse, QueryResult, judge_step, observation, samples,
 };
 use async_trait::async_trait;
 use jiff::Timestamp;
 use rollout_core::analysis::provider::Sample;
 use rollout_core::analysis::{
-    MeasurementProvider, MeasurementRequest, MetricProvider, Observation, ProviderError,
+    Measurement, MeasurementProvider, MeasurementRequest, MetricProvider, Observation, ProviderError,
 };
 
-use crate::promql::SeriesStore;
+use crate::model::HASH_LABEL;
+use crate::promql::{Labels, SeriesStore};
+use crate::scenario::ScenarioError;
+
+/// Measurement metadata key of the simulation's hint (see [`SeriesStore::no_match_hint`]).
+pub const HINT: &str = "simulation-hint";
+
+/// Labels the traffic model sets itself (see [`crate::model`]); a scenario cannot declare them.
+pub const MODEL_LABELS: [&str; 3] = [HASH_LABEL, "code", "le"];
+
+/// Most labels a scenario may declare.
+pub const MAX_SCENARIO_LABELS: usize = 32;
+
+/// Longest label name or value a scenario may declare, in bytes.
+pub const MAX_LABEL_LEN: usize = 256;
+
+/// Checks a scenario's `labels`: Prometheus label names (not `__`-prefixed, not one the model sets)
+/// and bounded sizes; problems name the field (`labels.NAME`).
+pub fn check_labels(labels: &Labels) -> Result<(), ScenarioError> {
+    let bad = |field: String, message: String| Err(ScenarioError::Invalid { field, message });
+    if labels.len() > MAX_SCENARIO_LABELS {
+        return bad(
+            "labels".into(),
+            format!("at most {MAX_SCENARIO_LABELS} labels, got {}", labels.len()),
+        );
+    }
+    for (name, value) in labels {
+        let field = format!("labels.{name}");
+        let mut chars = name.chars();
+        let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid || name.starts_with("__") || name.len() > MAX_LABEL_LEN {
+            return bad(
+                field,
+                format!(
+                    "not a label name: [a-zA-Z_][a-zA-Z0-9_]*, not starting with __, at most {MAX_LABEL_LEN} bytes"
+                ),
+            );
+        }
+        if MODEL_LABELS.contains(&name.as_str()) {
+            return bad(field, "set by the traffic model on every series".into());
+        }
+        if value.len() > MAX_LABEL_LEN {
+            return bad(field, format!("value longer than {MAX_LABEL_LEN} bytes"));
+        }
+    }
+    Ok(())
+}
+
+/// A measurement's message with the simulation's hint, if any, appended.
+pub fn message_with_hint(m: &Measurement) -> String {
+    match (m.message.as_str(), m.metadata.get(HINT)) {
+        (message, None) => message.to_string(),
+        ("", Some(hint)) => hint.clone(),
+        (message, Some(hint)) => format!("{message}; {hint}"),
+    }
+}
 
 /// Shared state of the simulated metric source.
 #[derive(Debug, Default)]
@@ -26,6 +84,14 @@ pub struct MetricSource {
 }
 
 impl MetricSource {
+    /// A source whose series all carry `labels` (a scenario's `labels`).
+    pub fn with_labels(labels: Labels) -> Self {
+        MetricSource {
+            store: SeriesStore::with_labels(labels),
+            outages: Vec::new(),
+        }
+    }
+
     /// Whether the source is unreachable at `t`.
     pub fn unreachable(&self, t: Timestamp) -> bool {
         self.outages.iter().any(|(s, e)| *s <= t && t < *e)
@@ -71,16 +137,28 @@ impl MeasurementProvider for SimPrometheus {
     async fn measure(&self, request: &MeasurementRequest) -> Result<Observation, ProviderError> {
         let cfg = PrometheusConfig::from_provider(&request.metric.provider)?;
         let now = request.now;
-        let response: QueryResponse = match &cfg.range_query {
-            None => self.with_source(now, |s| s.query(&cfg.query, now.as_millisecond()))?,
+        let with_hint = |s: &SeriesStore, response: QueryResponse| -> Result<_, String> {
+            let empty =
+                matches!(&response.result, QueryResult::Vector(v) | QueryResult::Matrix(v) if v.is_empty());
+            let hint = if empty { s.no_match_hint(&cfg.query) } else { None };
+            Ok((response, hint))
+        };
+        let (response, hint) = match &cfg.range_query {
+            None => self.with_source(now, |s| with_hint(s, s.query(&cfg.query, now.as_millisecond())?))?,
             Some(r) => {
                 let (start, end, step) = r.window(now)?;
                 self.with_source(now, |s| {
-                    s.query_range(&cfg.query, start.as_millisecond(), end.as_millisecond(), step)
+                    let response =
+                        s.query_range(&cfg.query, start.as_millisecond(), end.as_millisecond(), step)?;
+                    with_hint(s, response)
                 })?
             }
         };
-        observation(&response).map_err(ProviderError::Failed)
+        let mut observed = observation(&response).map_err(ProviderError::Failed)?;
+        if let (Some(hint), Observation::Result { metadata, .. }) = (hint, &mut observed) {
+            metadata.insert(HINT.to_string(), hint);
+        }
+        Ok(observed)
     }
 
     async fn query_range(

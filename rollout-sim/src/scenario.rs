@@ -13,11 +13,31 @@
 //!   - at: {canaryWeight: 40}
 //!     canaryErrorRate: 0.2
 //! ```
+//!
+//! Every value is checked against a range that keeps a simulation bounded (see the `MAX_*`
+//! constants): at most [`MAX_REQUESTS_PER_SECOND`], latencies up to [`MAX_LATENCY_MS`], a tick
+//! of 1s to [`MAX_TICK`], durations up to [`MAX_SIMULATED_DURATION`] and at most [`MAX_TICKS`]
+//! ticks in `maxDuration`, at most [`MAX_FAULTS`] faults.
 
 use std::time::Duration;
 
 use rollout_core::common::parse_duration;
 use serde::{Deserialize, Serialize};
+
+/// The highest `traffic.requestsPerSecond`.
+pub const MAX_REQUESTS_PER_SECOND: f64 = 1_000_000.0;
+/// The highest latency (p50, p99, a latency fault), in milliseconds: one hour.
+pub const MAX_LATENCY_MS: f64 = 3_600_000.0;
+/// The longest `tick`.
+pub const MAX_TICK: Duration = Duration::from_secs(3600);
+/// The longest simulated duration: `maxDuration`, and every other duration of a scenario
+/// (`pods.readyAfter`, `promotePausedAfter`, fault times and outages): 7 days.
+pub const MAX_SIMULATED_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The most ticks in `maxDuration` (`maxDuration / tick`): traffic, metrics and the timeline
+/// grow by one point per tick.
+pub const MAX_TICKS: u64 = 20_000;
+/// The most faults.
+pub const MAX_FAULTS: usize = 100;
 
 /// Why a scenario is not usable.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -73,6 +93,19 @@ pub struct Scenario {
     /// Faults to inject.
     #[serde(default)]
     pub faults: Vec<Fault>,
+    /// Persistent per-arm drift: pods started after the update was applied (the canary's, and the
+    /// baseline arm's when the Rollout runs one) fail this much more often than their version
+    /// does, as on a worse node or with cold caches. Default 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub fresh_pod_extra_error_rate: f64,
+    /// Extra labels on every simulated series (e.g. `{job: checkout, namespace: shop}`), for
+    /// templates that select on labels the traffic model does not set.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 fn default_tick() -> String {
@@ -97,6 +130,8 @@ impl Default for Scenario {
             max_duration: default_max_duration(),
             promote_paused_after: None,
             faults: Vec::new(),
+            labels: Default::default(),
+            fresh_pod_extra_error_rate: 0.0,
         }
     }
 }
@@ -239,7 +274,9 @@ pub enum When {
 }
 
 impl Scenario {
-    /// Parses and validates a scenario from YAML.
+    /// Parses and validates a scenario from YAML. The values are range-checked (see the module
+    /// docs); the YAML itself is not size-checked here: bound untrusted text first, as the CLI
+    /// does (file size, nesting depth and alias expansion, `rollout-cli/src/input.rs`).
     pub fn from_yaml(text: &str) -> Result<Self, ScenarioError> {
         let s: Scenario = serde_yaml::from_str(text).map_err(|e| ScenarioError::Yaml(e.to_string()))?;
         s.validate()?;
@@ -252,25 +289,49 @@ impl Scenario {
             field: field.to_string(),
             message,
         };
-        if !(self.traffic.requests_per_second.is_finite() && self.traffic.requests_per_second >= 0.0) {
-            return Err(bad("traffic.requestsPerSecond", "must be a number >= 0".into()));
+        if !(0.0..=MAX_REQUESTS_PER_SECOND).contains(&self.traffic.requests_per_second) {
+            return Err(bad(
+                "traffic.requestsPerSecond",
+                format!("must be a number from 0 to {MAX_REQUESTS_PER_SECOND}"),
+            ));
         }
         for (name, v) in [("stable", &self.stable), ("canary", &self.canary)] {
             check_rate(&format!("{name}.errorRate"), v.error_rate)?;
-            if !(v.latency_p50_ms > 0.0 && v.latency_p99_ms >= v.latency_p50_ms) {
+            if !(v.latency_p50_ms > 0.0
+                && v.latency_p99_ms >= v.latency_p50_ms
+                && v.latency_p99_ms <= MAX_LATENCY_MS)
+            {
                 return Err(bad(
                     &format!("{name}.latencyP99Ms"),
-                    "latencies must satisfy 0 < p50 <= p99".into(),
+                    format!("latencies must satisfy 0 < p50 <= p99 <= {MAX_LATENCY_MS}"),
                 ));
             }
         }
-        self.tick()?;
-        self.max_duration()?;
+        check_rate("freshPodExtraErrorRate", self.fresh_pod_extra_error_rate)?;
+        let tick = self.tick()?;
+        let max = self.max_duration()?;
+        let ticks = max.as_secs() / tick.as_secs().max(1);
+        if ticks > MAX_TICKS {
+            return Err(bad(
+                "maxDuration",
+                format!(
+                    "{} is {ticks} ticks of {}; at most {MAX_TICKS} ticks are simulated (raise tick or lower maxDuration)",
+                    self.max_duration, self.tick
+                ),
+            ));
+        }
         self.ready_after()?;
         self.promote_paused_after()?;
+        if self.faults.len() > MAX_FAULTS {
+            return Err(bad(
+                "faults",
+                format!("{} faults; at most {MAX_FAULTS} are allowed", self.faults.len()),
+            ));
+        }
         for i in 0..self.faults.len() {
             self.fault(i)?;
         }
+        crate::provider::check_labels(&self.labels)?;
         Ok(())
     }
 
@@ -281,6 +342,12 @@ impl Scenario {
             return Err(ScenarioError::Invalid {
                 field: "tick".into(),
                 message: "must be at least 1s".into(),
+            });
+        }
+        if d > MAX_TICK {
+            return Err(ScenarioError::Invalid {
+                field: "tick".into(),
+                message: "must be at most 1h".into(),
             });
         }
         Ok(d)
@@ -332,10 +399,10 @@ impl Scenario {
             effects.push(Effect::StableErrorRate(r));
         }
         if let Some(ms) = f.canary_latency_p50_ms {
-            if !(ms.is_finite() && ms > 0.0) {
+            if !(ms > 0.0 && ms <= MAX_LATENCY_MS) {
                 return Err(ScenarioError::Invalid {
                     field: path("canaryLatencyP50Ms"),
-                    message: "must be > 0".into(),
+                    message: format!("must be > 0 and at most {MAX_LATENCY_MS}"),
                 });
             }
             effects.push(Effect::CanaryLatency(ms));
@@ -372,11 +439,19 @@ fn check_rate(field: &str, r: f64) -> Result<(), ScenarioError> {
     }
 }
 
+/// Parses a duration of the scenario; none may exceed [`MAX_SIMULATED_DURATION`].
 fn duration(field: &str, text: &str) -> Result<Duration, ScenarioError> {
-    parse_duration(text).map_err(|e| ScenarioError::Invalid {
+    let d = parse_duration(text).map_err(|e| ScenarioError::Invalid {
         field: field.to_string(),
         message: e.to_string(),
-    })
+    })?;
+    if d > MAX_SIMULATED_DURATION {
+        return Err(ScenarioError::Invalid {
+            field: field.to_string(),
+            message: format!("{text} is longer than the longest simulated duration, 168h (7 days)"),
+        });
+    }
+    Ok(d)
 }
 
 #[cfg(test)]
@@ -404,7 +479,29 @@ mod tests {
         let cases = [
             (
                 "traffic: {requestsPerSecond: -1}",
-                "scenario field traffic.requestsPerSecond: must be a number >= 0",
+                "scenario field traffic.requestsPerSecond: must be a number from 0 to 1000000",
+            ),
+            (
+                "traffic: {requestsPerSecond: 1e18}",
+                "scenario field traffic.requestsPerSecond: must be a number from 0 to 1000000",
+            ),
+            (
+                "maxDuration: 2562047h",
+                "scenario field maxDuration: 2562047h is longer than the longest simulated duration, 168h (7 days)",
+            ),
+            (
+                "maxDuration: 100h\ntick: 1s",
+                "scenario field maxDuration: 100h is 360000 ticks of 1s; at most 20000 ticks are simulated \
+                 (raise tick or lower maxDuration)",
+            ),
+            ("tick: 2h", "scenario field tick: must be at most 1h"),
+            (
+                "stable: {latencyP50Ms: 1, latencyP99Ms: .inf}",
+                "scenario field stable.latencyP99Ms: latencies must satisfy 0 < p50 <= p99 <= 3600000",
+            ),
+            (
+                "canary: {errorRate: .nan}",
+                "scenario field canary.errorRate: must be between 0 and 1, got NaN",
             ),
             (
                 "canary: {errorRate: 1.5}",

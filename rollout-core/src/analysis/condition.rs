@@ -3,6 +3,8 @@
 //! `isInf`, `isNil` and `default`, and upstream's mapping of conditions to a measurement phase
 //! (`utils/evaluate/evaluate.go:EvaluateResult`).
 
+mod typecheck;
+
 use std::sync::LazyLock;
 
 use expr::{Context, Environment, Program, Value};
@@ -84,8 +86,13 @@ impl Condition {
         &self.source
     }
 
-    /// Evaluates the condition with `result` bound.
+    /// Evaluates the condition with `result` bound. A comparison of two known, different types
+    /// (`asFloat(result) == "1.1"`) is an error, as upstream's compile-time check makes it.
     pub fn evaluate(&self, result: &MetricValue) -> Result<bool, ConditionError> {
+        typecheck::check_comparisons(&self.source, result).map_err(|message| ConditionError::Eval {
+            condition: self.source.clone(),
+            message,
+        })?;
         let mut ctx = Context::default();
         ctx.insert("result", to_expr(result));
         let out = ENV.run(&self.program, &ctx).map_err(|e| ConditionError::Eval {
@@ -99,6 +106,38 @@ impl Condition {
                 got: kind(&other),
             }),
         }
+    }
+}
+
+/// Checks that a condition as written in a template compiles. `{{args.NAME}}` placeholders
+/// without a value may remain (they are filled in when a run is created): each stands for a plain
+/// value of the same length, so the syntax around it is checked and error columns stay right.
+///
+/// ```
+/// use rollout_core::analysis::condition::check_template_condition;
+/// assert!(check_template_condition("result < {{args.max}}").is_ok());
+/// let err = check_template_condition("result >=").unwrap_err().to_string();
+/// assert!(err.starts_with("invalid condition \"result >=\": at 1:"), "{err}");
+/// ```
+pub fn check_template_condition(source: &str) -> Result<(), ConditionError> {
+    let mut stand_in = String::with_capacity(source.len());
+    let mut rest = source;
+    while let Some(start) = rest.find("{{") {
+        let Some(len) = rest[start..].find("}}").map(|end| end + 2) else {
+            break;
+        };
+        stand_in.push_str(&rest[..start]);
+        stand_in.extend(std::iter::repeat_n('_', len));
+        rest = &rest[start + len..];
+    }
+    stand_in.push_str(rest);
+    match Condition::compile(&stand_in) {
+        Ok(_) => Ok(()),
+        Err(ConditionError::Compile { message, .. }) => Err(ConditionError::Compile {
+            condition: source.to_string(),
+            message,
+        }),
+        Err(other) => Err(other),
     }
 }
 
@@ -149,16 +188,43 @@ fn number(ident: &str, args: &[Value]) -> expr::Result<f64> {
     }
 }
 
-fn text_or_number(ident: &str, args: &[Value]) -> expr::Result<String> {
-    match arg(ident, args, 0, 1)? {
-        Value::String(s) => Ok(s.clone()),
-        Value::Integer(i) => Ok(i.to_string()),
-        Value::Float(x) => Ok(x.to_string()),
-        other => Err(expr::Error::ExprError(format!(
-            "{ident}: expected a string, got {}",
-            kind(other)
-        ))),
+/// Upstream `asInt`: numbers are truncated toward zero (`asInt(1.123)` is 1, Go's `int64(f)`),
+/// strings parsed base 10. Deliberate difference: NaN and ±Inf are an error (Go gives an
+/// arbitrary integer).
+fn as_int(args: &[Value]) -> expr::Result<Value> {
+    match arg("asInt", args, 0, 1)? {
+        Value::Integer(i) => Ok(Value::Integer(*i)),
+        Value::Float(x) if x.is_finite() => Ok(Value::Integer(x.trunc() as i64)),
+        Value::String(s) => s.trim().parse::<i64>().map(Value::Integer).map_err(|_| {
+            expr::Error::ExprError(format!("asInt: strconv.ParseInt: parsing {s:?}: invalid syntax"))
+        }),
+        other => Err(not_supported("asInt", other)),
     }
+}
+
+/// Upstream `asFloat`: numbers as they are, strings parsed.
+fn as_float(args: &[Value]) -> expr::Result<Value> {
+    match arg("asFloat", args, 0, 1)? {
+        Value::Integer(i) => Ok(Value::Float(*i as f64)),
+        Value::Float(x) => Ok(Value::Float(*x)),
+        Value::String(s) => s.trim().parse::<f64>().map(Value::Float).map_err(|_| {
+            expr::Error::ExprError(format!(
+                "asFloat: strconv.ParseFloat: parsing {s:?}: invalid syntax"
+            ))
+        }),
+        other => Err(not_supported("asFloat", other)),
+    }
+}
+
+/// Upstream's `asInt() not supported on <type> <value>`.
+fn not_supported(ident: &str, v: &Value) -> expr::Error {
+    let shown = match v {
+        Value::Float(x) if x.is_nan() => " NaN".to_string(),
+        Value::Float(x) => format!(" {}Inf", if *x > 0.0 { "+" } else { "-" }),
+        Value::Bool(b) => format!(" {b}"),
+        _ => String::new(),
+    };
+    expr::Error::ExprError(format!("{ident}() not supported on {}{shown}", kind(v)))
 }
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
@@ -177,20 +243,8 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
             other => Ok(other.clone()),
         }
     });
-    env.add_function("asInt", |c| {
-        let s = text_or_number("asInt", &c.args)?;
-        s.trim().parse::<i64>().map(Value::Integer).map_err(|_| {
-            expr::Error::ExprError(format!("asInt: strconv.ParseInt: parsing {s:?}: invalid syntax"))
-        })
-    });
-    env.add_function("asFloat", |c| {
-        let s = text_or_number("asFloat", &c.args)?;
-        s.trim().parse::<f64>().map(Value::Float).map_err(|_| {
-            expr::Error::ExprError(format!(
-                "asFloat: strconv.ParseFloat: parsing {s:?}: invalid syntax"
-            ))
-        })
-    });
+    env.add_function("asInt", |c| as_int(&c.args));
+    env.add_function("asFloat", |c| as_float(&c.args));
     env
 });
 

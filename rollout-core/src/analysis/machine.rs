@@ -15,8 +15,9 @@
 //! - **A metric with no conditions** keeps upstream's *code* behaviour: a provider result with
 //!   neither `successCondition` nor `failureCondition` is Successful (docs say Inconclusive).
 //!   Providers that decide themselves (job, judge) are unaffected.
-//! - In-flight measurements of a terminating run are terminated in the same step (upstream waits
-//!   for their `resumeAt`), and a measurement is due when `now >= due time` (upstream: strictly
+//! - In-flight measurements of a terminating run are terminated at once (upstream waits for their
+//!   `resumeAt`); each takes the phase the provider's terminate returns, as upstream, and a
+//!   measurement is due when `now >= due time` (upstream: strictly
 //!   after), so a simulated clock that jumps exactly to `next_wake` makes progress.
 //! - When a metric completes Failed/Error/Inconclusive, upstream finishes the run on the *next*
 //!   reconcile (triggered by the status update). The machine keeps that two-pass shape and
@@ -60,8 +61,8 @@ pub enum TaskKind {
     Measure,
     /// Continue the in-flight measurement (`provider.resume`).
     Resume,
-    /// Stop the in-flight measurement (`provider.terminate`); the machine already recorded it as
-    /// terminated, no result is expected.
+    /// Stop the in-flight measurement ([`Providers::terminate`]); hand the result back to the next
+    /// [`step`] like a resumed measurement: it takes the phase the provider's terminate returns.
     Terminate,
 }
 
@@ -163,21 +164,15 @@ pub fn finish_measurement(
 }
 
 /// Performs one task with `providers` (the driver's side of the loop, async but runtime-free):
-/// Measure/Resume → the provider's observation turned into a [`MeasurementResult`] finished at
-/// the request's `now`; Terminate → `provider.terminate` (errors ignored, as upstream), `None`.
+/// the provider's observation (Measure/Resume) or its answer to `terminate`
+/// ([`Providers::terminate`]) turned into a [`MeasurementResult`] finished at the request's
+/// `now`, to hand to the next [`step`]. Always `Some` (kept an `Option` for drivers' sake).
 pub async fn perform(providers: &Providers, task: &MeasurementTask) -> Option<MeasurementResult> {
-    match task.kind {
-        TaskKind::Terminate => {
-            if let Ok(p) = providers.for_provider(&task.request.metric.provider) {
-                let _ = p.terminate(&task.request).await;
-            }
-            None
-        }
-        TaskKind::Measure | TaskKind::Resume => {
-            let outcome = providers.observe(&task.request).await;
-            Some(finish_measurement(&task.request, outcome, task.request.now))
-        }
-    }
+    let outcome = match task.kind {
+        TaskKind::Terminate => providers.terminate(&task.request).await,
+        TaskKind::Measure | TaskKind::Resume => providers.observe(&task.request).await,
+    };
+    Some(finish_measurement(&task.request, outcome, task.request.now))
 }
 
 /// Upstream `IsTerminating`: `spec.terminate`, or a non-dry-run metric already Failed, Error or
@@ -351,7 +346,8 @@ pub fn assess_run(
             run_summary.count += 1;
         }
         let Some(r) = status.metric_results.iter_mut().find(|r| r.name == metric.name) else {
-            everything_completed = false;
+            // Never measured: done once the run terminates (as `assess_metric` without measurements).
+            everything_completed &= terminating;
             continue;
         };
         let phase = assess_metric(metric, r, terminating);
@@ -390,7 +386,8 @@ pub fn assess_run(
     status.run_summary = Some(run_summary);
     status.dry_run_summary = Some(dry_summary);
     let message = message.trim().to_string();
-    if terminating {
+    if terminating && everything_completed {
+        // In-flight measurements are being terminated; the run completes once they are back.
         return (worst.unwrap_or(AnalysisPhase::Successful), message);
     }
     match worst {
@@ -524,36 +521,11 @@ pub fn step(run: &AnalysisRun, now: Timestamp, results: Vec<MeasurementResult>) 
         Ok(r) => r,
         Err(e) => return error_step(status, now, format!("Analysis spec invalid: {e}")),
     };
-    let terminating = is_terminating(run.spec.terminate, &status);
     for r in results {
         apply(&mut status, r, &dry_run);
     }
     status.started_at.get_or_insert(now);
     let mut tasks = Vec::new();
-    if terminating {
-        for metric in &metrics {
-            let Some(r) = status.metric_results.iter_mut().find(|r| r.name == metric.name) else {
-                continue;
-            };
-            if r.phase.is_completed() {
-                continue;
-            }
-            let Some(last) = r.measurements.last_mut().filter(|l| l.finished_at.is_none()) else {
-                continue;
-            };
-            let in_flight = last.clone();
-            last.phase = AnalysisPhase::Successful;
-            last.message = METRIC_TERMINATED.to_string();
-            last.finished_at = Some(now);
-            last.resume_at = None;
-            let terminated = last.clone();
-            record(r, &terminated);
-            tasks.push(MeasurementTask {
-                kind: TaskKind::Terminate,
-                request: request(run, &status, metric, now, Some(in_flight)),
-            });
-        }
-    }
     let (phase, message) = assess_run(&mut status, &metrics, &dry_run, run.spec.terminate);
     if phase != status.phase {
         status.phase = phase;
@@ -659,7 +631,9 @@ fn due_tasks(
         };
         match last {
             Some(l) if l.finished_at.is_none() => {
-                if l.resume_at.is_none_or(|t| t <= now) {
+                if terminating {
+                    tasks.push(task(TaskKind::Terminate, Some(l.clone())));
+                } else if l.resume_at.is_none_or(|t| t <= now) {
                     tasks.push(task(TaskKind::Resume, Some(l.clone())));
                 }
             }

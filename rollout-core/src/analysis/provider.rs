@@ -73,6 +73,19 @@ pub enum Observation {
     },
 }
 
+impl Observation {
+    /// A measurement stopped by its provider without a verdict of its own: Successful with
+    /// message [`METRIC_TERMINATED`](super::machine::METRIC_TERMINATED), as upstream's job provider.
+    pub fn terminated() -> Self {
+        Observation::Decided {
+            phase: AnalysisPhase::Successful,
+            value: String::new(),
+            message: super::machine::METRIC_TERMINATED.to_string(),
+            metadata: BTreeMap::new(),
+        }
+    }
+}
+
 /// One sample of a range query: a value at a time for one label set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
@@ -125,9 +138,12 @@ pub trait MeasurementProvider: Send + Sync {
         self.measure(request).await
     }
 
-    /// Stop an in-flight measurement because the run is terminating. Defaults to nothing.
-    async fn terminate(&self, _request: &MeasurementRequest) -> Result<(), ProviderError> {
-        Ok(())
+    /// Stop an in-flight measurement because the run is terminating (a sibling metric failed,
+    /// or `spec.terminate`), and say how it ended (upstream `Provider.Terminate` returns the
+    /// measurement). `None`, the default, records it as [`Observation::terminated`]; an
+    /// observation is recorded as it is; an error makes it an Error measurement.
+    async fn terminate(&self, _request: &MeasurementRequest) -> Result<Option<Observation>, ProviderError> {
+        Ok(None)
     }
 
     /// Query a series over `[request.window_start, request.now]` with this provider's config in
@@ -186,6 +202,33 @@ impl Providers {
         })?;
         self.get(name)
             .ok_or_else(|| ProviderError::UnknownProvider(name.to_string()))
+    }
+
+    /// Terminate `request.in_flight` with the provider the metric names: the provider's answer, or
+    /// [`Observation::terminated`] when it has none. A Successful answer without a message gets
+    /// upstream's "Metric Terminated"; a provider that leaves the measurement in flight gets an
+    /// error (a terminating run must not wait on it).
+    pub async fn terminate(&self, request: &MeasurementRequest) -> Result<Observation, ProviderError> {
+        let provider = self.for_provider(&request.metric.provider)?;
+        match provider.terminate(request).await? {
+            None => Ok(Observation::terminated()),
+            Some(Observation::InFlight { .. }) => Err(ProviderError::Failed(format!(
+                "provider {:?} left the measurement in flight when asked to terminate it",
+                provider.name()
+            ))),
+            Some(Observation::Decided {
+                phase: AnalysisPhase::Successful,
+                value,
+                message,
+                metadata,
+            }) if message.is_empty() => Ok(Observation::Decided {
+                phase: AnalysisPhase::Successful,
+                value,
+                message: super::machine::METRIC_TERMINATED.to_string(),
+                metadata,
+            }),
+            Some(other) => Ok(other),
+        }
     }
 
     /// Measure (or resume, when `request.in_flight` is set) with the provider the metric names.

@@ -8,8 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use regex::Regex;
 
+use super::condition::check_template_condition;
+use super::create::resolve_placeholders_lenient;
 use super::judge::JUDGE_PROVIDER;
-use super::types::{DryRun, MeasurementRetention, Metric};
+use super::types::{AnalysisTemplateSpec, Argument, DryRun, JudgeMetric, MeasurementRetention, Metric};
 use crate::common::{IntOrString, parse_duration};
 
 /// Default measurements kept per metric.
@@ -63,7 +65,34 @@ impl Metric {
     }
 }
 
-/// Upstream `ValidateMetrics`.
+/// One problem found in an object, with the field path as the user wrote it in YAML
+/// (`spec.metrics[1].successCondition`) and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldProblem {
+    /// Field path, e.g. `spec.metrics[1].successCondition`.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl FieldProblem {
+    /// A problem at `path`.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldProblem {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for FieldProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Upstream `ValidateMetrics`: the first problem, in upstream's wording (the analysis machine
+/// writes it into the run's message). [`template_problems`] reports all of them.
 pub fn validate_metrics(metrics: &[Metric]) -> Result<(), String> {
     if metrics.is_empty() {
         return Err("no metrics specified".to_string());
@@ -78,8 +107,20 @@ pub fn validate_metrics(metrics: &[Metric]) -> Result<(), String> {
     Ok(())
 }
 
-/// Upstream `ValidateMetric` (one metric, without the `metrics[i]: ` prefix).
+/// Upstream `ValidateMetric` (one metric, without the `metrics[i]: ` prefix): the first of
+/// [`metric_problems`].
 pub fn validate_metric(m: &Metric) -> Result<(), String> {
+    match metric_problems(m).into_iter().next() {
+        Some(p) => Err(p.message),
+        None => Ok(()),
+    }
+}
+
+/// Every problem of one metric, in the order upstream's `ValidateMetric` checks them; each path is
+/// relative to the metric (`interval`, `provider.judge.sha256`).
+pub fn metric_problems(m: &Metric) -> Vec<FieldProblem> {
+    let mut out = Vec::new();
+    let mut problem = |field: &str, message: String| out.push(FieldProblem::new(field, message));
     let count = m.count.as_ref().map(int_value).unwrap_or(0);
     let failure_limit = m.failure_limit_value();
     let inconclusive_limit = m.inconclusive_limit_value();
@@ -87,42 +128,56 @@ pub fn validate_metric(m: &Metric) -> Result<(), String> {
     if count > 0 {
         if success_limit > 0 {
             if count < failure_limit.max(0) + success_limit {
-                return Err("count must be >= failureLimit + consecutiveSuccessLimit".to_string());
+                problem(
+                    "count",
+                    "count must be >= failureLimit + consecutiveSuccessLimit".into(),
+                );
             }
         } else if count < failure_limit {
-            return Err("count must be >= failureLimit".to_string());
+            problem("count", "count must be >= failureLimit".into());
         }
         if count < inconclusive_limit {
-            return Err("count must be >= inconclusiveLimit".to_string());
+            problem("count", "count must be >= inconclusiveLimit".into());
         }
     }
     let interval = m.interval.as_deref().unwrap_or("");
     if count > 1 && interval.is_empty() {
-        return Err("interval must be specified when count > 1".to_string());
+        problem("interval", "interval must be specified when count > 1".into());
     }
-    if !interval.is_empty() {
-        parse_duration(interval).map_err(|e| format!("invalid interval string: {e}"))?;
+    if !interval.is_empty()
+        && let Err(e) = parse_duration(interval)
+    {
+        problem("interval", format!("invalid interval string: {e}"));
     }
-    if let Some(delay) = m.initial_delay.as_deref().filter(|d| !d.is_empty()) {
-        parse_duration(delay).map_err(|e| format!("invalid startDelay string: {e}"))?;
+    if let Some(delay) = m.initial_delay.as_deref().filter(|d| !d.is_empty())
+        && let Err(e) = parse_duration(delay)
+    {
+        problem("initialDelay", format!("invalid startDelay string: {e}"));
     }
     if failure_limit < -1 {
-        return Err("failureLimit must be >= -1".to_string());
+        problem("failureLimit", "failureLimit must be >= -1".into());
     }
     if failure_limit == -1 && success_limit == 0 {
-        return Err(
+        problem(
+            "failureLimit",
             "failureLimit of -1 requires consecutiveSuccessLimit > 0 (otherwise the metric can never fail or succeed early)"
-                .to_string(),
+                .into(),
         );
     }
     if inconclusive_limit < 0 {
-        return Err("inconclusiveLimit must be >= 0".to_string());
+        problem("inconclusiveLimit", "inconclusiveLimit must be >= 0".into());
     }
     if m.consecutive_error_limit_value() < 0 {
-        return Err("consecutiveErrorLimit must be >= 0".to_string());
+        problem(
+            "consecutiveErrorLimit",
+            "consecutiveErrorLimit must be >= 0".into(),
+        );
     }
     if success_limit < 0 {
-        return Err("consecutiveSuccessLimit must be >= 0".to_string());
+        problem(
+            "consecutiveSuccessLimit",
+            "consecutiveSuccessLimit must be >= 0".into(),
+        );
     }
     let providers: usize = m
         .provider
@@ -135,68 +190,209 @@ pub fn validate_metric(m: &Metric) -> Result<(), String> {
         .sum::<usize>()
         + usize::from(m.provider.judge.is_some());
     if providers == 0 {
-        return Err("no provider specified".to_string());
+        problem("provider", "no provider specified".into());
     }
     if providers > 1 {
-        return Err("multiple providers specified".to_string());
+        problem("provider", "multiple providers specified".into());
     }
     if let Some(judge) = &m.provider.judge {
-        if judge.name.trim().is_empty() {
-            return Err(format!("{JUDGE_PROVIDER}.name must be set"));
-        }
-        if judge.sha256.len() != 64 || !judge.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(format!(
+        judge_problems(m, judge, &mut problem);
+    }
+    out
+}
+
+fn judge_problems(m: &Metric, judge: &JudgeMetric, problem: &mut impl FnMut(&str, String)) {
+    if judge.name.trim().is_empty() {
+        problem(
+            "provider.judge.name",
+            format!("{JUDGE_PROVIDER}.name must be set"),
+        );
+    }
+    if judge.sha256.len() != 64 || !judge.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
+        problem(
+            "provider.judge.sha256",
+            format!(
                 "{JUDGE_PROVIDER}.sha256 must be 64 hex characters, got {:?}",
                 judge.sha256
-            ));
-        }
-        if m.success_condition.is_some() || m.failure_condition.is_some() {
-            return Err(format!(
+            ),
+        );
+    }
+    let condition = match (&m.success_condition, &m.failure_condition) {
+        (Some(_), _) => Some("successCondition"),
+        (None, Some(_)) => Some("failureCondition"),
+        (None, None) => None,
+    };
+    if let Some(field) = condition {
+        problem(
+            field,
+            format!(
                 "{JUDGE_PROVIDER} metrics are decided by the judge: remove successCondition/failureCondition"
+            ),
+        );
+    }
+    for (name, q) in &judge.queries {
+        let shape = (
+            q.points.is_some(),
+            q.numerator.is_some(),
+            q.denominator.is_some(),
+            q.buckets.is_some(),
+        );
+        if !matches!(
+            shape,
+            (true, false, false, false) | (false, true, true, false) | (false, false, false, true)
+        ) {
+            problem(
+                &format!("provider.judge.queries.{name}"),
+                format!(
+                    "{JUDGE_PROVIDER}.queries.{name}: set exactly one of points, numerator + denominator, or buckets"
+                ),
+            );
+        }
+    }
+}
+
+/// Every problem of a template spec, each with its YAML path (`spec.metrics[1].successCondition`):
+/// everything [`validate_metrics`], [`dry_run_metrics`] and [`retention_limits`] check (all
+/// problems, not only the first), plus what upstream only finds when a run measures:
+/// conditions that do not compile and integer fields (`count: abc`) that are not integers.
+///
+/// Placeholders (`{{args.NAME}}`) are substituted with the template's argument values first;
+/// those without a value are checked for syntax only.
+pub fn template_problems(spec: &AnalysisTemplateSpec) -> Vec<FieldProblem> {
+    let mut out = Vec::new();
+    if spec.metrics.is_empty() && spec.templates.is_empty() {
+        out.push(FieldProblem::new("spec.metrics", "no metrics specified"));
+    }
+    let mut names = BTreeSet::new();
+    for (i, m) in spec.metrics.iter().enumerate() {
+        let at = |field: &str| format!("spec.metrics[{i}].{field}");
+        if !names.insert(m.name.as_str()) {
+            out.push(FieldProblem::new(
+                at("name"),
+                format!("duplicate name '{}'", m.name),
             ));
         }
-        for (name, q) in &judge.queries {
-            let shape = (
-                q.points.is_some(),
-                q.numerator.is_some(),
-                q.denominator.is_some(),
-                q.buckets.is_some(),
-            );
-            if !matches!(
-                shape,
-                (true, false, false, false) | (false, true, true, false) | (false, false, false, true)
-            ) {
-                return Err(format!(
-                    "{JUDGE_PROVIDER}.queries.{name}: set exactly one of points, numerator + denominator, or buckets"
-                ));
+        let resolved = with_known_args(m, &spec.args);
+        for field in integer_field_problems(&resolved) {
+            out.push(FieldProblem::new(at(field.path.as_str()), field.message));
+        }
+        for p in metric_problems(&resolved) {
+            out.push(FieldProblem::new(at(&p.path), p.message));
+        }
+        for (field, condition) in [
+            ("successCondition", &resolved.success_condition),
+            ("failureCondition", &resolved.failure_condition),
+        ] {
+            let Some(condition) = condition.as_deref().filter(|c| !c.trim().is_empty()) else {
+                continue;
+            };
+            if let Err(e) = check_template_condition(condition) {
+                out.push(FieldProblem::new(at(field), e.to_string()));
             }
         }
     }
-    Ok(())
+    let dry_run = spec.dry_run.iter().map(|r| r.metric_name.as_str());
+    let retention = spec.measurement_retention.iter().map(|r| r.metric_name.as_str());
+    for p in rule_problems("dryRun", dry_run, &spec.metrics)
+        .into_iter()
+        .chain(rule_problems("measurementRetention", retention, &spec.metrics))
+    {
+        out.push(FieldProblem::new(format!("spec.{}", p.path), p.message));
+    }
+    out
 }
 
-fn matches(pattern: &str, name: &str) -> bool {
-    // Go's regexp.MatchString: an invalid pattern matches nothing.
-    Regex::new(pattern).map(|r| r.is_match(name)).unwrap_or(false)
+/// The metric with every `{{args.NAME}}` that has a value in `args` substituted (as a run does);
+/// placeholders without a value stay.
+fn with_known_args(m: &Metric, args: &[Argument]) -> Metric {
+    let substituted = serde_json::to_string(m)
+        .ok()
+        .and_then(|json| resolve_placeholders_lenient(&json, args, true).ok())
+        .and_then(|json| serde_json::from_str(&json).ok());
+    substituted.unwrap_or_else(|| m.clone())
+}
+
+/// Integer fields written as strings (allowed for `{{args.NAME}}` placeholders) that are not
+/// integers: upstream reads them as 0.
+fn integer_field_problems(m: &Metric) -> Vec<FieldProblem> {
+    [
+        ("count", &m.count),
+        ("failureLimit", &m.failure_limit),
+        ("inconclusiveLimit", &m.inconclusive_limit),
+        ("consecutiveErrorLimit", &m.consecutive_error_limit),
+        ("consecutiveSuccessLimit", &m.consecutive_success_limit),
+    ]
+    .into_iter()
+    .filter_map(|(field, value)| match value {
+        Some(IntOrString::String(s)) if !s.contains("{{") && s.trim().parse::<i64>().is_err() => {
+            Some(FieldProblem::new(
+                field,
+                format!("Invalid value: {s:?}: must be an integer (or an {{{{args.NAME}}}} placeholder)"),
+            ))
+        }
+        _ => None,
+    })
+    .collect()
+}
+
+/// A rule's regex. Go's `regexp.MatchString`: an invalid pattern matches nothing (`None`).
+fn rule_regex(pattern: &str) -> Option<Regex> {
+    Regex::new(pattern).ok()
+}
+
+/// The metrics a rule's pattern matches.
+fn matching<'m>(pattern: &str, metrics: &'m [Metric]) -> impl Iterator<Item = &'m Metric> {
+    let regex = rule_regex(pattern);
+    metrics
+        .iter()
+        .filter(move |m| regex.as_ref().is_some_and(|r| r.is_match(&m.name)))
+}
+
+/// Problems of dry-run or retention rules (`field` is `dryRun` or `measurementRetention`): each
+/// rule's `metricName` must be set and match a metric. Paths are relative (`dryRun[0].metricName`)
+/// and messages are upstream's.
+fn rule_problems<'a>(
+    field: &str,
+    patterns: impl Iterator<Item = &'a str>,
+    metrics: &[Metric],
+) -> Vec<FieldProblem> {
+    let mut out = Vec::new();
+    for (i, pattern) in patterns.enumerate() {
+        if pattern.is_empty() {
+            out.push(FieldProblem::new(
+                format!("{field}[{i}].metricName"),
+                "Required value",
+            ));
+        } else if matching(pattern, metrics).next().is_none() {
+            out.push(FieldProblem::new(
+                format!("{field}[{i}]"),
+                "Rule didn't match any metric name(s)",
+            ));
+        }
+    }
+    out
+}
+
+/// The first rule problem, rendered as upstream does (`dryRun[0]: Rule didn't match ...`).
+fn first_rule_problem<'a>(
+    field: &str,
+    patterns: impl Iterator<Item = &'a str>,
+    metrics: &[Metric],
+) -> Result<(), String> {
+    match rule_problems(field, patterns, metrics).first() {
+        Some(p) => Err(p.to_string()),
+        None => Ok(()),
+    }
 }
 
 /// Upstream `GetDryRunMetrics`: names of dry-run metrics; every rule must match a metric.
 pub fn dry_run_metrics(rules: &[DryRun], metrics: &[Metric]) -> Result<BTreeSet<String>, String> {
-    let mut out = BTreeSet::new();
-    for (i, rule) in rules.iter().enumerate() {
-        if rule.metric_name.is_empty() {
-            return Err(format!("dryRun[{i}].metricName: Required value"));
-        }
-        let mut matched = 0;
-        for m in metrics.iter().filter(|m| matches(&rule.metric_name, &m.name)) {
-            out.insert(m.name.clone());
-            matched += 1;
-        }
-        if matched < 1 {
-            return Err(format!("dryRun[{i}]: Rule didn't match any metric name(s)"));
-        }
-    }
-    Ok(out)
+    first_rule_problem("dryRun", rules.iter().map(|r| r.metric_name.as_str()), metrics)?;
+    Ok(rules
+        .iter()
+        .flat_map(|rule| matching(&rule.metric_name, metrics))
+        .map(|m| m.name.clone())
+        .collect())
 }
 
 /// Upstream `GetMeasurementRetentionMetrics`: per-metric retention limit (the last matching rule
@@ -205,21 +401,68 @@ pub fn retention_limits(
     rules: &[MeasurementRetention],
     metrics: &[Metric],
 ) -> Result<BTreeMap<String, i32>, String> {
+    let patterns = rules.iter().map(|r| r.metric_name.as_str());
+    first_rule_problem("measurementRetention", patterns, metrics)?;
     let mut out = BTreeMap::new();
-    for (i, rule) in rules.iter().enumerate() {
-        if rule.metric_name.is_empty() {
-            return Err(format!("measurementRetention[{i}].metricName: Required value"));
-        }
-        let mut matched = 0;
-        for m in metrics.iter().filter(|m| matches(&rule.metric_name, &m.name)) {
+    for rule in rules {
+        for m in matching(&rule.metric_name, metrics) {
             out.insert(m.name.clone(), rule.limit);
-            matched += 1;
-        }
-        if matched < 1 {
-            return Err(format!(
-                "measurementRetention[{i}]: Rule didn't match any metric name(s)"
-            ));
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(yaml: &str) -> AnalysisTemplateSpec {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn template_problems_are_all_reported_with_their_paths() {
+        let s = spec(
+            "metrics:
+- {name: m, count: 3, provider: {prometheus: {query: up}}}
+- {name: m, successCondition: 'result >=', failureLimit: x, provider: {web: {}, prometheus: {}}}
+dryRun: [{metricName: nope}, {metricName: ''}]
+",
+        );
+        let got: Vec<String> = template_problems(&s).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            got,
+            [
+                "spec.metrics[0].interval: interval must be specified when count > 1",
+                "spec.metrics[1].name: duplicate name 'm'",
+                "spec.metrics[1].failureLimit: Invalid value: \"x\": must be an integer (or an {{args.NAME}} placeholder)",
+                "spec.metrics[1].provider: multiple providers specified",
+                "spec.metrics[1].successCondition: invalid condition \"result >=\": at 1:10: expected conditional_if, negation_op, sign_op, value, array, map, or ident",
+                "spec.dryRun[0]: Rule didn't match any metric name(s)",
+                "spec.dryRun[1].metricName: Required value",
+            ]
+        );
+        // The analysis machine keeps upstream's first message.
+        assert_eq!(
+            validate_metrics(&s.metrics).unwrap_err(),
+            "metrics[0]: interval must be specified when count > 1"
+        );
+    }
+
+    #[test]
+    fn argument_values_are_substituted_before_checking() {
+        let s = spec(
+            "args: [{name: n, value: '3'}, {name: free}]
+metrics:
+- {name: m, count: '{{args.n}}', successCondition: 'result < {{args.free}}', provider: {prometheus: {query: up}}}
+",
+        );
+        assert_eq!(
+            template_problems(&s),
+            [FieldProblem::new(
+                "spec.metrics[0].interval",
+                "interval must be specified when count > 1"
+            )]
+        );
+    }
 }

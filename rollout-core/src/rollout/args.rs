@@ -25,7 +25,8 @@ pub fn is_valid_metadata_path(ro: &Rollout, path: &str) -> bool {
 }
 
 /// Resolves the Rollout-side arguments for a run. `stable_hash` and `latest_hash` feed
-/// `podTemplateHashValue: Stable|Latest`; `valueFrom` takes precedence over `value`, and an arg
+/// `podTemplateHashValue: Stable|Latest` (and our extension `Baseline`, the baseline arm of
+/// `stable_hash`); `valueFrom` takes precedence over `value`, and an arg
 /// with neither is the empty string, as upstream.
 ///
 /// Deliberate difference: where upstream fails the whole reconcile on a `fieldRef` that cannot be
@@ -45,6 +46,8 @@ pub fn resolve_args(
                 Some(match h.as_str() {
                     "Stable" => stable_hash.to_string(),
                     "Latest" => latest_hash.to_string(),
+                    // Our extension: the baseline arm (`canary.baseline`).
+                    super::machine::BASELINE_HASH_VALUE => super::machine::baseline_hash(stable_hash),
                     _ => String::new(),
                 })
             } else if let Some(fr) = from.and_then(|f| f.field_ref.as_ref()) {

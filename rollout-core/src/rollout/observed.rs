@@ -104,6 +104,9 @@ pub struct ObservedAnalysisRun {
     /// `spec.terminate` already requested.
     #[serde(default)]
     pub terminating: bool,
+    /// `metadata.creationTimestamp`: run history keeps the newest runs (`None` counts as oldest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<Timestamp>,
 }
 
 /// The workload referenced by `workloadRef`.
@@ -239,6 +242,21 @@ pub enum Action {
         /// Pod template with the hash label added.
         template: Value,
     },
+    /// Create the baseline arm (our extension, `canary.baseline`): a ReplicaSet running the pod
+    /// template of the ReplicaSet `source` (the stable one) with `labels` added and the
+    /// `rollouts-pod-template-hash` label set to `pod_template_hash` on the pods and the selector.
+    CreateBaselineReplicaSet {
+        /// Name (`<rollout>-<stable hash>-baseline`).
+        name: String,
+        /// The ReplicaSet whose pod template (and revision annotation) is copied.
+        source: String,
+        /// Hash label value of the baseline pods (`<stable hash>-baseline`).
+        pod_template_hash: String,
+        /// Initial `spec.replicas` (the canary's).
+        replicas: i32,
+        /// Labels added to the pod template.
+        labels: BTreeMap<String, String>,
+    },
     /// Set `spec.replicas`.
     ScaleReplicaSet {
         /// RS name.
@@ -287,6 +305,12 @@ pub enum Action {
     CreateAnalysisRun(AnalysisRunRequest),
     /// Terminate an AnalysisRun (`spec.terminate = true`).
     TerminateAnalysisRun {
+        /// Run name.
+        name: String,
+    },
+    /// Delete an old AnalysisRun (`spec.analysis.successfulRunHistoryLimit` /
+    /// `unsuccessfulRunHistoryLimit`); an already deleted run counts as done.
+    DeleteAnalysisRun {
         /// Run name.
         name: String,
     },

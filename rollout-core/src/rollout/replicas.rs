@@ -3,7 +3,8 @@
 //! Notation: `R` = `spec.replicas`, `M` = `maxTrafficWeight` (100), `W` = desired weight,
 //! `S`/`U` = resolved maxSurge/maxUnavailable. Go's float64 operation order is reproduced
 //! exactly (10 replicas at 15% hits the 1.5 tie only because of it), and Go's int32
-//! multiplications are done in `i64` and saturated back instead of overflowing.
+//! multiplications are done in `i64` (deliberate difference: upstream's int32 products wrap
+//! around from ~21.5M replicas) and only the results are saturated back to `i32`.
 //!
 //! ```
 //! use rollout_core::rollout::replicas::{approximate_weighted_counts, BasicCanary, RsCounts};
@@ -87,12 +88,20 @@ pub fn resolve_surge_unavailable(
     (surge, unavailable.min(replicas))
 }
 
-/// `ceil(float64(w) * float64(r) / float64(m))` (upstream `trafficWeightToReplicas`).
+/// `ceil(w * r / m)` (upstream `trafficWeightToReplicas`, in float64 there), computed exactly in
+/// 64-bit: the same as upstream wherever `w * r` fits a float64's 53 bits, exact beyond.
 pub fn weight_to_replicas(replicas: i32, weight: i32, max_weight: i32) -> i32 {
     if max_weight == 0 {
         return 0;
     }
-    (f64::from(weight) * f64::from(replicas) / f64::from(max_weight)).ceil() as i32
+    let (p, m) = (i64::from(weight) * i64::from(replicas), i64::from(max_weight));
+    let (p, m) = if m < 0 { (-p, -m) } else { (p, m) };
+    sat(ceil_div(p, m))
+}
+
+/// `ceil(p / m)` for `m > 0`.
+fn ceil_div(p: i64, m: i64) -> i64 {
+    p.div_euclid(m) + i64::from(p.rem_euclid(m) != 0)
 }
 
 fn tied(total: i32, weight: i32, max_weight: i32) -> bool {
@@ -101,7 +110,7 @@ fn tied(total: i32, weight: i32, max_weight: i32) -> bool {
 }
 
 fn weight_delta(weight: i32, canary: i32, total: i32, max_weight: i32) -> f64 {
-    let actual = sat(i64::from(canary) * i64::from(max_weight)) as f64 / f64::from(total);
+    let actual = (i64::from(canary) * i64::from(max_weight)) as f64 / f64::from(total);
     (actual - f64::from(weight)).abs()
 }
 
@@ -118,9 +127,13 @@ pub fn approximate_weighted_counts(
     if replicas == 0 || max_weight == 0 {
         return (0, 0);
     }
+    // 64-bit and exact: `total * weight` overflows i32 from ~21.5M replicas on (upstream's int32
+    // product wraps; saturating it gave the same count for every weight). Below 2^53 this equals
+    // Go's float64 ceil/floor.
     let split = |total: i32| {
-        let x = f64::from(sat(i64::from(total) * i64::from(weight))) / f64::from(max_weight);
-        (x.ceil() as i32, x.floor() as i32)
+        let (p, m) = (i64::from(total) * i64::from(weight), i64::from(max_weight));
+        let (p, m) = if m < 0 { (-p, -m) } else { (p, m) };
+        (sat(ceil_div(p, m)), sat(p.div_euclid(m)))
     };
     let zero_ok = weight == max_weight || weight == 0 || (replicas == 1 && max_surge == 0);
     let mut options: Vec<(i32, i32)> = Vec::with_capacity(4);
@@ -192,17 +205,29 @@ impl BasicCanary {
     /// right after `spec.replicas` shrank) is treated as 0 instead of shrinking the stable
     /// through the scale-up path, so the availability floor always holds.
     pub fn counts(&self) -> (i32, i32) {
-        let r = self.replicas;
-        let (mut dn, mut ds) = approximate_weighted_counts(r, self.weight, self.max_weight, self.max_surge);
+        let (n, s) = self.counts_wide();
+        (sat(n), sat(s))
+    }
+
+    /// [`BasicCanary::counts`] in 64-bit: sums and differences of counts near `i32::MAX` (e.g.
+    /// `replicas + maxSurge - others - new - stable`) overflow `i32`.
+    fn counts_wide(&self) -> (i64, i64) {
+        let r = i64::from(self.replicas);
+        let (dn, ds) =
+            approximate_weighted_counts(self.replicas, self.weight, self.max_weight, self.max_surge);
+        let (mut dn, mut ds) = (i64::from(dn), i64::from(ds));
         if self.stable.is_none() {
             dn = r;
             ds = 0;
         }
-        let mut n = self.new.map_or(0, |x| x.spec);
-        let mut s = self.stable.map_or(0, |x| x.spec);
-        let max_allowed = r.saturating_add(self.max_surge);
-        let mut budget = (max_allowed - self.others_spec - n - s).max(0);
-        if let Some(st) = self.stable
+        let new = self.new.map(Wide::from);
+        let stable = self.stable.map(Wide::from);
+        let others_spec = i64::from(self.others_spec);
+        let mut n = new.map_or(0, |x| x.spec);
+        let mut s = stable.map_or(0, |x| x.spec);
+        let max_allowed = r + i64::from(self.max_surge);
+        let mut budget = (max_allowed - others_spec - n - s).max(0);
+        if let Some(st) = stable
             && st.spec < ds
         {
             if st.spec + budget < ds {
@@ -213,7 +238,7 @@ impl BasicCanary {
                 budget -= ds - st.spec;
             }
         }
-        if let Some(nw) = self.new
+        if let Some(nw) = new
             && nw.spec < dn
         {
             n = if nw.spec + budget < dn {
@@ -222,34 +247,50 @@ impl BasicCanary {
                 dn
             };
         }
-        if self.others_spec > 0 {
+        if others_spec > 0 {
             return (n, s);
         }
-        let floor = r - self.max_unavailable;
-        let increasing = self.new.is_none_or(|x| dn >= x.spec);
-        let pool =
-            replicas_for_scale_down(self.new, !increasing) + replicas_for_scale_down(self.stable, increasing);
+        let floor = r - i64::from(self.max_unavailable);
+        let increasing = new.is_none_or(|x| dn >= x.spec);
+        let pool = i64::from(replicas_for_scale_down(self.new, !increasing))
+            + i64::from(replicas_for_scale_down(self.stable, increasing));
         if pool <= floor {
             return (n, s);
         }
         let k = pool - floor;
         if increasing {
-            if self.stable.is_none() {
+            if stable.is_none() {
                 return (n, s);
             }
-            s = scale_down_toward(self.stable, ds, k, s);
-            let (s2, n2) = rebalance(self.stable, self.new, s, n, max_allowed, floor);
+            s = scale_down_toward(stable, ds, k, s);
+            let (s2, n2) = rebalance(stable, new, s, n, max_allowed, floor);
             (n2, s2)
         } else {
-            n = scale_down_toward(self.new, dn, k, n);
-            let (n2, s2) = rebalance(self.new, self.stable, n, s, max_allowed, floor);
+            n = scale_down_toward(new, dn, k, n);
+            let (n2, s2) = rebalance(new, stable, n, s, max_allowed, floor);
             (n2, s2)
         }
     }
 }
 
+/// An RS's counts widened to 64-bit for [`BasicCanary::counts`].
+#[derive(Debug, Clone, Copy)]
+struct Wide {
+    spec: i64,
+    available: i64,
+}
+
+impl From<RsCounts> for Wide {
+    fn from(rs: RsCounts) -> Self {
+        Wide {
+            spec: i64::from(rs.spec),
+            available: i64::from(rs.available),
+        }
+    }
+}
+
 /// Upstream `calculateScaleDownReplicaCount`.
-fn scale_down_toward(rs: Option<RsCounts>, desired: i32, k: i32, current: i32) -> i32 {
+fn scale_down_toward(rs: Option<Wide>, desired: i64, k: i64, current: i64) -> i64 {
     match rs {
         Some(rs) if rs.spec > desired => desired.max(rs.spec - k),
         _ => current,
@@ -258,13 +299,13 @@ fn scale_down_toward(rs: Option<RsCounts>, desired: i32, k: i32, current: i32) -
 
 /// Upstream `adjustReplicaWithinLimits`: returns `(drain, keep)`.
 fn rebalance(
-    drain_rs: Option<RsCounts>,
-    keep_rs: Option<RsCounts>,
-    mut drain: i32,
-    mut keep: i32,
-    max_allowed: i32,
-    floor: i32,
-) -> (i32, i32) {
+    drain_rs: Option<Wide>,
+    keep_rs: Option<Wide>,
+    mut drain: i64,
+    mut keep: i64,
+    max_allowed: i64,
+    floor: i64,
+) -> (i64, i64) {
     let mut over = (keep + drain - max_allowed).max(0);
     let mut available = 0;
     if let Some(d) = drain_rs {

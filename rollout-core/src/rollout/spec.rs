@@ -226,9 +226,25 @@ pub struct CanaryStrategy {
     /// How many of a step's canary pods must be available.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replica_progress_threshold: Option<ReplicaProgressThreshold>,
+    /// Our extension, not in Argo Rollouts: run a baseline arm during the update (see
+    /// [`BaselineArm`]). Upstream ignores the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineArm>,
     /// Fields the core does not interpret.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// `canary.baseline` (our extension): while the update runs, a ReplicaSet of the stable pod
+/// template, as large as the canary and as young, that analyses compare the canary with
+/// (`valueFrom.podTemplateHashValue: Baseline`) instead of the long-running stable pods. See
+/// `rollout::machine::baseline`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BaselineArm {
+    /// Extra labels for the baseline pods (e.g. `role: baseline` for dashboards).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// `canary.replicaProgressThreshold`.

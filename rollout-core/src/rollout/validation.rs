@@ -10,6 +10,10 @@ use serde_json::Value;
 use super::spec::{CanaryStrategy, Rollout, RolloutAnalysis};
 use crate::common::IntOrString;
 
+mod authoring;
+
+pub use authoring::{rollout_problems, template_refs, unknown_fields};
+
 /// Upstream `MissingFieldMessage`.
 pub fn missing_field_message(field: &str) -> String {
     format!("Rollout has missing field '{field}'")

@@ -112,6 +112,28 @@ impl FakeCluster {
                     template: Some(template.clone()),
                 });
             }
+            Action::CreateBaselineReplicaSet {
+                name,
+                source,
+                pod_template_hash,
+                replicas,
+                ..
+            } => {
+                let source = self.observed.replica_sets.iter().find(|r| &r.name == source);
+                let revision = source.map_or(0, |r| r.revision);
+                self.observed.replica_sets.push(ObservedReplicaSet {
+                    name: name.clone(),
+                    pod_template_hash: pod_template_hash.clone(),
+                    revision,
+                    created_at: self.now,
+                    replicas: *replicas,
+                    status_replicas: *replicas,
+                    ready: 0,
+                    available: 0,
+                    scale_down_deadline: None,
+                    template: None,
+                });
+            }
             Action::ScaleReplicaSet { name, to, .. } => {
                 if let Some(rs) = self.rs_mut(name) {
                     rs.replicas = *to;
@@ -155,6 +177,7 @@ impl FakeCluster {
                     phase: AnalysisPhase::Running,
                     message: String::new(),
                     terminating: false,
+                    created_at: Some(self.now),
                 });
             }
             Action::TerminateAnalysisRun { name } => {
@@ -164,6 +187,9 @@ impl FakeCluster {
                         r.phase = AnalysisPhase::Successful;
                     }
                 }
+            }
+            Action::DeleteAnalysisRun { name } => {
+                self.observed.analysis_runs.retain(|r| &r.name != name);
             }
             Action::ScaleWorkload { replicas, .. } => {
                 if let Some(w) = self.observed.workload.as_mut() {

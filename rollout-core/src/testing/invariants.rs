@@ -1,8 +1,8 @@
 //! Invariant checks over a [`FakeCluster`]; each returns a description of the violation.
 
 use super::FakeCluster;
-use crate::rollout::replicas::resolve_surge_unavailable;
-use crate::rollout::{Decision, RolloutPhase};
+use crate::rollout::replicas::{resolve_surge_unavailable, weight_to_replicas};
+use crate::rollout::{Action, Decision, RolloutPhase};
 
 /// Basic canary (no traffic routing): total pods never exceed `replicas + maxSurge`, and
 /// available pods never drop below `replicas - maxUnavailable` once the rollout was available.
@@ -93,4 +93,49 @@ pub fn one_step_per_tick(before: Option<i32>, d: &Decision) -> Result<(), String
         }
         _ => Ok(()),
     }
+}
+
+/// Traffic-routed canary: a decision never raises the canary's traffic weight above the share its
+/// available pods carry, i.e. a weight `w` needs `ceil(w × replicas / maxTrafficWeight)` available
+/// canary pods (the size of the step that set `w`) before traffic moves up to it. Call with the
+/// cluster *before* applying `d`. Not checked while aborted or when a `setCanaryScale` step with
+/// `replicas`/`weight` decouples the canary's size from its weight on purpose.
+pub fn traffic_weight_backed_by_available_canary(c: &FakeCluster, d: &Decision) -> Result<(), String> {
+    let Some(canary) = c.rollout.canary() else {
+        return Ok(());
+    };
+    let decoupled = c.rollout.steps().iter().any(|s| {
+        s.set_canary_scale
+            .as_ref()
+            .is_some_and(|x| x.replicas.is_some() || x.weight.is_some())
+    });
+    if canary.traffic_routing.is_none() || decoupled || c.rollout.status.abort || d.status.abort {
+        return Ok(());
+    }
+    let before = c
+        .rollout
+        .status
+        .canary
+        .weights
+        .as_ref()
+        .map_or(0, |w| w.canary.weight);
+    let (r, m) = (c.rollout.replicas(), c.rollout.max_traffic_weight());
+    for a in &d.actions {
+        let Action::SetTrafficWeight {
+            canary_hash, weight, ..
+        } = a
+        else {
+            continue;
+        };
+        let available = c.rs(canary_hash).map_or(0, |rs| rs.available);
+        let needed = weight_to_replicas(r, *weight, m);
+        if *weight > before && available < needed {
+            return Err(format!(
+                "traffic weight raised {before} -> {weight} with {available} available canary pods \
+                 (the step needs {needed} of {r}); step index {:?}",
+                c.rollout.status.current_step_index
+            ));
+        }
+    }
+    Ok(())
 }

@@ -182,6 +182,7 @@ pub fn observed_snapshot() -> impl Strategy<Value = Observed> {
             phase,
             message: "m".into(),
             terminating: false,
+            created_at: None,
         });
     (
         prop::collection::vec(rs, 0..4),

@@ -37,10 +37,12 @@ pub fn settle(
         let out = step(run, now, std::mem::take(&mut results));
         run.status = Some(out.status.clone());
         for task in &out.tasks {
-            if task.kind != TaskKind::Terminate {
-                let outcome = provider(&task.request);
-                results.push(finish_measurement(&task.request, outcome, now));
-            }
+            let outcome = if task.kind == TaskKind::Terminate {
+                Ok(Observation::terminated())
+            } else {
+                provider(&task.request)
+            };
+            results.push(finish_measurement(&task.request, outcome, now));
         }
         if results.is_empty() && out.next_wake != Some(now) {
             return out;

@@ -499,3 +499,67 @@ pub fn spawn_job_kubelet(client: Client, namespace: &str) -> tokio::task::JoinHa
         }
     })
 }
+
+/// A minimal HTTPRoute CRD (structural, spec kept as is), like a Gateway API install.
+fn httproute_crd() -> Value {
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "httproutes.gateway.networking.k8s.io",
+                     "annotations": {"api-approved.kubernetes.io": "https://github.com/kubernetes-sigs/gateway-api/pull/2466"}},
+        "spec": {
+            "group": "gateway.networking.k8s.io",
+            "names": {"kind": "HTTPRoute", "listKind": "HTTPRouteList", "plural": "httproutes", "singular": "httproute"},
+            "scope": "Namespaced",
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}}}]
+        }
+    })
+}
+
+/// Installs the HTTPRoute CRD and, for `app`, the Services `<app>-stable` and `<app>-canary` and
+/// the route `<app>-route` sending all traffic to stable; returns the HTTPRoute API.
+pub async fn install_httproute(c: &Cluster, app: &str) -> Api<kube::api::DynamicObject> {
+    use k8s_openapi::api::core::v1::Service;
+    use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+    c.env
+        .install_crds(&serde_yaml::to_string(&httproute_crd()).unwrap())
+        .await
+        .unwrap();
+    for svc in [format!("{app}-stable"), format!("{app}-canary")] {
+        let s: Service = serde_json::from_value(json!({
+            "metadata": {"name": svc},
+            "spec": {"selector": {"app": app}, "ports": [{"port": 80}]}
+        }))
+        .unwrap();
+        Api::<Service>::namespaced(c.admin.clone(), &c.ns)
+            .create(&PostParams::default(), &s)
+            .await
+            .unwrap();
+    }
+    let route = json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": format!("{app}-route")},
+        "spec": {"parentRefs": [{"name": "gw"}], "rules": [{"backendRefs": [
+            {"name": format!("{app}-stable"), "port": 80, "weight": 100},
+            {"name": format!("{app}-canary"), "port": 80, "weight": 0}
+        ]}]}
+    });
+    apply_objects(&c.admin, &[route], &c.ns).await.unwrap();
+    let gvk = GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", "HTTPRoute");
+    Api::<DynamicObject>::namespaced_with(
+        c.admin.clone(),
+        &c.ns,
+        &ApiResource::from_gvk_with_plural(&gvk, "httproutes"),
+    )
+}
+
+/// Makes `ro` (a Rollout from [`rollout`]) route traffic through the HTTPRoute of
+/// [`install_httproute`] for `app`.
+pub fn route_through_httproute(ro: &mut Value, app: &str) {
+    let canary = &mut ro["spec"]["strategy"]["canary"];
+    canary["canaryService"] = json!(format!("{app}-canary"));
+    canary["stableService"] = json!(format!("{app}-stable"));
+    canary["trafficRouting"] =
+        json!({"plugins": {"argoproj-labs/gatewayAPI": {"httpRoute": format!("{app}-route")}}});
+}

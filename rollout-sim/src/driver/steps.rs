@@ -13,8 +13,15 @@ impl Simulation {
         for _ in 0..MAX_PASSES_PER_INSTANT {
             let before = self.rollout.status.clone();
             let observed = adapters::observe(&self.io, &self.io).await.unwrap_or_default();
+            // Spec-derived values (validation, step and pod-template hashes) are computed once per
+            // generation, not per pass: their cost grows with the spec (steps, long strings).
+            let prepared = match self.prepared.take() {
+                Some(p) if p.is_current(&self.rollout, &observed) => p,
+                _ => Prepared::new(&self.rollout, &observed),
+            };
             let decision =
-                rollout_core::rollout::reconcile(&self.rollout, &observed, self.now, &Inputs::default());
+                reconcile_prepared(&self.rollout, &observed, self.now, &Inputs::default(), &prepared);
+            self.prepared = Some(prepared);
             let mut changed = false;
             for action in &decision.actions {
                 match action {
@@ -31,14 +38,19 @@ impl Simulation {
                         },
                         sink,
                     ),
-                    Action::CreateReplicaSet { name, replicas, .. } if *replicas > 0 => self.log(
-                        EventKind::Scale {
-                            replica_set: name.clone(),
-                            from: 0,
-                            to: *replicas,
-                        },
-                        sink,
-                    ),
+                    Action::CreateReplicaSet { name, replicas, .. }
+                    | Action::CreateBaselineReplicaSet { name, replicas, .. }
+                        if *replicas > 0 =>
+                    {
+                        self.log(
+                            EventKind::Scale {
+                                replica_set: name.clone(),
+                                from: 0,
+                                to: *replicas,
+                            },
+                            sink,
+                        )
+                    }
                     Action::ScaleReplicaSet { name, from, to } => self.log(
                         EventKind::Scale {
                             replica_set: name.clone(),
@@ -47,6 +59,27 @@ impl Simulation {
                         },
                         sink,
                     ),
+                    Action::ScaleWorkload { kind, name, replicas } => {
+                        let from = self
+                            .io
+                            .world()
+                            .cluster
+                            .workload
+                            .as_ref()
+                            .map_or(0, |w| w.replicas);
+                        let scale = EventKind::Scale {
+                            replica_set: format!("{}/{name}", kind.to_ascii_lowercase()),
+                            from,
+                            to: *replicas,
+                        };
+                        // A migration drains the workload while the first revision deploys, before
+                        // recording starts: keep those for the start of the log.
+                        if self.recording {
+                            self.log(scale, sink);
+                        } else {
+                            self.before_start.push(scale);
+                        }
+                    }
                     _ => {}
                 }
                 changed |= !matches!(action, Action::Event(_));
@@ -90,13 +123,17 @@ impl Simulation {
             self.last_step = step;
             if let Some(index) = step.filter(|_| !self.rollout.status.abort) {
                 let idx = usize::try_from(index).unwrap_or(usize::MAX);
-                let desc = self
-                    .rollout
-                    .steps()
-                    .get(idx)
-                    .map(|s| s.describe())
-                    .unwrap_or_else(|| "all steps completed".to_string());
-                self.log(EventKind::Step { index, step: desc }, sink);
+                let steps = self.rollout.steps();
+                let count = i32::try_from(steps.len()).unwrap_or(i32::MAX);
+                let desc = steps.get(idx).map(|s| s.describe()).unwrap_or_default();
+                self.log(
+                    EventKind::Step {
+                        index,
+                        count,
+                        step: desc,
+                    },
+                    sink,
+                );
             }
         }
         let weight = self.current_weight();
@@ -191,11 +228,11 @@ impl Simulation {
                     request.weights = self.weights.clone();
                     match task.kind {
                         TaskKind::Terminate => {
-                            if let Ok(p) = self.providers.for_provider(&request.metric.provider) {
-                                let _ = p.terminate(&request).await;
-                            }
+                            let terminated = self.providers.terminate(&request).await;
+                            results.push(finish_measurement(&request, terminated, self.now));
                         }
                         TaskKind::Measure | TaskKind::Resume => {
+                            self.measurements += 1;
                             let observed = self.providers.observe(&request).await;
                             let result = finish_measurement(&request, observed, self.now);
                             if result.measurement.phase.is_completed() {
@@ -205,7 +242,7 @@ impl Simulation {
                                         metric: result.metric.clone(),
                                         phase: format!("{:?}", result.measurement.phase),
                                         value: result.measurement.value.clone(),
-                                        message: result.measurement.message.clone(),
+                                        message: crate::provider::message_with_hint(&result.measurement),
                                         code: result.measurement.metadata.get(metadata_keys::CODE).cloned(),
                                     },
                                     sink,
@@ -274,8 +311,8 @@ impl Simulation {
                     let mut w = self.io.world();
                     w.cluster.crash_looping.push(hash.clone());
                     for rs in w.cluster.replica_sets.iter_mut().filter(|r| r.hash == hash) {
-                        for p in &mut rs.pods {
-                            p.ready_at = None;
+                        for group in &mut rs.pods {
+                            group.ready_at = None;
                         }
                     }
                     "canary pods crash-loop".to_string()
@@ -320,18 +357,27 @@ impl Simulation {
     pub(super) fn traffic_tick(&mut self) {
         let max_weight = self.rollout.max_traffic_weight();
         let split = self.io.world().cluster.traffic_split(self.now, max_weight);
-        let shares: Vec<Share> = split
-            .iter()
-            .map(|(hash, fraction)| Share {
-                hash: hash.clone(),
-                fraction: *fraction,
-                behaviour: if !self.canary_hash.is_empty() && hash == &self.canary_hash {
-                    self.canary
-                } else {
-                    self.stable
-                },
-            })
-            .collect();
+        let shares: Vec<Share> = {
+            let world = self.io.world();
+            self.pod_seconds.add(&world.cluster.replica_sets, self.tick);
+            split
+                .iter()
+                .map(|(hash, fraction)| {
+                    let version = if !self.canary_hash.is_empty() && hash == &self.canary_hash {
+                        self.canary
+                    } else {
+                        self.stable
+                    };
+                    let rs = world.cluster.by_hash(hash);
+                    let drift = self.scenario.fresh_pod_extra_error_rate;
+                    Share {
+                        hash: hash.clone(),
+                        fraction: *fraction,
+                        behaviour: crate::model::drifted(version, rs, self.start, self.now, drift),
+                    }
+                })
+                .collect()
+        };
         let served = match self.source.lock() {
             Ok(mut source) => {
                 self.model
@@ -436,12 +482,16 @@ impl Simulation {
                             .is_some_and(|s| s.phase == AnalysisPhase::Successful)
                     })
                     .count();
+                let done = match self.rollout.steps().len() {
+                    _ if self.rollout.blue_green().is_some() => {
+                        "the active Service switched to the new version".to_string()
+                    }
+                    0 => "the canary had no steps".to_string(),
+                    n => format!("all {n} steps completed"),
+                };
                 Ok(Some((
                     Outcome::Promoted,
-                    format!(
-                        "all {} steps completed; {runs} analysis run(s) successful",
-                        self.rollout.steps().len()
-                    ),
+                    format!("{done}; {runs} analysis run(s) successful"),
                 )))
             }
             Some(RolloutPhase::Degraded) => Ok(Some((Outcome::Degraded, st.message.clone()))),
@@ -476,7 +526,7 @@ impl Simulation {
                         None => Ok(Some((
                             Outcome::Paused,
                             "paused until someone runs promote (indefinite pause step or blue-green pause); \
-                             set promotePausedAfter in the scenario to simulate that"
+                             simulate that with --promote-after DURATION (scenario: promotePausedAfter)"
                                 .to_string(),
                         ))),
                     }

@@ -130,3 +130,58 @@ fn unsupported_and_invalid_queries_say_why() {
     // Nothing older than the lookback window is returned.
     assert!(scalar_or_first(&s.query("http_requests_total", 80 * 15_000 + LOOKBACK_MS).unwrap()).is_empty());
 }
+
+#[test]
+fn a_selector_matching_nothing_is_explained_with_the_series_on_offer() {
+    let s = store();
+    let offer = "the simulated Prometheus has http_requests_total{code, version}, \
+                 latency_seconds_bucket{le, version}; a scenario's `labels` adds labels to every series";
+    let cases = [
+        (
+            r#"sum(rate(http_requests_total{job="api",code="500"}[1m]))"#,
+            r#"http_requests_total{code="500",job="api"} (http_requests_total has no label job)"#,
+        ),
+        (
+            r#"sum(http_requests_total{version="blue"}) / sum(http_requests_total)"#,
+            r#"http_requests_total{version="blue"} (version="blue" matches no http_requests_total: its values are canary, stable)"#,
+        ),
+        (
+            "requests_total",
+            "requests_total (no series is named requests_total)",
+        ),
+        (
+            r#"latency_seconds_bucket{version="stable"}"#,
+            r#"latency_seconds_bucket{version="stable"} (version="stable" matches no latency_seconds_bucket: its values are canary)"#,
+        ),
+        (
+            r#"http_requests_total{version="stable",code="500"}"#,
+            r#"http_requests_total{code="500",version="stable"} (no http_requests_total satisfies all the matchers together)"#,
+        ),
+    ];
+    for (query, want) in cases {
+        assert_eq!(
+            s.no_match_hint(query).as_deref(),
+            Some(format!("no simulated series matches {want}; {offer}").as_str()),
+            "{query}"
+        );
+    }
+    // Every selector matches: an empty result has another cause, and no hint is made up.
+    assert_eq!(s.no_match_hint(r#"http_requests_total{code="500"}"#), None);
+    assert_eq!(SeriesStore::new().no_match_hint("up"), None);
+}
+
+#[test]
+fn extra_labels_are_on_every_series_and_selectable() {
+    let mut s = SeriesStore::with_labels(labels(&[("job", "checkout"), ("code", "ignored")]));
+    s.push("http_requests_total", &labels(&[("code", "500")]), 0, 1.0);
+    s.push("http_requests_total", &labels(&[("code", "500")]), 15_000, 3.0);
+    assert_eq!(
+        s.series()[0].labels,
+        labels(&[("job", "checkout"), ("code", "500")]),
+        "the series' own labels win"
+    );
+    let r = s
+        .query(r#"sum(http_requests_total{job="checkout",code="500"})"#, 15_000)
+        .unwrap();
+    assert_eq!(scalar_or_first(&r), vec![3.0]);
+}

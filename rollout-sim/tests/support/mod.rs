@@ -45,5 +45,6 @@ pub fn input(scenario: Scenario, seed: u64) -> SimInput {
         scenario,
         seed,
         judges: Arc::new(judges()),
+        workload: None,
     }
 }

@@ -1,4 +1,5 @@
-//! AnalysisRun handling for the Rollout (`rollout/analysis.go`): create, track, terminate.
+//! AnalysisRun handling for the Rollout (`rollout/analysis.go`): create, track, terminate (and
+//! delete old runs, see [`super::history`]).
 
 use std::collections::BTreeMap;
 
@@ -153,6 +154,7 @@ impl Ctx<'_> {
         for name in to_stop {
             self.actions.push(Action::TerminateAnalysisRun { name });
         }
+        self.delete_old_runs(keep);
     }
 }
 

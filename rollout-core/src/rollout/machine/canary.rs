@@ -257,7 +257,7 @@ fn desired_counts(c: &Ctx, canary: &CanaryStrategy) -> (i32, i32) {
         } else {
             c.stable_rs.map(counts)
         },
-        others_spec: c.others.iter().map(|r| r.replicas).sum(),
+        others_spec: super::saturating_sum(c.others.iter().map(|r| r.replicas)),
     }
     .counts()
 }
@@ -278,7 +278,7 @@ fn at_desired(c: &Ctx, canary: &CanaryStrategy) -> bool {
             _ => return false,
         }
     }
-    if canary.traffic_routing.is_none() && c.others.iter().map(|r| r.available).sum::<i32>() != 0 {
+    if canary.traffic_routing.is_none() && super::saturating_sum(c.others.iter().map(|r| r.available)) != 0 {
         return false;
     }
     true
@@ -299,26 +299,12 @@ fn reconcile_services_and_traffic(c: &mut Ctx, canary: &CanaryStrategy) {
         } else if c.st.promote_full {
             if canary.dynamic_stable_scale {
                 let r = c.replicas().max(1);
-                m * c.new_rs.map_or(0, |n| n.available) / r
+                mul_div(m, c.new_rs.map_or(0, |n| n.available), r)
             } else {
                 c.prev.canary.weights.as_ref().map_or(0, |x| x.canary.weight)
             }
-        } else if let Some((idx, _)) = current_step(c) {
-            if !at_desired(c, canary) {
-                c.ro.steps()
-                    .get(..idx)
-                    .unwrap_or_default()
-                    .iter()
-                    .rev()
-                    .find_map(|s| s.set_weight)
-                    .unwrap_or(0)
-            } else {
-                current_set_weight(c, false)
-            }
-        } else if c.st.current_step_index.is_some() {
-            m
         } else {
-            0
+            stepped_weight(c, canary)
         };
     }
     let stable_hash = c.prev.stable_rs.clone();
@@ -356,7 +342,7 @@ fn reconcile_services_and_traffic(c: &mut Ctx, canary: &CanaryStrategy) {
     if prev.as_ref() != Some(&weights) {
         // Do not shift traffic back to a stable that cannot take it yet.
         let r = c.replicas();
-        let needed = if m == 0 { 0 } else { (m - w) * r / m };
+        let needed = if m == 0 { 0 } else { mul_div(m - w, r, m) };
         let stable_avail = c.stable_rs.map_or(0, |s| s.available);
         let prev_w = prev.as_ref().map_or(0, |p| p.canary.weight);
         if w < prev_w && stable_avail < needed && !canary.dynamic_stable_scale {
@@ -378,6 +364,31 @@ fn reconcile_services_and_traffic(c: &mut Ctx, canary: &CanaryStrategy) {
     }
 }
 
+/// The weight while progressing through the steps (upstream `reconcileTrafficRouting`, `index != nil`
+/// branch): until the canary is at its desired counts the weight stays at the last `setWeight`
+/// *before* the current index, also once every step is done (index == number of steps); only a
+/// ready canary gets the current step's weight, or the maximum after the last step. No steps: 0.
+fn stepped_weight(c: &Ctx, canary: &CanaryStrategy) -> i32 {
+    let steps = c.ro.steps();
+    if steps.is_empty() {
+        return 0;
+    }
+    let idx = c.st.current_step_index.unwrap_or(0);
+    if !at_desired(c, canary) {
+        let before = usize::try_from(idx).unwrap_or(0).min(steps.len());
+        return steps[..before]
+            .iter()
+            .rev()
+            .find_map(|s| s.set_weight)
+            .unwrap_or(0);
+    }
+    if usize::try_from(idx).ok() == Some(steps.len()) {
+        c.ro.max_traffic_weight()
+    } else {
+        current_set_weight(c, false)
+    }
+}
+
 /// `abortOrRollbackWeight` (dynamic stable scale drains gradually; otherwise 0).
 fn abort_weight(c: &Ctx, canary: &CanaryStrategy) -> i32 {
     let r = c.replicas();
@@ -389,13 +400,13 @@ fn abort_weight(c: &Ctx, canary: &CanaryStrategy) -> i32 {
     }
     let m = c.ro.max_traffic_weight();
     let (_, d) = canary_replicas_or_weight(c, canary);
-    let e = (m - m * stable.available / r).max(0);
+    let e = (m - mul_div(m, stable.available, r)).max(0);
     let Some(cur) = c.prev.canary.weights.as_ref().map(|w| w.canary.weight) else {
         return e.max(d);
     };
     if d <= 0 {
         e.min(cur)
-    } else if m * stable.available / r < m - d {
+    } else if mul_div(m, stable.available, r) < m - d {
         cur
     } else {
         d.min(cur)
@@ -498,7 +509,7 @@ fn scale_down_old(c: &mut Ctx, canary: &CanaryStrategy) -> bool {
     if scaled {
         return true;
     }
-    let total_available: i32 = c.obs.replica_sets.iter().map(|x| x.available).sum();
+    let total_available = super::saturating_sum(c.obs.replica_sets.iter().map(|x| x.available));
     let mut budget = total_available - (r - unavailable);
     let fully_promoted = !c.prev.stable_rs.is_empty() && c.prev.stable_rs == c.hash;
     let mut annotated = 0;
@@ -586,14 +597,14 @@ fn reconcile_pause(c: &mut Ctx) {
             if !c.prev.controller_pause {
                 c.add_pause.push(PauseReason::CanaryPauseStep);
                 if let Some(d) = pause.duration_seconds() {
-                    let t = plus_secs(c.now, d + 1);
+                    let t = plus_secs(c.now, d.saturating_add(1));
                     c.wake_at(t);
                 }
             }
         }
         Some(cond) => {
             if let Some(d) = pause.duration_seconds() {
-                let t = plus_secs(cond.start_time, d + 1);
+                let t = plus_secs(cond.start_time, d.saturating_add(1));
                 c.wake_at(t);
             }
         }
@@ -720,4 +731,14 @@ pub(super) fn promote_stable(c: &mut Ctx, reason: &str) {
         c.wake_at(now);
     }
     workload::on_promote_stable(c);
+}
+
+/// `a * b / d` without overflow (replica counts up to `i32::MAX` times a weight), saturated to
+/// `i32`; 0 when `d` is 0.
+fn mul_div(a: i32, b: i32, d: i32) -> i32 {
+    if d == 0 {
+        return 0;
+    }
+    let v = i64::from(a) * i64::from(b) / i64::from(d);
+    i32::try_from(v).unwrap_or(if v < 0 { i32::MIN } else { i32::MAX })
 }

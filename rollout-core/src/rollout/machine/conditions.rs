@@ -236,7 +236,7 @@ impl Ctx<'_> {
                 .find(|rs| &rs.pod_template_hash == active)
                 .is_some_and(|rs| rs.replicas == r && rs.available == r)
         } else {
-            self.obs.replica_sets.iter().map(|rs| rs.available).sum::<i32>() >= r
+            super::saturating_sum(self.obs.replica_sets.iter().map(|rs| rs.available)) >= r
         };
         let (s, m) = if available {
             (ConditionStatus::True, MSG_AVAILABLE)
@@ -261,9 +261,11 @@ impl Ctx<'_> {
             || REASON_COMPLETED.into(),
             now,
         ) {
+            // The update's revision: its ReplicaSet's, or the next one while it is not created yet.
             let msg = format!(
                 "Rollout not completed, started update to revision {} ({})",
-                self.ro.revision() + 1,
+                self.new_rs
+                    .map_or_else(|| self.max_revision() + 1, |r| r.revision),
                 self.st.current_pod_hash
             );
             self.event(EventType::Normal, REASON_NOT_COMPLETED, msg);

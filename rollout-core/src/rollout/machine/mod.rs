@@ -5,9 +5,11 @@
 //! call at most one of stable/new/old ReplicaSets is scaled (Go's early-return ordering).
 
 mod analysis;
+mod baseline;
 mod bluegreen;
 mod canary;
 mod conditions;
+pub mod history;
 mod prepared;
 mod workload;
 
@@ -19,10 +21,20 @@ use super::spec::Rollout;
 use super::status::{ConditionStatus, ConditionType, PauseCondition, PauseReason, RolloutStatus};
 use crate::common::Timestamp;
 
+pub use baseline::{
+    ARM_BASELINE, ARM_LABEL, BASELINE_HASH_SUFFIX, BASELINE_HASH_VALUE, baseline_hash, is_baseline_hash,
+    validate as validate_baseline,
+};
 pub use conditions::calculate_phase;
 pub use prepared::Prepared;
 
 static NULL: Value = Value::Null;
+
+/// The sum of replica counts, saturating at `i32::MAX` (several ReplicaSets of a Rollout with
+/// `replicas: 2147483647` exceed it).
+pub(crate) fn saturating_sum(counts: impl Iterator<Item = i32>) -> i32 {
+    counts.fold(0i32, i32::saturating_add)
+}
 
 /// Requeue delay after an invalid spec, as upstream.
 const INVALID_SPEC_REQUEUE_SECS: i64 = 20;
@@ -68,7 +80,10 @@ pub fn reconcile_prepared(
         fresh = Prepared::new(ro, obs);
         &fresh
     };
-    let mut ctx = Ctx::new(ro, obs, now, inputs);
+    // Baseline arms (our extension) are not the Rollout's versions: the strategies never see them.
+    let without_arms = baseline::without_arms(obs);
+    let mut ctx = Ctx::new(ro, without_arms.as_ref().unwrap_or(obs), now, inputs);
+    ctx.baseline_arms = baseline::arms(obs);
     ctx.run(prepared);
     ctx.finish()
 }
@@ -91,6 +106,8 @@ pub(crate) struct Ctx<'a> {
     pub new_rs: Option<&'a ObservedReplicaSet>,
     pub stable_rs: Option<&'a ObservedReplicaSet>,
     pub others: Vec<&'a ObservedReplicaSet>,
+    /// Baseline-arm ReplicaSets (left out of `obs`; see [`baseline`]).
+    pub baseline_arms: Vec<&'a ObservedReplicaSet>,
     pub add_pause: Vec<PauseReason>,
     pub remove_pause: Vec<PauseReason>,
     pub clear_pause: bool,
@@ -118,6 +135,7 @@ impl<'a> Ctx<'a> {
             new_rs: None,
             stable_rs: None,
             others: Vec::new(),
+            baseline_arms: Vec::new(),
             add_pause: Vec::new(),
             remove_pause: Vec::new(),
             clear_pause: false,
@@ -155,6 +173,7 @@ impl<'a> Ctx<'a> {
             bluegreen::run(self);
         } else {
             canary::run(self);
+            baseline::reconcile(self);
         }
     }
 
@@ -478,10 +497,10 @@ impl<'a> Ctx<'a> {
         if self.st.current_pod_hash != self.hash {
             self.st.current_pod_hash.clone_from(&self.hash);
         }
-        self.st.replicas = rss.iter().map(|r| r.status_replicas).sum();
+        self.st.replicas = saturating_sum(rss.iter().map(|r| r.status_replicas));
         self.st.updated_replicas = self.new_rs.map_or(0, |r| r.status_replicas);
-        self.st.ready_replicas = rss.iter().map(|r| r.ready).sum();
-        self.st.available_replicas = rss.iter().map(|r| r.available).sum();
+        self.st.ready_replicas = saturating_sum(rss.iter().map(|r| r.ready));
+        self.st.available_replicas = saturating_sum(rss.iter().map(|r| r.available));
         self.st.hpa_replicas = self.st.replicas;
         self.st.promote_full = self.st.current_pod_hash != self.st.stable_rs && self.prev.promote_full;
         let selector = self.ro.spec.selector.as_ref().or(self

@@ -43,6 +43,7 @@ impl Prepared {
             );
         }
         errs.extend(unsupported_steps(ro));
+        errs.extend(super::baseline::validate(ro));
         let template = match (&ro.spec.workload_ref, &obs.workload) {
             (Some(_), Some(w)) => &w.template,
             _ => ro.spec.template.as_ref().unwrap_or(&NULL),
