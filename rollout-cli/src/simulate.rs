@@ -68,6 +68,9 @@ pub struct Args {
     /// Rollout's file.
     #[arg(long, value_name = "FILE")]
     pub workload: Vec<PathBuf>,
+    /// Refuse to simulate when the files have warnings (unknown fields), as `validate --strict`.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// Runs `rollout simulate`; the exit code says the outcome ([`Exit::of_outcome`]).
@@ -82,6 +85,7 @@ pub fn main(args: Args) -> Result<std::process::ExitCode, CliError> {
         judges: args.judges,
         promote_after: args.promote_after,
         workload: args.workload,
+        strict: args.strict,
     })?;
     Ok(Exit::of_outcome(report.outcome).into())
 }
@@ -161,6 +165,8 @@ pub struct Options {
     pub promote_after: Option<String>,
     /// Files searched (after the Rollout's) for the object a `workloadRef` names.
     pub workload: Vec<PathBuf>,
+    /// Warnings (unknown fields) are errors.
+    pub strict: bool,
 }
 
 fn load_scenario(arg: Option<&str>) -> Result<Scenario, CliError> {
@@ -333,7 +339,7 @@ impl<'a> Chart<'a> {
 
 /// Runs the command; returns the report. Arguments are checked before anything is simulated.
 pub fn run(opts: &Options) -> Result<SimReport, CliError> {
-    crate::validate::check_before_run(opts.rollout.as_deref(), &opts.analysis)?;
+    crate::validate::check_before_run(opts.rollout.as_deref(), &opts.analysis, opts.strict)?;
     let chart = opts.report.as_deref().map(Chart::new).transpose()?;
     let mut rollout = None;
     let mut templates = Vec::new();
@@ -500,6 +506,13 @@ fn print_summary(r: &SimReport, chart: Option<&Path>) {
     crate::outln!("duration:  {} of simulated time", human_duration(r.duration_secs));
     crate::outln!("why:       {}", r.reason);
     crate::outln!("analysis:  {measurements} measurement(s)");
+    if r.pod_seconds.baseline > 0.0 {
+        crate::outln!(
+            "baseline:  {:.0} pod-seconds for the baseline arm ({:.0} pod-seconds in all)",
+            r.pod_seconds.baseline,
+            r.pod_seconds.total
+        );
+    }
     if let Some(p) = chart {
         crate::outln!("chart:     {}", p.display());
     }

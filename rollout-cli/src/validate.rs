@@ -259,7 +259,7 @@ pub fn gate(sources: &[Source], references: References, strict: bool) -> Result<
 
 /// What `simulate` checks before it runs: the Rollout file (or the bundled example) and the
 /// template files, with every template the Rollout names required.
-pub fn check_before_run(rollout: Option<&Path>, analysis: &[PathBuf]) -> Result<(), CliError> {
+pub fn check_before_run(rollout: Option<&Path>, analysis: &[PathBuf], strict: bool) -> Result<(), CliError> {
     let mut sources = Vec::new();
     match rollout {
         Some(path) => sources.push(Source::file(path)),
@@ -277,7 +277,7 @@ pub fn check_before_run(rollout: Option<&Path>, analysis: &[PathBuf]) -> Result<
     gate(
         &sources,
         References::Require("pass it with --analysis FILE"),
-        false,
+        strict,
     )
 }
 

@@ -200,6 +200,15 @@ fn simulate_prints_the_warnings_before_it_runs() {
             file.display()
         )
     );
+    // With --strict the warning is an error and nothing is simulated.
+    let o = rollout_in(&dir, &["simulate", "--strict", file.to_str().unwrap()]);
+    assert_one_error_line(
+        &o,
+        &format!(
+            "{}: document 0: spec.replicasz: unknown field \"replicasz\" (line 6)",
+            file.display()
+        ),
+    );
 }
 
 #[test]
