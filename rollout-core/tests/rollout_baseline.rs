@@ -275,3 +275,29 @@ proptest! {
         check_ended(&c)?;
     }
 }
+
+#[test]
+fn the_arm_template_is_the_stable_template_with_the_arm_labels() {
+    use rollout_core::rollout::machine::arm_template;
+    let labels = std::collections::BTreeMap::from([("rollouts-arm".to_string(), "baseline".to_string())]);
+    let stable = json!({"metadata": {"labels": {"app": "web", "rollouts-pod-template-hash": "abc"}},
+                        "spec": {"containers": [{"name": "app", "image": "web:v1"}]}});
+    assert_eq!(
+        arm_template(&stable, "abc-baseline", &labels),
+        json!({"metadata": {"labels": {"app": "web", "rollouts-pod-template-hash": "abc-baseline", "rollouts-arm": "baseline"}},
+               "spec": {"containers": [{"name": "app", "image": "web:v1"}]}})
+    );
+    // A template without labels (or without metadata) still gets them.
+    for source in [
+        json!({"spec": {}}),
+        json!({"metadata": {}, "spec": {}}),
+        json!(null),
+    ] {
+        let t = arm_template(&source, "abc-baseline", &labels);
+        assert_eq!(
+            t["metadata"]["labels"],
+            json!({"rollouts-pod-template-hash": "abc-baseline", "rollouts-arm": "baseline"}),
+            "{source}"
+        );
+    }
+}

@@ -348,14 +348,11 @@ impl Reconciler {
                     .get(source)
                     .await
                     .map_err(kube_err(format!("get ReplicaSet {ns}/{source}")))?;
-                let mut template = serde_json::to_value(&src.spec.template)?;
-                if !template.is_object() {
-                    template = json!({});
-                }
-                for (k, v) in labels {
-                    template["metadata"]["labels"][k] = json!(v);
-                }
-                template["metadata"]["labels"][POD_TEMPLATE_HASH_LABEL] = json!(pod_template_hash);
+                let template = core::machine::arm_template(
+                    &serde_json::to_value(&src.spec.template)?,
+                    pod_template_hash,
+                    labels,
+                );
                 let revision = src
                     .metadata
                     .annotations

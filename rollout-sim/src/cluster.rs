@@ -10,7 +10,6 @@
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use rollout_core::rollout::hash::POD_TEMPLATE_HASH_LABEL;
 use rollout_core::rollout::{
     Action, Event, Observed, ObservedReplicaSet, ObservedService, ObservedWorkload, Rollout,
 };
@@ -279,17 +278,8 @@ impl Cluster {
                 let Some(src) = self.replica_sets.iter().find(|r| &r.name == source) else {
                     return;
                 };
-                let mut template = src.template.clone();
-                if let Some(l) = template
-                    .pointer_mut("/metadata/labels")
-                    .and_then(Value::as_object_mut)
-                {
-                    l.extend(labels.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))));
-                    l.insert(
-                        POD_TEMPLATE_HASH_LABEL.into(),
-                        Value::String(pod_template_hash.clone()),
-                    );
-                }
+                let template =
+                    rollout_core::rollout::machine::arm_template(&src.template, pod_template_hash, labels);
                 let revision = src.revision;
                 self.create(name, pod_template_hash, revision, *replicas, template, now);
             }

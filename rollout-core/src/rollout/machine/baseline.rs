@@ -55,6 +55,34 @@ pub fn baseline_hash(stable_hash: &str) -> String {
     }
 }
 
+/// The baseline arm's pod template: the stable ReplicaSet's `source` template with `labels` and
+/// the arm's `pod_template_hash` set in `metadata.labels` (created when missing), as a
+/// [`Action::CreateBaselineReplicaSet`] asks. Every driver builds the arm with this.
+pub fn arm_template(
+    source: &serde_json::Value,
+    pod_template_hash: &str,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> serde_json::Value {
+    use serde_json::json;
+    let mut template = if source.is_object() {
+        source.clone()
+    } else {
+        json!({})
+    };
+    if !template["metadata"].is_object() {
+        template["metadata"] = json!({});
+    }
+    if !template["metadata"]["labels"].is_object() {
+        template["metadata"]["labels"] = json!({});
+    }
+    let l = &mut template["metadata"]["labels"];
+    for (k, v) in labels {
+        l[k] = json!(v);
+    }
+    l[POD_TEMPLATE_HASH_LABEL] = json!(pod_template_hash);
+    template
+}
+
 /// Whether a ReplicaSet's hash label marks it as a baseline arm.
 pub fn is_baseline_hash(hash: &str) -> bool {
     hash.ends_with(BASELINE_HASH_SUFFIX)

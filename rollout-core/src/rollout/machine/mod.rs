@@ -22,8 +22,8 @@ use super::status::{ConditionStatus, ConditionType, PauseCondition, PauseReason,
 use crate::common::Timestamp;
 
 pub use baseline::{
-    ARM_BASELINE, ARM_LABEL, BASELINE_HASH_SUFFIX, BASELINE_HASH_VALUE, baseline_hash, is_baseline_hash,
-    validate as validate_baseline,
+    ARM_BASELINE, ARM_LABEL, BASELINE_HASH_SUFFIX, BASELINE_HASH_VALUE, arm_template, baseline_hash,
+    is_baseline_hash, validate as validate_baseline,
 };
 pub use conditions::calculate_phase;
 pub use prepared::Prepared;
