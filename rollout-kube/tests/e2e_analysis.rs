@@ -13,7 +13,6 @@ use rollout_kube::resources::{AnalysisRun, AnalysisTemplate};
 use rollout_kube::{ControllerConfig, RolloutController};
 use serde_json::json;
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TOKEN: &str = "s3cr3t-t0ken-value";
 
@@ -23,31 +22,17 @@ async fn health_endpoint() -> (
     Arc<std::sync::atomic::AtomicUsize>,
     tokio::task::JoinHandle<()>,
 ) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
     let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let h = hits.clone();
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((mut sock, _)) = listener.accept().await else {
-                return;
-            };
-            let mut buf = vec![0u8; 4096];
-            let n = sock.read(&mut buf).await.unwrap_or(0);
-            let req = String::from_utf8_lossy(&buf[..n]).to_string();
-            h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let (status, body) = if req.contains(&format!("token={TOKEN}")) {
-                ("200 OK", r#"{"ok": false}"#)
-            } else {
-                ("401 Unauthorized", r#"{"error": "bad token"}"#)
-            };
-            let resp = format!(
-                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = sock.write_all(resp.as_bytes()).await;
+    let (port, task) = json_endpoint(move |req| {
+        h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if req.contains(&format!("token={TOKEN}")) {
+            ("200 OK", r#"{"ok": false}"#.to_string())
+        } else {
+            ("401 Unauthorized", r#"{"error": "bad token"}"#.to_string())
         }
-    });
+    })
+    .await;
     (port, hits, task)
 }
 

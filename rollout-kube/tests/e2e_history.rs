@@ -14,28 +14,16 @@ use kube::api::{Api, PostParams};
 use rollout_core::analysis::Providers;
 use rollout_kube::resources::{AnalysisRun, AnalysisTemplate};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Answers `{"ok": <healthy>}`.
 async fn health_endpoint(healthy: Arc<AtomicBool>) -> (u16, tokio::task::JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((mut sock, _)) = listener.accept().await else {
-                return;
-            };
-            let mut buf = vec![0u8; 4096];
-            let _ = sock.read(&mut buf).await;
-            let body = format!(r#"{{"ok": {}}}"#, healthy.load(Ordering::SeqCst));
-            let resp = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = sock.write_all(resp.as_bytes()).await;
-        }
-    });
-    (port, task)
+    json_endpoint(move |_| {
+        (
+            "200 OK",
+            format!(r#"{{"ok": {}}}"#, healthy.load(Ordering::SeqCst)),
+        )
+    })
+    .await
 }
 
 /// `run name → phase` of the namespace's AnalysisRuns.

@@ -563,3 +563,29 @@ pub fn route_through_httproute(ro: &mut Value, app: &str) {
     canary["trafficRouting"] =
         json!({"plugins": {"argoproj-labs/gatewayAPI": {"httpRoute": format!("{app}-route")}}});
 }
+
+/// A JSON HTTP endpoint on 127.0.0.1 (a free port) answering each request with `respond(request
+/// text) -> (status line, body)`; stopped when the returned task is aborted.
+pub async fn json_endpoint(
+    respond: impl Fn(&str) -> (&'static str, String) + Send + Sync + 'static,
+) -> (u16, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let mut buf = vec![0u8; 4096];
+            let n = sock.read(&mut buf).await.unwrap_or(0);
+            let (status, body) = respond(&String::from_utf8_lossy(&buf[..n]));
+            let resp = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = sock.write_all(resp.as_bytes()).await;
+        }
+    });
+    (port, task)
+}
