@@ -1,4 +1,7 @@
-//! [`HostError`]: every way loading or running a judge can fail, each with a clear message.
+//! [`HostError`]: every way loading or running a judge can fail, each with a clear message, and
+//! its mapping to the core's typed [`JudgeError`].
+
+use rollout_core::analysis::judge::{JudgeError, JudgeErrorKind};
 
 /// Why a judge could not be loaded or could not produce a verdict.
 ///
@@ -129,4 +132,56 @@ pub enum HostError {
     /// A JSON input could not be parsed.
     #[error("invalid judge input JSON: {0}")]
     InputJson(String),
+}
+
+impl HostError {
+    /// The kind of judge failure this is, as the core records it.
+    pub fn judge_error_kind(&self) -> JudgeErrorKind {
+        match self {
+            HostError::FuelExhausted { .. } => JudgeErrorKind::FuelExhausted,
+            HostError::MemoryLimit { .. } | HostError::OutputTooLarge { .. } => JudgeErrorKind::MemoryLimit,
+            HostError::Deadline { .. } => JudgeErrorKind::Deadline,
+            HostError::Trap(_) | HostError::StackOverflow => JudgeErrorKind::Trap,
+            HostError::Io { .. }
+            | HostError::DigestMismatch { .. }
+            | HostError::NotAComponent(_)
+            | HostError::Malformed(_)
+            | HostError::CompilerUnavailable { .. }
+            | HostError::UnsupportedInterface { .. }
+            | HostError::MissingExport { .. }
+            | HostError::WasiNotAllowed { .. }
+            | HostError::WasiUnavailable { .. }
+            | HostError::ForbiddenImport(_)
+            | HostError::Instantiate(_) => JudgeErrorKind::InvalidComponent,
+            HostError::InputTooLarge { .. } | HostError::InputJson(_) => JudgeErrorKind::InvalidConfig,
+            HostError::Engine(_) | HostError::Capacity(_) | HostError::Task(_) => JudgeErrorKind::Unavailable,
+        }
+    }
+
+    /// This error as a [`JudgeError`] of its kind with `message` (the measurement text follows
+    /// `judge failed: `) and itself as the source.
+    pub fn into_judge_error(self, message: String) -> JudgeError {
+        let source = None;
+        let error = match self.judge_error_kind() {
+            JudgeErrorKind::FuelExhausted => JudgeError::FuelExhausted { message, source },
+            JudgeErrorKind::MemoryLimit => JudgeError::MemoryLimit { message, source },
+            JudgeErrorKind::Deadline => JudgeError::Deadline { message, source },
+            JudgeErrorKind::Trap => JudgeError::Trap { message, source },
+            JudgeErrorKind::InvalidComponent => JudgeError::InvalidComponent { message, source },
+            JudgeErrorKind::InvalidConfig => JudgeError::InvalidConfig { message, source },
+            // `judge_error_kind` returns neither `NotFound` nor `Rejected` for a host error.
+            JudgeErrorKind::Unavailable | JudgeErrorKind::NotFound | JudgeErrorKind::Rejected => {
+                JudgeError::Unavailable { message, source }
+            }
+        };
+        error.with_source(self)
+    }
+}
+
+/// A host failure while evaluating: `judge failed: <the host error>`, of the host error's kind.
+impl From<HostError> for JudgeError {
+    fn from(e: HostError) -> Self {
+        let message = e.to_string();
+        e.into_judge_error(message)
+    }
 }

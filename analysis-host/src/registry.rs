@@ -1,5 +1,5 @@
-//! The core's judge traits over wasm judges: [`LoadedJudge`] implements
-//! `rollout_core::analysis::judge::Judge`, and [`WasmJudges`] implements `JudgeRegistry`,
+//! The driver's judge traits over wasm judges: [`LoadedJudge`] implements
+//! [`rollout_driver::Judge`], and [`WasmJudges`] implements `JudgeRegistry`,
 //! loading components on demand from directories by their sha256.
 
 use std::collections::HashMap;
@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
-use rollout_core::analysis::judge::{Judge, JudgeError, JudgeInfo, JudgeInput, JudgeRegistry, JudgeVerdict};
+use rollout_core::analysis::judge::{JudgeError, JudgeInfo, JudgeInput, JudgeVerdict};
+use rollout_driver::{Judge, JudgeRegistry};
 
 use crate::host::{JudgeHost, LoadOptions, LoadedJudge};
 use crate::{HostError, cache};
@@ -19,10 +20,7 @@ impl Judge for LoadedJudge {
     }
 
     async fn evaluate(&self, input: JudgeInput) -> Result<JudgeVerdict, JudgeError> {
-        let evaluation = self
-            .evaluate_async(input)
-            .await
-            .map_err(|e| JudgeError::Failed(e.to_string()))?;
+        let evaluation = self.evaluate_async(input).await.map_err(JudgeError::from)?;
         evaluation.outcome.map_err(JudgeError::Rejected)
     }
 }
@@ -104,16 +102,19 @@ impl WasmJudges {
                     sha256: Some(wanted.clone()),
                     allow_wasi: self.inner.allow_wasi,
                 };
-                let judge =
-                    self.inner.host.load_bytes(&bytes, &opts).map_err(|e| {
-                        JudgeError::Failed(format!("cannot load judge {}: {e}", path.display()))
-                    })?;
+                let judge = self.inner.host.load_bytes(&bytes, &opts).map_err(|e| {
+                    let message = format!("cannot load judge {}: {e}", path.display());
+                    e.into_judge_error(message)
+                })?;
                 if judge.info().name != name {
-                    return Err(JudgeError::Failed(format!(
-                        "judge {} with sha256 {wanted} describes itself as {:?}, not {name:?}",
-                        path.display(),
-                        judge.info().name
-                    )));
+                    return Err(JudgeError::InvalidConfig {
+                        message: format!(
+                            "judge {} with sha256 {wanted} describes itself as {:?}, not {name:?}",
+                            path.display(),
+                            judge.info().name
+                        ),
+                        source: None,
+                    });
                 }
                 self.insert(judge.clone());
                 return Ok(judge);
@@ -136,7 +137,13 @@ impl JudgeRegistry for WasmJudges {
         let (name, sha256) = (name.to_string(), sha256.to_string());
         let judge = tokio::task::spawn_blocking(move || this.find(&name, &sha256))
             .await
-            .map_err(|e| JudgeError::Failed(format!("judge loading task failed: {e}")))??;
+            .map_err(|e| {
+                JudgeError::Unavailable {
+                    message: format!("judge loading task failed: {e}"),
+                    source: None,
+                }
+                .with_source(e)
+            })??;
         Ok(Arc::new(judge))
     }
 }

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use analysis_host::{CodeSource, HostConfig, JudgeHost, LoadOptions, WasmJudges, cli};
 use common::{dist, healthy};
-use rollout_core::analysis::judge::{JudgeError, JudgeRegistry, VerdictPhase};
+use rollout_core::analysis::judge::{JudgeError, VerdictPhase};
+use rollout_driver::JudgeRegistry;
 
 fn temp_dir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("analysis-host-{tag}-{}", std::process::id()));
@@ -67,7 +68,7 @@ async fn many_concurrent_async_evaluations_through_the_core_trait() {
     let judge = host
         .load_file(&dist("rust-error-ratio"), &LoadOptions::default())
         .unwrap();
-    let judge: Arc<dyn rollout_core::analysis::judge::Judge> = Arc::new(judge);
+    let judge: Arc<dyn rollout_driver::Judge> = Arc::new(judge);
     assert_eq!(judge.describe().name, "error-ratio-reference");
     let tasks: Vec<_> = (0..24)
         .map(|_| {
@@ -84,11 +85,11 @@ async fn many_concurrent_async_evaluations_through_the_core_trait() {
     let looping = host
         .load_file(&dist("hostile-infinite-loop"), &LoadOptions::default())
         .unwrap();
-    let failed = rollout_core::analysis::judge::Judge::evaluate(&looping, healthy())
+    let failed = rollout_driver::Judge::evaluate(&looping, healthy())
         .await
         .unwrap_err();
     assert!(
-        matches!(&failed, JudgeError::Failed(m) if m.contains("ran out of its budget")),
+        matches!(&failed, JudgeError::FuelExhausted { message, .. } if message.contains("ran out of its budget")),
         "{failed:?}"
     );
 }
@@ -115,7 +116,7 @@ async fn registry_finds_judges_by_digest_in_a_directory() {
     assert!(registry.lookup("error-ratio-reference", &sha).await.is_ok());
     let wrong_name = registry.lookup("other-judge", &sha).await.err().unwrap();
     assert!(
-        matches!(&wrong_name, JudgeError::Failed(m) if m.contains("describes itself as \"error-ratio-reference\"")),
+        matches!(&wrong_name, JudgeError::InvalidConfig { message, .. } if message.contains("describes itself as \"error-ratio-reference\"")),
         "{wrong_name:?}"
     );
     let unknown = registry.lookup("x", &"a".repeat(64)).await.err().unwrap();

@@ -4,6 +4,7 @@ use std::error::Error as _;
 use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use rollout_core::analysis::ProviderError;
 use serde::Deserialize;
 
 /// One `key: value` HTTP header of a provider config (upstream `WebMetricHeader`).
@@ -71,6 +72,22 @@ pub(crate) fn transport_error(what: &str, err: &reqwest::Error, timeout: Duratio
         return format!("{what} timed out after {}", format_duration(timeout));
     }
     format!("{what} failed: {}", chain(err))
+}
+
+/// A transport error as a typed [`ProviderError`] with the [`transport_error`] text and the
+/// reqwest error as its source: a timeout is [`ProviderError::Timeout`], an unreadable body
+/// [`ProviderError::BadResponse`], anything else (connect, DNS, TLS, reset) is
+/// [`ProviderError::Unreachable`].
+pub(crate) fn transport_failure(what: &str, err: reqwest::Error, timeout: Duration) -> ProviderError {
+    let message = transport_error(what, &err, timeout);
+    let typed = if err.is_timeout() {
+        ProviderError::timeout(message)
+    } else if err.is_body() || err.is_decode() {
+        ProviderError::bad_response(message)
+    } else {
+        ProviderError::unreachable(message)
+    };
+    typed.with_source(err)
 }
 
 /// The error and its sources joined with ": ", skipping repeated texts.

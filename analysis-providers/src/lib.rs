@@ -1,7 +1,7 @@
 //! # analysis-providers
 //!
 //! Measurement providers that read real metric sources for analysis runs, implementing
-//! [`rollout_core::analysis::MeasurementProvider`]:
+//! [`rollout_driver::MeasurementProvider`]:
 //! - [`prometheus`]: instant and range queries over Prometheus' HTTP API (also serves judges'
 //!   range queries);
 //! - [`web`]: JSON over HTTP with a JSON path.
@@ -13,7 +13,7 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! use analysis_providers::{PrometheusProvider, WebProvider};
-//! use rollout_core::analysis::Providers;
+//! use rollout_driver::Providers;
 //!
 //! let mut providers = Providers::new();
 //! providers.register(Arc::new(PrometheusProvider::new()?.with_bearer_token("token")));

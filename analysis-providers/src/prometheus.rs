@@ -12,22 +12,29 @@
 //!   the measurement metadata under `warnings`.
 //!
 //! Values are floats for the conditions (`NaN` and infinities included), as upstream's `float64`.
+//!
+//! Queries go through a [`PrometheusTransport`]: [`HttpTransport`] by default, an in-memory
+//! evaluator in the simulator (same config handling, same measurements).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use reqwest::Url;
 use rollout_core::analysis::provider::Sample;
-use rollout_core::analysis::{
-    MeasurementProvider, MeasurementRequest, MetricProvider, MetricValue, Observation, ProviderError,
-};
+use rollout_core::analysis::{MeasurementRequest, MetricProvider, MetricValue, Observation, ProviderError};
 use rollout_core::common::parse_duration;
+use rollout_driver::MeasurementProvider;
 use serde::Deserialize;
 
-use crate::http::{Clients, Header, header_map, snippet, transport_error};
+use crate::http::{Header, snippet};
 use crate::time_expr::eval_time;
+
+mod transport;
+
+#[cfg(test)]
+use transport::unix_param;
+pub use transport::{HttpTransport, PrometheusTransport};
 
 /// The provider key in `metric.provider`.
 pub const PROMETHEUS: &str = "prometheus";
@@ -84,17 +91,19 @@ impl RangeQueryConfig {
     /// The window `(start, end, step)` these expressions give at `now`, with upstream's messages
     /// when one does not parse.
     pub fn window(&self, now: Timestamp) -> Result<(Timestamp, Timestamp, Duration), ProviderError> {
-        let start = eval_time(&self.start, now)
-            .map_err(|e| ProviderError::Failed(format!("failed to parse rangeQuery.start as time: {e}")))?;
+        let start = eval_time(&self.start, now).map_err(|e| {
+            ProviderError::bad_query(format!("failed to parse rangeQuery.start as time: {e}"))
+        })?;
         let end = eval_time(&self.end, now)
-            .map_err(|e| ProviderError::Failed(format!("failed to parse rangeQuery.end as time: {e}")))?;
+            .map_err(|e| ProviderError::bad_query(format!("failed to parse rangeQuery.end as time: {e}")))?;
         Ok((start, end, self.step()?))
     }
 
     /// The step, with upstream's message when it does not parse.
     pub fn step(&self) -> Result<Duration, ProviderError> {
-        parse_duration(&self.step)
-            .map_err(|e| ProviderError::Failed(format!("failed to parse rangeQuery.step as duration: {e}")))
+        parse_duration(&self.step).map_err(|e| {
+            ProviderError::bad_query(format!("failed to parse rangeQuery.step as duration: {e}"))
+        })
     }
 }
 
@@ -156,70 +165,60 @@ pub struct QueryResponse {
     pub warnings: Vec<String>,
 }
 
-/// Queries Prometheus. Cheap to clone; shares its connection pools.
+/// Queries Prometheus through a [`PrometheusTransport`]: by default its HTTP API
+/// ([`HttpTransport`]); the simulator plugs in an in-memory evaluator. Cheap to clone.
 #[derive(Debug, Clone)]
-pub struct PrometheusProvider {
-    clients: Clients,
-    default_address: Option<String>,
-    bearer_token: Option<String>,
-    default_headers: Vec<Header>,
+pub struct PrometheusProvider<T = HttpTransport> {
+    transport: T,
 }
 
-impl PrometheusProvider {
-    /// A provider with no defaults. Fails only if the TLS backend cannot start.
+impl PrometheusProvider<HttpTransport> {
+    /// A provider over HTTP with no defaults. Fails only if the TLS backend cannot start.
     pub fn new() -> Result<Self, ProviderError> {
         Ok(PrometheusProvider {
-            clients: Clients::new().map_err(ProviderError::Failed)?,
-            default_address: None,
-            bearer_token: None,
-            default_headers: Vec::new(),
+            transport: HttpTransport::new()?,
         })
     }
 
     /// The address used when a metric gives none (upstream reads `ARGO_ROLLOUTS_PROMETHEUS_ADDRESS`).
     pub fn with_default_address(mut self, address: impl Into<String>) -> Self {
-        self.default_address = Some(address.into());
+        self.transport = self.transport.with_default_address(address);
         self
     }
 
     /// Sends `Authorization: Bearer <token>` with every query (a metric's own headers win).
     pub fn with_bearer_token(mut self, token: impl Into<String>) -> Self {
-        self.bearer_token = Some(token.into());
+        self.transport = self.transport.with_bearer_token(token);
         self
     }
 
     /// Sends this header with every query (a metric's own headers win).
     pub fn with_header(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.default_headers.push(Header {
-            key: key.into(),
-            value: value.into(),
-        });
+        self.transport = self.transport.with_header(key, value);
         self
     }
 
     /// The validated base URL for a config.
+    #[cfg(test)]
     fn base_url(&self, cfg: &PrometheusConfig) -> Result<String, ProviderError> {
-        let address = if cfg.address.is_empty() {
-            self.default_address
-                .clone()
-                .filter(|a| !a.is_empty())
-                .ok_or_else(|| invalid("prometheus address is not configured"))?
-        } else {
-            cfg.address.clone()
-        };
-        match Url::parse(&address) {
-            Ok(url) if url.has_host() && !url.scheme().is_empty() => {
-                Ok(address.trim_end_matches('/').to_string())
-            }
-            _ => Err(invalid(&format!("prometheus address {address:?} is not a URL"))),
-        }
+        self.transport.base_url(cfg)
+    }
+}
+
+impl<T: PrometheusTransport> PrometheusProvider<T> {
+    /// A provider whose queries go to `transport`.
+    pub fn with_transport(transport: T) -> Self {
+        PrometheusProvider { transport }
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &T {
+        &self.transport
     }
 
     /// Runs an instant query evaluated at `at`.
     pub async fn query(&self, cfg: &PrometheusConfig, at: Timestamp) -> Result<QueryResponse, ProviderError> {
-        let base = self.base_url(cfg)?;
-        let params = vec![("query", cfg.query.clone()), ("time", unix_param(at))];
-        self.call(cfg, &format!("{base}/api/v1/query"), &params).await
+        self.transport.query(cfg, at).await
     }
 
     /// Runs a range query over `[start, end]` with `step`.
@@ -230,47 +229,11 @@ impl PrometheusProvider {
         end: Timestamp,
         step: Duration,
     ) -> Result<QueryResponse, ProviderError> {
-        let base = self.base_url(cfg)?;
-        let params = vec![
-            ("query", cfg.query.clone()),
-            ("start", unix_param(start)),
-            ("end", unix_param(end)),
-            ("step", format!("{}", step.as_secs_f64())),
-        ];
-        self.call(cfg, &format!("{base}/api/v1/query_range"), &params)
-            .await
+        self.transport.query_range(cfg, start, end, step).await
     }
 
-    async fn call(
-        &self,
-        cfg: &PrometheusConfig,
-        url: &str,
-        params: &[(&str, String)],
-    ) -> Result<QueryResponse, ProviderError> {
-        let timeout = cfg.timeout()?;
-        let headers = header_map(&self.default_headers, self.bearer_token.as_deref(), &cfg.headers)
-            .map_err(|m| invalid(&m))?;
-        let mut url = Url::parse(url).map_err(|e| invalid(&format!("bad URL {url:?}: {e}")))?;
-        url.query_pairs_mut()
-            .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
-        let send = self
-            .clients
-            .get(cfg.insecure)
-            .get(url)
-            .headers(headers)
-            .timeout(timeout)
-            .send();
-        let response = send
-            .await
-            .map_err(|e| ProviderError::Failed(transport_error("prometheus query", &e, timeout)))?;
-        let status = response.status();
-        let body = response.text().await.map_err(|e| {
-            ProviderError::Failed(transport_error("reading the prometheus response", &e, timeout))
-        })?;
-        decode_response(status.as_u16(), &body).map_err(ProviderError::Failed)
-    }
-
-    /// Measures a metric at `now`: a range query when `rangeQuery` is set, else an instant query.
+    /// Measures a metric at `now`: a range query when `rangeQuery` is set, else an instant query;
+    /// the transport's [`annotate`](PrometheusTransport::annotate) entries join the metadata.
     pub async fn measure_config(
         &self,
         cfg: &PrometheusConfig,
@@ -283,17 +246,11 @@ impl PrometheusProvider {
                 self.query_range_at(cfg, start, end, step).await?
             }
         };
-        observation(&response).map_err(ProviderError::Failed)
-    }
-}
-
-/// Unix seconds with millisecond precision, as Prometheus accepts.
-fn unix_param(t: Timestamp) -> String {
-    let ms = t.as_millisecond();
-    if ms % 1000 == 0 {
-        format!("{}", ms / 1000)
-    } else {
-        format!("{}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000))
+        let mut observed = observation(&response).map_err(ProviderError::bad_response)?;
+        if let Observation::Result { metadata, .. } = &mut observed {
+            metadata.extend(self.transport.annotate(cfg, &response));
+        }
+        Ok(observed)
     }
 }
 
@@ -344,6 +301,17 @@ fn parse_value(point: &ApiPoint) -> Result<(f64, f64), String> {
         )
     })?;
     Ok((point.0, v))
+}
+
+/// A [`decode_response`] error as a typed [`ProviderError`] (same text): HTTP 400 and 422 (the
+/// query was rejected) are [`ProviderError::BadQuery`], other non-2xx statuses
+/// [`ProviderError::HttpStatus`], a 2xx answer that cannot be read [`ProviderError::BadResponse`].
+pub fn response_error(status: u16, message: String) -> ProviderError {
+    match status {
+        400 | 422 => ProviderError::bad_query(message),
+        200..=299 => ProviderError::bad_response(message),
+        _ => ProviderError::http_status(status, message),
+    }
 }
 
 /// Decodes an HTTP status and body from the query API into a result, or says what went wrong.
@@ -478,7 +446,7 @@ pub fn judge_step(cfg: &PrometheusConfig, window: Duration) -> Result<Duration, 
 }
 
 #[async_trait]
-impl MeasurementProvider for PrometheusProvider {
+impl<T: PrometheusTransport> MeasurementProvider for PrometheusProvider<T> {
     fn name(&self) -> &str {
         PROMETHEUS
     }
@@ -498,7 +466,7 @@ impl MeasurementProvider for PrometheusProvider {
         let window = request.now.duration_since(start).unsigned_abs();
         let step = judge_step(&cfg, window)?;
         let response = self.query_range_at(&cfg, start, request.now, step).await?;
-        samples(&response.result).map_err(ProviderError::Failed)
+        samples(&response.result).map_err(ProviderError::bad_response)
     }
 }
 

@@ -18,14 +18,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
-use rollout_core::analysis::{
-    AnalysisPhase, MeasurementProvider, MeasurementRequest, Observation, ProviderError,
-};
+use rollout_core::analysis::{AnalysisPhase, MeasurementRequest, Observation, ProviderError};
+use rollout_driver::MeasurementProvider;
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json_path::JsonPath;
 
-use crate::http::{Clients, Header, header_map, transport_error};
+use crate::http::{Clients, Header, header_map, transport_failure};
 
 /// The provider key in `metric.provider`.
 pub const WEB: &str = "web";
@@ -145,7 +144,7 @@ impl WebProvider {
     /// A new provider. Fails only if the TLS backend cannot start.
     pub fn new() -> Result<Self, ProviderError> {
         Ok(WebProvider {
-            clients: Clients::new().map_err(ProviderError::Failed)?,
+            clients: Clients::new().map_err(ProviderError::unreachable)?,
         })
     }
 
@@ -154,13 +153,13 @@ impl WebProvider {
         let method = cfg.method()?;
         let path = cfg.json_path()?;
         if cfg.body.is_some() && cfg.json_body.is_some() {
-            return Err(ProviderError::Failed(
-                "use either Body or JSONBody; both cannot exists for WebMetric payload".to_string(),
+            return Err(ProviderError::bad_query(
+                "use either Body or JSONBody; both cannot exists for WebMetric payload",
             ));
         }
         if (cfg.body.is_some() || cfg.json_body.is_some()) && method == Method::GET {
-            return Err(ProviderError::Failed(
-                "Body/JSONBody can only be used with POST or PUT WebMetric Method types".to_string(),
+            return Err(ProviderError::bad_query(
+                "Body/JSONBody can only be used with POST or PUT WebMetric Method types",
             ));
         }
         let url = reqwest::Url::parse(&cfg.url)
@@ -182,19 +181,18 @@ impl WebProvider {
             .headers(headers)
             .send()
             .await
-            .map_err(|e| ProviderError::Failed(transport_error("web request", &e, timeout)))?;
+            .map_err(|e| transport_failure("web request", e, timeout))?;
         let status = response.status();
         if !status.is_success() {
-            return Err(ProviderError::Failed(format!(
-                "received non 2xx response code: {}",
-                status.as_u16()
-            )));
+            return Err(ProviderError::http_status(
+                status.as_u16(),
+                format!("received non 2xx response code: {}", status.as_u16()),
+            ));
         }
-        let body = response
-            .text()
-            .await
-            .map_err(|e| ProviderError::Failed(format!("Received no bytes in response: {e}")))?;
-        observe_body(&body, &path).map_err(ProviderError::Failed)
+        let body = response.text().await.map_err(|e| {
+            ProviderError::bad_response(format!("Received no bytes in response: {e}")).with_source(e)
+        })?;
+        observe_body(&body, &path).map_err(ProviderError::bad_response)
     }
 }
 

@@ -7,8 +7,9 @@ mod support;
 use analysis_providers::prometheus::{PrometheusConfig, PrometheusProvider, RangeQueryConfig};
 use jiff::Timestamp;
 use rollout_core::analysis::{
-    MeasurementProvider, MeasurementRequest, Metric, MetricProvider, MetricValue, Observation, ProviderError,
+    MeasurementRequest, Metric, MetricProvider, MetricValue, Observation, ProviderError,
 };
+use rollout_driver::MeasurementProvider;
 use serde_json::json;
 use support::PromServer;
 

@@ -2,11 +2,14 @@
 
 use std::str::FromStr;
 
+pub use judge_types::RatioTotals;
+
 use crate::{EvaluationInput, Series, WeightPoint};
 
 /// The input of one evaluation, with typed accessors.
 ///
-/// Wraps the generated [`EvaluationInput`]; [`Input::raw`] gives access to every field.
+/// Wraps the [`EvaluationInput`] (`judge_types::JudgeInput`); [`Input::raw`] gives access to every
+/// field.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Input {
     inner: EvaluationInput,
@@ -96,44 +99,6 @@ impl Input {
 /// The error message for an argument whose value is not valid: `invalid arg "<name>": "<value>"`.
 pub fn invalid_arg(name: &str, value: &str) -> String {
     format!("invalid arg \"{name}\": \"{value}\"")
-}
-
-/// Sums of numerators and denominators over a series' ratio points.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct RatioTotals {
-    /// Sum of numerators (e.g. errors).
-    pub numerator: f64,
-    /// Sum of denominators (e.g. requests).
-    pub denominator: f64,
-}
-
-impl RatioTotals {
-    /// `numerator / denominator`, or `None` when the denominator is zero.
-    pub fn ratio(&self) -> Option<f64> {
-        (self.denominator != 0.0).then(|| self.numerator / self.denominator)
-    }
-
-    /// `numerator / denominator`, or `0.0` when the denominator is zero.
-    pub fn ratio_or_zero(&self) -> f64 {
-        self.ratio().unwrap_or(0.0)
-    }
-}
-
-impl Series {
-    /// Sums of numerators and denominators over [`Series::ratios`], added in list order.
-    pub fn ratio_totals(&self) -> RatioTotals {
-        self.ratios
-            .iter()
-            .fold(RatioTotals::default(), |acc, r| RatioTotals {
-                numerator: acc.numerator + r.numerator,
-                denominator: acc.denominator + r.denominator,
-            })
-    }
-
-    /// The plain values of [`Series::points`], in order.
-    pub fn values(&self) -> impl Iterator<Item = f64> + '_ {
-        self.points.iter().map(|p| p.value)
-    }
 }
 
 #[cfg(test)]

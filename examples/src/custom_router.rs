@@ -1,16 +1,18 @@
 //! A custom adapter: a [`TrafficRouter`] for a proxy the core knows nothing about.
 //!
 //! `SplitConfigRouter` renders the canary split as an nginx `split_clients` block (what a real
-//! adapter would write to a ConfigMap and reload). Everything else (ReplicaSets, AnalysisRuns,
-//! events) uses the in-memory adapters, so the example runs without a cluster.
+//! adapter would write to a ConfigMap and reload). It is the only adapter this example writes:
+//! the [`RolloutDriver`] calls it for every `SetTrafficWeight`, and the in-memory adapters for
+//! everything else (the Rollout's store, ReplicaSets, AnalysisRuns, events), so the example runs
+//! without a cluster.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
-use rollout_core::adapters::{self, AdapterError, TrafficRouter};
-use rollout_core::rollout::{Inputs, Rollout, RolloutPhase, reconcile};
+use rollout_core::rollout::{Rollout, RolloutPhase};
+use rollout_driver::{AdapterError, Applied, RolloutDriver, TrafficRouter};
 use rollout_sim::adapters::{InMemory, World};
 
 /// Renders `split_clients` configs; keeps every version it rendered.
@@ -39,10 +41,11 @@ impl SplitConfigRouter {
 impl TrafficRouter for SplitConfigRouter {
     async fn set_weight(
         &self,
+        _ro: &Rollout,
         canary_hash: &str,
         stable_hash: &str,
         weight: i32,
-    ) -> Result<(), AdapterError> {
+    ) -> Result<Applied, AdapterError> {
         if !(0..=100).contains(&weight) {
             return Err(AdapterError::Other(format!("weight {weight} is outside 0..=100")));
         }
@@ -51,13 +54,14 @@ impl TrafficRouter for SplitConfigRouter {
             .rendered
             .lock()
             .map_err(|_| AdapterError::Other("router state poisoned".into()))?;
-        if rendered.last() != Some(&text) {
-            rendered.push(text);
+        if rendered.last() == Some(&text) {
+            return Ok(Applied::Unchanged);
         }
-        Ok(())
+        rendered.push(text);
+        Ok(Applied::Written)
     }
 
-    async fn verify_weight(&self, weight: i32) -> Result<Option<bool>, AdapterError> {
+    async fn verify_weight(&self, _ro: &Rollout, weight: i32) -> Result<Option<bool>, AdapterError> {
         Ok(Some(
             self.current()
                 .is_some_and(|c| c.contains(&format!(" {weight}% "))),
@@ -67,7 +71,7 @@ impl TrafficRouter for SplitConfigRouter {
 
 /// Runs an update with the custom router; returns the configs it rendered.
 pub async fn run() -> Result<Vec<String>, Box<dyn std::error::Error>> {
-    let mut rollout: Rollout = serde_json::from_value(serde_json::json!({
+    let rollout: Rollout = serde_json::from_value(serde_json::json!({
         "metadata": {"name": "webapp", "generation": 1},
         "spec": {
             "replicas": 3,
@@ -82,23 +86,24 @@ pub async fn run() -> Result<Vec<String>, Box<dyn std::error::Error>> {
         }
     }))?;
     let start: Timestamp = "2026-01-01T00:00:00Z".parse()?;
-    let io = InMemory::new(World::new(&rollout, Duration::from_secs(2), start), Vec::new());
+    let io = InMemory::new(World::new(rollout, Duration::from_secs(2), start), Vec::new());
     let router = SplitConfigRouter::default();
+    // Our router gets the traffic actions; the in-memory adapters get the rest.
+    let mut adapters = io.rollout_io();
+    adapters.router = Some(Arc::new(router.clone()));
+    let mut driver = RolloutDriver::new(adapters);
     let mut updated = false;
     for _ in 0..500 {
-        let observed = adapters::observe(&io, &io).await?;
-        let decision = reconcile(&rollout, &observed, io.now(), &Inputs::default());
-        for action in &decision.actions {
-            // Our router gets the traffic actions; the in-memory adapters get the rest.
-            adapters::apply(action, &io, Some(&router), &io, &io).await?;
-        }
-        rollout.status = decision.status;
-        let st = &rollout.status;
+        let decision = driver.tick(io.now()).await?.decision;
+        let st = &decision.status;
         if st.phase == Some(RolloutPhase::Healthy) && st.stable_rs == st.current_pod_hash {
             if updated {
                 break;
             }
             updated = true;
+            // The update: a new image in the stored Rollout's template.
+            let mut world = io.world();
+            let rollout = Arc::make_mut(&mut world.rollout);
             if let Some(c) = rollout
                 .spec
                 .template
@@ -152,9 +157,10 @@ mod tests {
     #[tokio::test]
     async fn out_of_range_weights_are_refused() {
         let r = SplitConfigRouter::default();
-        assert!(r.set_weight("a", "b", 101).await.is_err());
-        r.set_weight("a", "b", 30).await.unwrap();
-        assert_eq!(r.verify_weight(30).await.unwrap(), Some(true));
+        let ro = Rollout::default();
+        assert!(r.set_weight(&ro, "a", "b", 101).await.is_err());
+        r.set_weight(&ro, "a", "b", 30).await.unwrap();
+        assert_eq!(r.verify_weight(&ro, 30).await.unwrap(), Some(true));
         assert_eq!(
             r.current().unwrap(),
             "split_clients \"$request_id\" $webapp_upstream {\n    30% webapp-a;\n    * webapp-b;\n}\n"

@@ -1,23 +1,75 @@
 //! Another operator's reconcile loop with rollout inside it.
 //!
-//! A "WebApp" operator owns a Rollout. Each time its own reconcile runs, it observes the cluster
-//! through the adapter traits, asks the core's pure machine what to do, applies the actions and
-//! persists the status, then requeues at `next_wakeup`. Here the adapters are the in-memory ones
-//! from `rollout-sim` and the clock is simulated, so the whole update runs in milliseconds.
+//! A "WebApp" operator owns a Rollout and keeps it in its own store (here [`WebAppStore`], in
+//! memory; a real operator keeps it in its custom resource). Each time its own reconcile runs, it
+//! calls [`RolloutDriver::tick`] once: the driver loads the Rollout from the store, observes the
+//! cluster through the adapters, asks the core what to do, carries out the actions and persists
+//! the status; the operator requeues at the decision's `next_wakeup`. The cluster adapters are
+//! the in-memory ones from `rollout-sim` and the clock is simulated, so the whole update runs in
+//! milliseconds.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use jiff::Timestamp;
-use rollout_core::adapters::{self, AdapterError};
-use rollout_core::rollout::{Inputs, Rollout, RolloutPhase, reconcile};
+use rollout_core::rollout::{Rollout, RolloutPhase, RolloutStatus};
+use rollout_driver::{AdapterError, DriverError, Loaded, RolloutDriver, RolloutStore};
 use rollout_sim::adapters::{InMemory, World};
 
-/// The WebApp operator: its own spec (an image) plus the Rollout it manages.
+/// The operator's own store of the Rollout: the driver reads it and writes its status here.
+#[derive(Debug, Default)]
+pub struct WebAppStore {
+    rollout: Mutex<Arc<Rollout>>,
+}
+
+impl WebAppStore {
+    /// A store holding `rollout`.
+    pub fn new(rollout: Rollout) -> Self {
+        WebAppStore {
+            rollout: Mutex::new(Arc::new(rollout)),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Arc<Rollout>> {
+        self.rollout.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The Rollout as stored.
+    pub fn get(&self) -> Arc<Rollout> {
+        self.lock().clone()
+    }
+
+    /// Changes the stored Rollout (its spec, when the WebApp's spec changes).
+    pub fn update(&self, change: impl FnOnce(&mut Rollout)) {
+        change(Arc::make_mut(&mut self.lock()));
+    }
+}
+
+#[async_trait]
+impl RolloutStore for WebAppStore {
+    async fn load(&self) -> Result<Loaded, AdapterError> {
+        Ok(Loaded::Valid(self.get()))
+    }
+
+    async fn persist(&self, _before: &RolloutStatus, after: &RolloutStatus) -> Result<bool, AdapterError> {
+        let mut stored = self.lock();
+        if stored.status == *after {
+            return Ok(false);
+        }
+        Arc::make_mut(&mut stored).status = after.clone();
+        Ok(true)
+    }
+}
+
+/// The WebApp operator: the Rollout it manages, the cluster, and the driver that runs the one.
 pub struct WebAppOperator {
     /// The managed Rollout (spec + persisted status).
-    pub rollout: Rollout,
-    /// The cluster, through the adapter traits.
+    pub store: Arc<WebAppStore>,
+    /// The cluster, through the in-memory adapters.
     pub io: InMemory,
+    /// The Rollout's loop: kept across reconciles (it caches what it derived from the spec).
+    driver: RolloutDriver,
 }
 
 /// One line of what the operator saw.
@@ -50,43 +102,49 @@ impl WebAppOperator {
                               {"setWeight": 75}, {"pause": {"duration": "30s"}}]}}
             }
         }))?;
-        let io = InMemory::new(World::new(&rollout, Duration::from_secs(5), now), Vec::new());
-        Ok(WebAppOperator { rollout, io })
+        let store = Arc::new(WebAppStore::new(rollout.clone()));
+        let io = InMemory::new(World::new(rollout, Duration::from_secs(5), now), Vec::new());
+        // The in-memory adapters for the cluster, the operator's store for the Rollout.
+        let mut adapters = io.rollout_io();
+        adapters.store = store.clone();
+        let driver = RolloutDriver::new(adapters);
+        Ok(WebAppOperator { store, io, driver })
     }
 
     /// The WebApp's spec changed: roll out a new image.
     pub fn set_image(&mut self, image: &str) {
-        if let Some(c) = self
-            .rollout
-            .spec
-            .template
-            .as_mut()
-            .and_then(|t| t.pointer_mut("/spec/containers/0"))
-            .and_then(|c| c.as_object_mut())
-        {
-            c.insert("image".into(), image.into());
-        }
-        self.rollout.metadata.generation = Some(self.rollout.metadata.generation.unwrap_or(1) + 1);
+        self.store.update(|rollout| {
+            if let Some(c) = rollout
+                .spec
+                .template
+                .as_mut()
+                .and_then(|t| t.pointer_mut("/spec/containers/0"))
+                .and_then(|c| c.as_object_mut())
+            {
+                c.insert("image".into(), image.into());
+            }
+            rollout.metadata.generation = Some(rollout.metadata.generation.unwrap_or(1) + 1);
+        });
     }
 
-    /// One reconcile: observe, decide, apply, persist. Returns when to be called again.
-    pub async fn reconcile(&mut self) -> Result<Option<Timestamp>, AdapterError> {
-        let observed = adapters::observe(&self.io, &self.io).await?;
-        let decision = reconcile(&self.rollout, &observed, self.io.now(), &Inputs::default());
-        for action in &decision.actions {
-            adapters::apply(action, &self.io, Some(&self.io), &self.io, &self.io).await?;
-        }
-        self.rollout.status = decision.status;
-        Ok(decision.next_wakeup)
+    /// One reconcile: one driver tick at the operator's clock (load, observe, decide, act,
+    /// persist). Returns when to be called again.
+    pub async fn reconcile(&mut self) -> Result<Option<Timestamp>, DriverError> {
+        let outcome = self.driver.tick(self.io.now()).await?;
+        Ok(outcome.decision.next_wakeup)
     }
 
     /// Reconciles until the Rollout is Healthy on its current template, moving the simulated
     /// clock to each requested wake-up (or the next pod becoming ready). Returns what it saw.
-    pub async fn run_until_healthy(&mut self, start: Timestamp) -> Result<Vec<Progress>, AdapterError> {
+    pub async fn run_until_healthy(
+        &mut self,
+        start: Timestamp,
+    ) -> Result<Vec<Progress>, Box<dyn std::error::Error>> {
         let mut seen: Vec<Progress> = Vec::new();
         for _ in 0..500 {
             let wake = self.reconcile().await?;
-            let st = &self.rollout.status;
+            let rollout = self.store.get();
+            let st = &rollout.status;
             let p = Progress {
                 t: self.io.now().as_second() - start.as_second(),
                 phase: st.phase.map(|p| format!("{p:?}")).unwrap_or_default(),
@@ -110,9 +168,7 @@ impl WebAppOperator {
                 None => self.io.advance(Duration::from_secs(1)),
             }
         }
-        Err(AdapterError::Other(
-            "the rollout did not become healthy in 500 reconciles".into(),
-        ))
+        Err("the rollout did not become healthy in 500 reconciles".into())
     }
 }
 
@@ -122,11 +178,11 @@ pub async fn run() -> Result<(Vec<Progress>, String), Box<dyn std::error::Error>
     let start: Timestamp = "2026-01-01T00:00:00Z".parse()?;
     let mut op = WebAppOperator::new("registry.example/webapp:1.0", 4, start)?;
     op.run_until_healthy(start).await?;
-    let v1 = op.rollout.status.stable_rs.clone();
+    let v1 = op.store.get().status.stable_rs.clone();
     op.set_image("registry.example/webapp:2.0");
     let update_start = op.io.now();
     let progress = op.run_until_healthy(update_start).await?;
-    let v2 = op.rollout.status.stable_rs.clone();
+    let v2 = op.store.get().status.stable_rs.clone();
     if v1 == v2 {
         return Err("the stable hash did not change".into());
     }

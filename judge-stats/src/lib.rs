@@ -3,10 +3,12 @@
 //! The statistics behind the judges we ship (issue #6). Pure Rust with no IO, so the same code is
 //! unit-tested and benchmarked natively and compiled into the WebAssembly judge components. Each
 //! judge is a pure function `judge(&JudgeData, &Config, Option<State>) -> (Verdict, State)` over
-//! plain types that mirror the WIT contract; the component wrappers only convert.
+//! the one set of judge types (`judge_types`, mirroring the WIT contract); the component wrappers
+//! only decode the config and state.
 //!
 //! Map of the crate:
-//! - [`data`]: input and verdict types mirroring `rollout:judge@0.1.0`, and the reason codes.
+//! - [`data`]: the input and verdict types (`judge_types`, re-exported), the reason codes and the
+//!   first check every judge runs.
 //! - [`config`]: JSON config/state parsing and validation errors.
 //! - [`special`]: normal quantile, beta functions, Clopper-Pearson, percentiles, seeded RNG.
 //! - [`guard`]: missing-data policy, Bonferroni, look-adjusted SLO checks (baseline health).

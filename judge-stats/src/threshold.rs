@@ -435,6 +435,7 @@ pub fn judge(input: &JudgeData, config: &Config, state: Option<State>) -> (Verdi
         score: None,
         reason,
         details,
+        state: None,
     };
     let names = |o: Outcome| {
         outcomes

@@ -105,7 +105,7 @@ INPUT.json is one evaluation's input, with the field names of the WIT (analysis-
    \"args\": [{{\"name\": \"min-requests\", \"value\": \"100\"}}],
    \"config\": \"{{\\\"tolerance\\\": 0.25}}\", \"state\": null}}
 Only \"metric\" is required; lists default to empty, \"config\" (the judge's JSON config, as text) to
-\"\", \"state\" (bytes) to null. A complete input ships in {SAMPLE_INPUT}.
+\"\", \"state\" (base64) to null. A complete input ships in {SAMPLE_INPUT}.
 
 The state a judge returns is shown by its size and sha256; --json prints its bytes in base64 and
 --state-out FILE writes them, for --state FILE on the next evaluation.

@@ -10,8 +10,7 @@ use analysis_host::{HostConfig, JudgeHost, LoadOptions, WasmJudges};
 use analysis_providers::{PrometheusProvider, WebProvider};
 use clap::{Args, Subcommand};
 use prometheus_client::registry::Registry;
-use rollout_core::analysis::Providers;
-use rollout_core::analysis::judge::JudgeProvider;
+use rollout_driver::{JudgeProvider, Providers};
 use rollout_kube::controller::{ControllerConfig, RolloutController};
 use rollout_kube::manifests::{self, ManifestOptions};
 use rollout_kube::ops;
@@ -108,6 +107,9 @@ pub struct ControllerArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics.
     #[arg(long, default_value = "127.0.0.1:8090", value_name = "ADDR")]
     metrics_addr: SocketAddr,
+    /// Also serve Argo Rollouts' per-object series (rollout_info, analysis_run_info, ...).
+    #[arg(long)]
+    per_object_metrics: bool,
     /// Client-side API request rate limit (requests per second).
     #[arg(long, default_value_t = 40.0)]
     qps: f64,
@@ -329,6 +331,7 @@ async fn run_controller(args: &ControllerArgs) -> Result<(), CliError> {
         instance_id: args.instance_id.clone(),
         label_selector: args.selector.clone(),
         concurrency: args.concurrency,
+        per_object_metrics: args.per_object_metrics,
         // Events name the replica that published them: the pod (downward API) or --identity.
         instance: args
             .identity

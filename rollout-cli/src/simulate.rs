@@ -7,8 +7,8 @@ use std::sync::Arc;
 use analysis_host::cache::sha256_hex;
 use analysis_host::{HostConfig, JudgeHost, LoadOptions, WasmJudges};
 use rollout_core::analysis::AnalysisTemplate;
-use rollout_core::analysis::judge::JudgeRegistry;
 use rollout_core::rollout::{ObservedWorkload, Rollout};
+use rollout_driver::JudgeRegistry;
 use rollout_sim::log::human_duration;
 use rollout_sim::{Outcome, Scenario, SimInput, SimReport, simulate};
 

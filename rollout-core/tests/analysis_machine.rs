@@ -2,7 +2,7 @@
 
 mod analysis_support;
 
-use analysis_support::{at, block_on, run, run_to_end, settle, value};
+use analysis_support::{at, run, run_to_end, settle, value};
 use rollout_core::analysis::AnalysisPhase::{self, *};
 use rollout_core::analysis::machine::{TaskKind, assess_metric, step};
 use rollout_core::analysis::{Metric, MetricResult, Observation, ProviderError};
@@ -527,57 +527,6 @@ metrics:
             Failed,
             "Metric \"bad\" assessed Failed due to failed (1) > failureLimit (0)"
         )
-    );
-}
-
-struct Web;
-
-#[async_trait::async_trait]
-impl rollout_core::analysis::MeasurementProvider for Web {
-    fn name(&self) -> &str {
-        "web"
-    }
-    async fn measure(
-        &self,
-        req: &rollout_core::analysis::MeasurementRequest,
-    ) -> Result<Observation, ProviderError> {
-        let token = req
-            .args
-            .iter()
-            .find(|a| a.name == "token")
-            .and_then(|a| a.value.clone());
-        Err(ProviderError::Failed(format!(
-            "401 for token {}",
-            token.unwrap_or_default()
-        )))
-    }
-}
-
-#[test]
-fn perform_runs_tasks_with_providers_and_redacts_secrets() {
-    let mut r = run(r#"
-args: [{name: token, valueFrom: {secretKeyRef: {name: s, key: k}}}]
-metrics:
-- name: m
-  provider: {web: {url: "http://x", headers: [{key: Authorization, value: "{{args.token}}"}]}}
-"#);
-    // The driver resolved the secret into the args it hands to step.
-    r.spec.args[0].value = Some("s3cr3t".into());
-    let mut providers = rollout_core::analysis::Providers::new();
-    providers.register(std::sync::Arc::new(Web));
-    let out = step(&r, at(0), vec![]);
-    assert_eq!(
-        out.tasks[0].request.metric.provider.config("web").unwrap()["headers"][0]["value"],
-        "s3cr3t"
-    );
-    let result = block_on(rollout_core::analysis::perform(&providers, &out.tasks[0])).unwrap();
-    assert_eq!(result.measurement.phase, Error);
-    assert_eq!(result.measurement.message, "401 for token *****");
-    let unknown: rollout_core::analysis::Providers = Default::default();
-    let result = block_on(rollout_core::analysis::perform(&unknown, &out.tasks[0])).unwrap();
-    assert_eq!(
-        result.measurement.message,
-        "no measurement provider registered for \"web\""
     );
 }
 

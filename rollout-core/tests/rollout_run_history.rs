@@ -108,6 +108,7 @@ fn run(name: &str, hash: &str, phase: AnalysisPhase, at: i64) -> ObservedAnalysi
         message: String::new(),
         terminating: false,
         created_at: Some(rollout_core::common::Timestamp::from_second(1_700_000_000 + at).unwrap()),
+        decided_by: None,
     }
 }
 
@@ -126,15 +127,31 @@ fn filter_table_as_upstream() {
     // Newest first: orphan (no RS) always; 2 successful kept (new-ok, mid-ok); 1 unsuccessful kept
     // (fail-2); running and pending never count.
     assert_eq!(
-        runs_to_delete(runs.iter(), &["a", "b"], 2, 1),
+        runs_to_delete(runs.iter(), &[("a", 1), ("b", 2)], 2, 1),
         vec!["orphan", "fail-1", "old-ok"]
     );
     assert_eq!(
-        runs_to_delete(runs.iter(), &["a", "b", "gone"], 5, 5),
+        runs_to_delete(runs.iter(), &[("a", 1), ("b", 2), ("gone", 3)], 5, 5),
         Vec::<&str>::new()
     );
     assert_eq!(
-        runs_to_delete(runs.iter(), &["a", "b", "gone"], 0, 0),
+        runs_to_delete(runs.iter(), &[("a", 1), ("b", 2), ("gone", 3)], 0, 0),
         vec!["orphan", "new-ok", "fail-2", "mid-ok", "fail-1", "old-ok"]
+    );
+}
+
+#[test]
+fn runs_created_in_the_same_second_are_ordered_by_revision() {
+    // Timestamps have one-second resolution: two revisions can create their runs in the same
+    // second. The newer ReplicaSet's run is the newer run, whatever the names' order.
+    let runs = [
+        run("shop-796cfb9556-4-0", "796cfb9556", Successful, 7),
+        run("shop-78bbcb5d9f-5-0", "78bbcb5d9f", Successful, 7),
+        run("shop-5f4c695f68-8-0", "5f4c695f68", Successful, 9),
+    ];
+    let replica_sets = [("796cfb9556", 4), ("78bbcb5d9f", 5), ("5f4c695f68", 8)];
+    assert_eq!(
+        runs_to_delete(runs.iter(), &replica_sets, 2, 1),
+        vec!["shop-796cfb9556-4-0"]
     );
 }

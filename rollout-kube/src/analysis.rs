@@ -1,6 +1,8 @@
-//! AnalysisRuns on the cluster: the core's run machine driven against the API server, with
-//! measurements taken by the host's [`Providers`] (Prometheus, web, judges, and the cluster-backed
-//! [`JobProvider`]) and `secretKeyRef` args read from Secrets at measurement time.
+//! AnalysisRuns on the cluster: one [`RunDriver`] tick per run reconcile, with measurements taken
+//! by the host's [`Providers`] (Prometheus, web, judges, and the cluster-backed [`JobProvider`]).
+//! The adapters: [`RunStatusStore`] (merge patch of the run's status; the canary weight timeline
+//! from the run's annotation) and [`SecretArgs`] (`secretKeyRef` args read from Secrets at
+//! measurement time).
 //!
 //! Secret values are only substituted into the request handed to the provider; the run's status,
 //! events and logs only ever see the placeholder.
@@ -12,19 +14,24 @@ use std::time::Duration;
 use async_trait::async_trait;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Secret;
+use kube::Client;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, PropagationPolicy};
-use kube::{Client, ResourceExt};
 use rollout_core::analysis::create::resolve_placeholders_lenient;
+use rollout_core::analysis::judge::WeightPoint;
 use rollout_core::analysis::{
-    AnalysisPhase, Argument, MeasurementProvider, MeasurementRequest, Metric, Observation, ProviderError,
-    Providers, TaskKind, finish_measurement, step,
+    self as core, AnalysisPhase, AnalysisRunStatus, Argument, MeasurementRequest, Metric, Observation,
+    ProviderError,
 };
 use rollout_core::common::Timestamp;
+use rollout_driver::{AdapterError, MeasurementProvider, Providers, RunDriver, RunIo, RunStore, Secrets};
 use serde_json::json;
 
+use crate::adapters::{request_err, serialize_err};
 use crate::merge_patch::merge_diff;
 use crate::reconciler::Error;
 use crate::resources::AnalysisRun;
+
+pub use rollout_driver::RunOutcome;
 
 /// Drives AnalysisRuns.
 #[derive(Clone)]
@@ -43,17 +50,6 @@ impl std::fmt::Debug for AnalysisRunner {
     }
 }
 
-/// What one run reconcile did.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunOutcome {
-    /// Phase after the reconcile.
-    pub phase: AnalysisPhase,
-    /// When to look again.
-    pub next_wake: Option<Timestamp>,
-    /// Whether the status was written.
-    pub status_written: bool,
-}
-
 impl AnalysisRunner {
     /// A runner with `providers`; the `job` provider is added (it needs this client).
     pub fn new(client: Client, mut providers: Providers) -> Self {
@@ -68,6 +64,87 @@ impl AnalysisRunner {
         }
     }
 
+    /// The run driver over this runner's adapters.
+    pub fn driver(&self) -> RunDriver {
+        RunDriver::new(RunIo {
+            store: Arc::new(RunStatusStore {
+                client: self.client.clone(),
+            }),
+            providers: self.providers.clone(),
+            secrets: Arc::new(SecretArgs {
+                client: self.client.clone(),
+            }),
+        })
+    }
+
+    /// Reconciles one run at `now` (the caller's one clock read): one [`RunDriver::tick`].
+    pub async fn reconcile(&self, run: &AnalysisRun, now: Timestamp) -> Result<RunOutcome, Error> {
+        let core = run.to_core()?;
+        Ok(self.driver().tick(&core, now).await?)
+    }
+}
+
+/// AnalysisRun statuses on the API server: a JSON merge patch on `/status` of only the fields that
+/// changed, with the run's `resourceVersion` as a precondition; the weight timeline is the run's
+/// [`CANARY_WEIGHTS_ANNOTATION`](crate::weights::CANARY_WEIGHTS_ANNOTATION).
+#[derive(Clone)]
+pub struct RunStatusStore {
+    /// Client used to patch run statuses.
+    pub client: Client,
+}
+
+impl std::fmt::Debug for RunStatusStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RunStatusStore")
+    }
+}
+
+#[async_trait]
+impl RunStore for RunStatusStore {
+    async fn persist(
+        &self,
+        run: &core::AnalysisRun,
+        after: &AnalysisRunStatus,
+    ) -> Result<bool, AdapterError> {
+        let before = serde_json::to_value(run.status.clone().unwrap_or_default()).map_err(serialize_err)?;
+        let after = serde_json::to_value(after).map_err(serialize_err)?;
+        let diff = merge_diff(&before, &after);
+        if diff.is_null() {
+            return Ok(false);
+        }
+        let ns = run.metadata.namespace.as_deref().unwrap_or("default");
+        let name = &run.metadata.name;
+        let resource_version = run.metadata.extra.get("resourceVersion");
+        let patch = json!({"metadata": {"resourceVersion": resource_version}, "status": diff});
+        Api::<AnalysisRun>::namespaced(self.client.clone(), ns)
+            .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(request_err(format!("patch AnalysisRun {ns}/{name} status")))?;
+        Ok(true)
+    }
+
+    fn weights(&self, run: &core::AnalysisRun) -> Vec<WeightPoint> {
+        crate::weights::timeline(&run.metadata.annotations).unwrap_or_else(|e| {
+            tracing::warn!(run = %run.metadata.name, error = %e, "ignoring a malformed canary weight timeline");
+            Vec::new()
+        })
+    }
+}
+
+/// Resolves `secretKeyRef` args from Secrets in the run's namespace, for the provider call only.
+#[derive(Clone)]
+pub struct SecretArgs {
+    /// Client used to read Secrets.
+    pub client: Client,
+}
+
+impl std::fmt::Debug for SecretArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretArgs")
+    }
+}
+
+impl SecretArgs {
     async fn secret_args(&self, ns: &str, args: &[Argument]) -> Result<Vec<Argument>, ProviderError> {
         let api: Api<Secret> = Api::namespaced(self.client.clone(), ns);
         let mut out = Vec::with_capacity(args.len());
@@ -92,9 +169,11 @@ impl AnalysisRunner {
         }
         Ok(out)
     }
+}
 
-    /// The request with secret args substituted (for the provider only).
-    async fn with_secrets(&self, req: &MeasurementRequest) -> Result<MeasurementRequest, ProviderError> {
+#[async_trait]
+impl Secrets for SecretArgs {
+    async fn resolve(&self, req: &MeasurementRequest) -> Result<MeasurementRequest, ProviderError> {
         let has_secrets = req
             .args
             .iter()
@@ -113,55 +192,6 @@ impl AnalysisRunner {
             metric,
             args,
             ..req.clone()
-        })
-    }
-
-    /// Reconciles one run at `now`: take due measurements, write the status.
-    pub async fn reconcile(&self, run: &AnalysisRun, now: Timestamp) -> Result<RunOutcome, Error> {
-        let ns = run.namespace().ok_or(Error::MissingMetadata)?;
-        let name = run.metadata.name.clone().ok_or(Error::MissingMetadata)?;
-        let core = run.to_core()?;
-        let mut first = step(&core, now, Vec::new());
-        let weights = crate::weights::run_timeline(run);
-        for task in &mut first.tasks {
-            task.request.weights.clone_from(&weights);
-        }
-        let mut results = Vec::new();
-        for task in &first.tasks {
-            let outcome = match self.with_secrets(&task.request).await {
-                Err(e) => Err(e),
-                Ok(req) => match task.kind {
-                    TaskKind::Measure | TaskKind::Resume => self.providers.observe(&req).await,
-                    TaskKind::Terminate => self.providers.terminate(&req).await,
-                },
-            };
-            results.push(finish_measurement(&task.request, outcome, now));
-        }
-        let last = if results.is_empty() {
-            first
-        } else {
-            let mut next = core.clone();
-            next.status = Some(first.status);
-            step(&next, now, results)
-        };
-        let before = serde_json::to_value(core.status.clone().unwrap_or_default())?;
-        let after = serde_json::to_value(&last.status)?;
-        let diff = merge_diff(&before, &after);
-        let status_written = !diff.is_null();
-        if status_written {
-            let api: Api<AnalysisRun> = Api::namespaced(self.client.clone(), &ns);
-            let patch = json!({"metadata": {"resourceVersion": run.resource_version()}, "status": diff});
-            api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-                .map_err(|source| Error::Kube {
-                    what: format!("patch AnalysisRun {ns}/{name} status"),
-                    source,
-                })?;
-        }
-        Ok(RunOutcome {
-            phase: last.status.phase,
-            next_wake: last.next_wake,
-            status_written,
         })
     }
 }

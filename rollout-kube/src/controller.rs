@@ -1,7 +1,7 @@
 //! The Rollout controller on `kube::runtime`: label-selected watches of Rollouts and of the
 //! ReplicaSets/AnalysisRuns they own (cached with `managedFields` pruned), bounded concurrency,
-//! per-object retry backoff, events on transitions only, Prometheus metrics without per-object
-//! labels, a tracing span per reconcile, and a shutdown future from the host.
+//! per-object retry backoff, events on transitions only, Prometheus metrics ([`crate::metrics`]),
+//! a tracing span per reconcile, and a shutdown future from the host.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -14,11 +14,7 @@ use kube::api::Api;
 use kube::runtime::controller::{Action as Requeue, Config as RuntimeConfig, Controller};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Client, Resource, ResourceExt};
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use kube::{Client, ResourceExt};
 use prometheus_client::registry::Registry;
 use rollout_core::common::Timestamp;
 use rollout_core::rollout::Action;
@@ -26,7 +22,9 @@ use tracing::{Instrument, info_span, warn};
 
 use crate::analysis::AnalysisRunner;
 use crate::events::EventPublisher;
-use crate::reconciler::{Caches, Error, Reconciler};
+pub use crate::metrics::Metrics;
+use crate::metrics::{Sources, trim_cached_rollout};
+use crate::reconciler::{Caches, Error, Reconciler, requeue_after};
 use crate::resources::{AnalysisRun, INSTANCE_ID_LABEL, Rollout};
 
 /// How the controller runs.
@@ -51,6 +49,9 @@ pub struct ControllerConfig {
     pub backoff_max: Duration,
     /// Resync period when the core asks for no wake-up.
     pub resync: Duration,
+    /// Also serve Argo's per-object series (`rollout_info`, `analysis_run_info`, ...; see
+    /// [`crate::metrics`]); costs memory per Rollout and AnalysisRun.
+    pub per_object_metrics: bool,
 }
 
 impl Default for ControllerConfig {
@@ -65,6 +66,7 @@ impl Default for ControllerConfig {
             backoff_base: Duration::from_millis(500),
             backoff_max: Duration::from_secs(300),
             resync: Duration::from_secs(15 * 60),
+            per_object_metrics: false,
         }
     }
 }
@@ -81,83 +83,16 @@ impl ControllerConfig {
     }
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ErrorLabels {
-    error: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct PhaseLabels {
-    phase: String,
-}
-
-/// The controller's metrics, registered into the host's registry. No per-object labels.
-#[derive(Clone, Debug)]
-pub struct Metrics {
-    reconciles: Counter,
-    failures: Family<ErrorLabels, Counter>,
-    writes: Counter,
-    transitions: Family<PhaseLabels, Counter>,
-    duration: Histogram,
-}
-
-impl Metrics {
-    /// Registers the metrics under `registry` (prefix them with `sub_registry_with_prefix`).
-    pub fn register(registry: &mut Registry) -> Self {
-        let m = Metrics {
-            reconciles: Counter::default(),
-            failures: Family::default(),
-            writes: Counter::default(),
-            transitions: Family::default(),
-            duration: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
-        };
-        registry.register("rollout_reconciles", "Rollout reconciles", m.reconciles.clone());
-        registry.register(
-            "rollout_reconcile_failures",
-            "Failed Rollout reconciles by error kind",
-            m.failures.clone(),
-        );
-        registry.register(
-            "rollout_api_writes",
-            "API writes made by reconciles",
-            m.writes.clone(),
-        );
-        registry.register(
-            "rollout_phase_transitions",
-            "Rollout phase transitions by new phase",
-            m.transitions.clone(),
-        );
-        registry.register(
-            "rollout_reconcile_duration_seconds",
-            "Reconcile duration",
-            m.duration.clone(),
-        );
-        m
-    }
-}
-
 /// Shared state of the running controller.
 struct Ctx {
     reconciler: Reconciler,
     config: ControllerConfig,
     metrics: Metrics,
-    events: EventPublisher,
     failures: Mutex<HashMap<ObjectRef<Rollout>, u32>>,
 }
 
 fn error_kind(e: &Error) -> &'static str {
-    match e {
-        Error::Kube {
-            source: kube::Error::Api(s),
-            ..
-        } if s.code == 409 => "conflict",
-        Error::Kube { .. } => "api",
-        Error::MissingMetadata => "metadata",
-        Error::Convert(_) => "convert",
-        Error::AnalysisRun { .. } => "analysisrun",
-        Error::Serialize(_) => "serialize",
-        Error::Router { .. } => "router",
-    }
+    e.kind()
 }
 
 async fn reconcile(ro: Arc<Rollout>, ctx: Arc<Ctx>) -> Result<Requeue, Error> {
@@ -169,34 +104,21 @@ async fn reconcile(ro: Arc<Rollout>, ctx: Arc<Ctx>) -> Result<Requeue, Error> {
     async move {
         let start = Instant::now();
         let now = Timestamp::now();
-        ctx.metrics.reconciles.inc();
         let result = ctx.reconciler.reconcile(&ro, now).await;
-        ctx.metrics.duration.observe(start.elapsed().as_secs_f64());
+        ctx.metrics.rollout_reconciled(&ro, start.elapsed());
         let outcome = result?;
-        ctx.metrics.writes.inc_by(outcome.writes as u64);
+        ctx.metrics.rollout_outcome(&outcome);
         if let Ok(mut f) = ctx.failures.lock() {
             f.remove(&ObjectRef::from_obj(&*ro));
         }
-        if outcome.phase_before != outcome.phase_after
-            && let Some(p) = outcome.phase_after
-        {
-            ctx.metrics
-                .transitions
-                .get_or_create(&PhaseLabels {
-                    phase: format!("{p:?}"),
-                })
-                .inc();
-        }
-        // Events: only the transitions the core reports (step completed, RS created, aborted, ...).
-        let reference = ro.object_ref(&());
+        // Events: only the transitions the core reports (step completed, RS created, aborted, ...),
+        // published by the reconciler once the tick succeeded.
         for action in &outcome.decision.actions {
-            if let Action::Event(e) = action
-                && let Err(err) = ctx.events.publish(&reference, e).await
-            {
-                warn!(%err, "publishing event failed");
+            if let Action::Event(e) = action {
+                ctx.metrics.rollout_event(&ro, e);
             }
         }
-        Ok(match outcome.requeue_after(now) {
+        Ok(match requeue_after(&outcome, now) {
             Some(d) => Requeue::requeue(d.max(Duration::from_millis(100))),
             None => Requeue::requeue(ctx.config.resync),
         })
@@ -206,12 +128,7 @@ async fn reconcile(ro: Arc<Rollout>, ctx: Arc<Ctx>) -> Result<Requeue, Error> {
 }
 
 fn error_policy(ro: Arc<Rollout>, err: &Error, ctx: Arc<Ctx>) -> Requeue {
-    ctx.metrics
-        .failures
-        .get_or_create(&ErrorLabels {
-            error: error_kind(err).into(),
-        })
-        .inc();
+    ctx.metrics.rollout_failed(&ro, error_kind(err));
     let n = match ctx.failures.lock() {
         Ok(mut f) => {
             let n = f.entry(ObjectRef::from_obj(&*ro)).or_insert(0);
@@ -272,7 +189,7 @@ pub struct RolloutController {
     pub(crate) config: ControllerConfig,
     metrics: Metrics,
     inputs: rollout_core::rollout::Inputs,
-    providers: rollout_core::analysis::Providers,
+    providers: rollout_driver::Providers,
 }
 
 impl std::fmt::Debug for RolloutController {
@@ -313,7 +230,7 @@ impl RolloutController {
     }
 
     /// Measurement providers for AnalysisRuns (Prometheus, web, judges...); `job` is built in.
-    pub fn with_providers(mut self, providers: rollout_core::analysis::Providers) -> Self {
+    pub fn with_providers(mut self, providers: rollout_driver::Providers) -> Self {
         self.providers = providers;
         self
     }
@@ -385,13 +302,17 @@ impl RolloutController {
         reconciler.field_manager = config.name.clone();
         reconciler.inputs = inputs;
         reconciler.instance_id = config.instance_id.clone();
+        reconciler.events = Some(EventPublisher::new(
+            client,
+            config.name.clone(),
+            config.instance.clone(),
+        ));
         reconciler.caches = Caches {
             replica_sets: Some(rs_reader),
             analysis_runs: Some(ar_reader),
         };
         let ctx = Arc::new(Ctx {
             reconciler,
-            events: EventPublisher::new(client, config.name.clone(), config.instance.clone()),
             metrics,
             failures: Mutex::new(HashMap::new()),
             config: config.clone(),
@@ -400,15 +321,17 @@ impl RolloutController {
             .labels(&config.rollout_selector())
             .any_semantic();
         // The cached Rollout is only a trigger: each reconcile reads the Rollout fresh, so the
-        // cache keeps metadata only (no spec, status, annotations or managedFields).
+        // cache keeps metadata only (no spec, status, annotations or managedFields), plus the few
+        // fields Argo's per-object gauges read when `per_object_metrics` is on.
         let (ro_reader, ro_writer) = reflector::store();
+        let per_object_metrics = config.per_object_metrics;
+        let metrics_reader = ro_reader.clone();
         let ro_stream = reflector::reflector(
             ro_writer,
-            watcher(rollouts, wc).modify(|o| {
+            watcher(rollouts, wc).modify(move |o| {
                 o.managed_fields_mut().clear();
                 o.annotations_mut().clear();
-                o.spec = serde_json::Value::Null;
-                o.status = serde_json::Value::Null;
+                trim_cached_rollout(o, per_object_metrics);
             }),
         )
         .applied_objects();
@@ -427,10 +350,31 @@ impl RolloutController {
         let run_wc = watcher::Config::default()
             .labels(&config.rollout_selector())
             .any_semantic();
-        let run_loop = Controller::new(run_api, run_wc)
+        let run_controller = Controller::new(run_api, run_wc);
+        let _attached = ctx.metrics.attach(
+            per_object_metrics,
+            Sources {
+                rollouts: metrics_reader,
+                runs: Some(run_controller.store()),
+            },
+        );
+        let run_metrics = ctx.metrics.clone();
+        let run_loop = run_controller
             .with_config(RuntimeConfig::default().concurrency(config.concurrency))
             .graceful_shutdown_on(shutdown)
-            .run(reconcile_run, run_error_policy, runner)
+            .run(
+                move |run, runner| {
+                    let metrics = run_metrics.clone();
+                    async move {
+                        let start = Instant::now();
+                        let result = reconcile_run(run.clone(), runner).await;
+                        metrics.run_reconciled(&run, start.elapsed(), result.is_err());
+                        result
+                    }
+                },
+                run_error_policy,
+                runner,
+            )
             .for_each(|_| async {});
         futures::join!(rollout_loop, run_loop);
     }

@@ -1,32 +1,39 @@
 //! # rollout-kube
 //!
 //! The Kubernetes driver for [`rollout_core`]: kube-rs resources for Argo's `argoproj.io/v1alpha1`
-//! kinds, a controller that builds the core's observed snapshot from the API server, calls the
-//! core and carries out its actions, and the analysis providers that need the cluster (issue #8).
+//! kinds, the API-server adapters of [`rollout_driver`]'s contracts (the observe → decide → act →
+//! persist loop is the driver's, not this crate's), a controller that runs that loop per Rollout
+//! and AnalysisRun, and the analysis providers that need the cluster (issue #8).
 //!
 //! Map of the crate:
 //! - [`resources`]: Rollout, AnalysisTemplate, ClusterAnalysisTemplate, AnalysisRun as kube resources.
-//! - [`reconciler`]: one reconcile (snapshot → core → actions → status), usable in your own loop.
-//! - [`analysis`]: AnalysisRuns driven with the host's providers; the `job` provider; `secretKeyRef` args.
+//! - [`adapters`]: rollout-driver's contracts on the API server (status store, workloads, runs,
+//!   traffic router dispatch, events).
+//! - [`reconciler`]: one reconcile (a driver tick + weight timeline + events), usable in your own loop.
+//! - [`analysis`]: AnalysisRuns driven by the run driver with the host's providers; the `job`
+//!   provider; `secretKeyRef` args.
 //! - [`merge_patch`]: merge patches of only the changed fields (status writes).
 //! - [`snapshot`]: the observed snapshot (owned ReplicaSets/AnalysisRuns, Services, workloadRef).
 //! - [`controller`]: the `kube::runtime` controller: watches, concurrency, backoff, events, metrics.
 //! - [`events`]: one Kubernetes Event per transition the core reports.
+//! - [`metrics`]: Prometheus metrics, with Argo Rollouts' per-object series behind a flag.
 //! - [`router`]: traffic routers behind the core's trait: Gateway API `HTTPRoute` weights.
 //! - [`weights`]: the canary weight timeline kept on each AnalysisRun for `exposure: weights` judges.
 //! - [`sharding`]: shard label + one Lease per shard, so several replicas split the work.
 //! - [`ops`]: `get`, `promote`, `abort`, `retry`, `pause` — the same patches as Argo's kubectl plugin.
 //! - [`ratelimit`]: a client-side QPS/burst token bucket for `kube::Client`.
 //! - [`manifests`]: CRDs, least-privilege RBAC, ServiceAccount and controller Deployment as YAML.
-//! - [`testenv`] (feature `testenv`): etcd + kube-apiserver (+ controller-manager) for tests.
+//! - `testenv` (feature `testenv`, for tests only): etcd + kube-apiserver (+ controller-manager) for tests.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod adapters;
 pub mod analysis;
 pub mod controller;
 pub mod events;
 pub mod manifests;
 pub mod merge_patch;
+pub mod metrics;
 pub mod ops;
 pub mod ratelimit;
 pub mod reconciler;
@@ -38,5 +45,6 @@ pub mod snapshot;
 pub mod testenv;
 pub mod weights;
 
-pub use controller::{ControllerConfig, Metrics, RolloutController};
+pub use controller::{ControllerConfig, RolloutController};
+pub use metrics::Metrics;
 pub use reconciler::{Outcome, Reconciler};

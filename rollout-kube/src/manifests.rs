@@ -84,6 +84,12 @@ pub const RULES: &[Rule] = &[
     ("batch", &["jobs"], &["get", "create", "delete"]),
     // Gateway API traffic router.
     ("gateway.networking.k8s.io", &["httproutes"], &["get", "patch"]),
+    // Istio traffic router (issue #15).
+    (
+        "networking.istio.io",
+        &["virtualservices", "destinationrules"],
+        &["get", "patch"],
+    ),
     // Events on transitions.
     ("events.k8s.io", &["events"], &["create", "patch"]),
     // One Lease per shard.
@@ -230,6 +236,12 @@ fn rollout_crd() -> Value {
             "currentStepHash": {"type": "string"},
             "observedGeneration": {"type": "string"},
             "conditions": {
+                "type": "array",
+                "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
+            },
+            // Our extension: the structured cause of each abort, hold and degraded condition
+            // (rollout_core::rollout::why).
+            "why": {
                 "type": "array",
                 "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
             }

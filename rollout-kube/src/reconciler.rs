@@ -1,33 +1,32 @@
-//! One Rollout reconcile against the API server: build the core's [`Observed`] snapshot, call
-//! [`rollout_core::rollout::reconcile`], carry out its actions, write the status.
+//! One Rollout reconcile against the API server: a [`RolloutDriver`] tick (load the Rollout
+//! fresh, observe, [`rollout_core::rollout::reconcile`], carry out the actions, write the status)
+//! over the adapters in [`crate::adapters`], plus the kube-only extras (the weight timeline on
+//! AnalysisRuns, Kubernetes Events).
 //!
-//! [`reconcile_rollout`] is usable on its own by operators with their own loop; the
+//! [`Reconciler::reconcile`] is usable on its own by operators with their own loop; the
 //! [`Controller`](crate::controller) wraps it with watches, concurrency and backoff.
 //!
 //! Status is written with a JSON merge patch on `/status` that contains only the fields the core
-//! changed (a diff of the core's view before and after) plus `metadata.resourceVersion` as a
-//! precondition. So the fields users and Argo's kubectl plugin write (`abort`, `promoteFull`,
-//! `pauseConditions`, `currentStepIndex`) are never overwritten with stale values: either our
-//! patch applies to exactly the object we read, or the server answers 409 and we reconcile again.
-//! Nothing is written when nothing changed.
+//! changed plus `metadata.resourceVersion` as a precondition ([`RolloutStatusStore`]). Nothing is
+//! written when nothing changed. The failure policy (ReplicaFailure, InvalidSpec) is the driver's,
+//! from [`rollout_core::rollout::failures`].
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::Service;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use k8s_openapi::api::apps::v1::ReplicaSet;
 use kube::runtime::reflector::Store;
 use kube::{Client, Resource, ResourceExt};
 use rollout_core::common::Timestamp;
-use rollout_core::rollout::hash::POD_TEMPLATE_HASH_LABEL;
-use rollout_core::rollout::{
-    self as core, Action, AnalysisRunRequest, Decision, Inputs, REVISION_ANNOTATION,
-};
-use serde_json::{Value, json};
+use rollout_core::rollout::{Action, Inputs};
+use rollout_driver::{AdapterError, DriverError, RolloutDriver, RolloutIo};
+use tracing::warn;
 
-use crate::merge_patch::merge_diff;
-use crate::resources::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, ConvertError, Rollout};
+use crate::adapters::{KubeRouter, RolloutStatusStore, TickEvents, reason_of, status_code};
+use crate::events::EventPublisher;
+use crate::resources::{AnalysisRun, ConvertError, Rollout};
+
+pub use rollout_driver::Outcome;
 
 /// Annotation with the time after which an old ReplicaSet is scaled down.
 pub const SCALE_DOWN_DEADLINE_ANNOTATION: &str = "scale-down-deadline";
@@ -54,25 +53,47 @@ pub enum Error {
     /// An object could not be read as the core's type.
     #[error(transparent)]
     Convert(#[from] ConvertError),
-    /// An AnalysisRun could not be built from its templates.
-    #[error("AnalysisRun {name}: {message}")]
-    AnalysisRun {
-        /// Run name.
-        name: String,
-        /// Why.
-        message: String,
-    },
-    /// The traffic router failed.
-    #[error("traffic router for {rollout}: {message}")]
-    Router {
-        /// `namespace/name` of the Rollout.
-        rollout: String,
-        /// Why.
-        message: String,
-    },
     /// Serializing an object failed.
     #[error("serialize: {0}")]
     Serialize(#[from] serde_json::Error),
+    /// The driver's tick failed (an adapter's request, a missing router, ...).
+    #[error(transparent)]
+    Driver(#[from] DriverError),
+}
+
+impl Error {
+    /// A short kind for metrics and retry policy: `conflict` (HTTP 409: our view was stale),
+    /// `router`, `analysisrun`, `api`, `metadata`, `convert`, `serialize`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Kube {
+                source: kube::Error::Api(s),
+                ..
+            } if s.code == 409 => "conflict",
+            Error::Kube { .. } => "api",
+            Error::MissingMetadata => "metadata",
+            Error::Convert(_) => "convert",
+            Error::Serialize(_) => "serialize",
+            Error::Driver(e) => driver_error_kind(e),
+        }
+    }
+}
+
+fn driver_error_kind(e: &DriverError) -> &'static str {
+    let (action, source) = match e {
+        DriverError::NoRouter => return "router",
+        DriverError::Load(source) | DriverError::Persist(source) => (None, source),
+        DriverError::Observe { source, .. } => (None, source),
+        DriverError::Action { action, source } => (Some(*action), source),
+    };
+    if status_code(source) == Some(409) {
+        return "conflict";
+    }
+    match action {
+        Some("SetTrafficWeight") => "router",
+        Some("CreateAnalysisRun" | "TerminateAnalysisRun" | "DeleteAnalysisRun") => "analysisrun",
+        _ => "api",
+    }
 }
 
 pub(crate) fn kube_err(what: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
@@ -80,8 +101,26 @@ pub(crate) fn kube_err(what: impl Into<String>) -> impl FnOnce(kube::Error) -> E
     move |source| Error::Kube { what, source }
 }
 
-fn is_conflict(e: &kube::Error, code: u16) -> bool {
-    matches!(e, kube::Error::Api(s) if s.code == code)
+/// Errors of the listing helpers ([`crate::snapshot`]) as the driver's adapter errors.
+impl From<Error> for AdapterError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Kube { what, source } => AdapterError::Request {
+                what,
+                reason: reason_of(&source),
+                source: Box::new(source),
+            },
+            other => AdapterError::Other(other.to_string()),
+        }
+    }
+}
+
+/// When to look at the Rollout again after `outcome`, relative to `now`.
+pub fn requeue_after(outcome: &Outcome, now: Timestamp) -> Option<Duration> {
+    outcome.decision.next_wakeup.map(|t| {
+        let ms = t.as_millisecond().saturating_sub(now.as_millisecond()).max(0);
+        Duration::from_millis(ms as u64)
+    })
 }
 
 /// Where owned objects are read from: caches filled by the controller's watches, or list calls.
@@ -102,7 +141,8 @@ impl std::fmt::Debug for Caches {
     }
 }
 
-/// What a reconcile needs.
+/// What a reconcile needs. It is also the [`Workloads`](rollout_driver::Workloads) and
+/// [`AnalysisRuns`](rollout_driver::AnalysisRuns) adapter ([`crate::adapters::workloads`]).
 #[derive(Clone)]
 pub struct Reconciler {
     /// The client (the host's: auth, layers, rate limits).
@@ -115,31 +155,8 @@ pub struct Reconciler {
     pub inputs: Inputs,
     /// Argo instance id: copied as a label onto the AnalysisRuns we create.
     pub instance_id: Option<String>,
-}
-
-/// What one reconcile did.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Outcome {
-    /// The core's decision.
-    pub decision: Decision,
-    /// Whether the status was written.
-    pub status_written: bool,
-    /// Number of API writes made (actions + status).
-    pub writes: usize,
-    /// The phase before and after (for events and metrics on transitions).
-    pub phase_before: Option<core::RolloutPhase>,
-    /// Phase after.
-    pub phase_after: Option<core::RolloutPhase>,
-}
-
-impl Outcome {
-    /// When to look at the Rollout again, relative to `now`.
-    pub fn requeue_after(&self, now: Timestamp) -> Option<Duration> {
-        self.decision.next_wakeup.map(|t| {
-            let ms = t.as_millisecond().saturating_sub(now.as_millisecond()).max(0);
-            Duration::from_millis(ms as u64)
-        })
-    }
+    /// Where the machine's events are published once a tick succeeded (`None`: not published).
+    pub events: Option<EventPublisher>,
 }
 
 impl std::fmt::Debug for Reconciler {
@@ -147,19 +164,13 @@ impl std::fmt::Debug for Reconciler {
         f.debug_struct("Reconciler")
             .field("field_manager", &self.field_manager)
             .field("caches", &self.caches)
+            .field("events", &self.events.is_some())
             .finish()
     }
 }
 
 impl Reconciler {
-    fn patch_params(&self) -> PatchParams {
-        PatchParams {
-            field_manager: Some(self.field_manager.clone()),
-            ..Default::default()
-        }
-    }
-
-    /// A reconciler that reads owned objects with list calls.
+    /// A reconciler that reads owned objects with list calls and publishes no events.
     pub fn new(client: Client) -> Self {
         Self {
             client,
@@ -167,443 +178,161 @@ impl Reconciler {
             caches: Caches::default(),
             inputs: Inputs::default(),
             instance_id: None,
+            events: None,
         }
     }
 
-    /// Reconciles one Rollout at `now`: observe, decide, act, write status.
+    /// Reconciles one Rollout at `now` (the caller's one clock read): one
+    /// [`RolloutDriver::tick`] over this crate's [adapters](crate::adapters), then the canary
+    /// weight timeline of the runs in progress ([`crate::weights`]) and the tick's events.
     ///
-    /// `ro` may come from a cache: the Rollout is read again first, so actions are never decided
-    /// on a stale status (e.g. before our own last status write).
+    /// `ro` may come from a cache (only its namespace, name and uid are used): the driver reads
+    /// the Rollout again first, so actions are never decided on a stale status.
     pub async fn reconcile(&self, ro: &Rollout, now: Timestamp) -> Result<Outcome, Error> {
         let ns = ro.namespace().ok_or(Error::MissingMetadata)?;
         let name = ro.metadata.name.clone().ok_or(Error::MissingMetadata)?;
-        let api: Api<Rollout> = Api::namespaced(self.client.clone(), &ns);
-        let fresh = api
-            .get_opt(&name)
-            .await
-            .map_err(kube_err(format!("get Rollout {ns}/{name}")))?;
-        let Some(fresh) = fresh else {
-            return Ok(Outcome {
-                decision: Decision {
-                    status: Default::default(),
-                    actions: vec![],
-                    next_wakeup: None,
-                },
-                status_written: false,
-                writes: 0,
-                phase_before: None,
-                phase_after: None,
-            });
+        let store = Arc::new(RolloutStatusStore::new(
+            self.client.clone(),
+            &ns,
+            &name,
+            &self.field_manager,
+        ));
+        let events = Arc::new(TickEvents::default());
+        let cluster = Arc::new(self.clone());
+        let io = RolloutIo {
+            store: store.clone(),
+            workloads: cluster.clone(),
+            runs: cluster,
+            router: Some(Arc::new(KubeRouter::new(
+                self.client.clone(),
+                &self.field_manager,
+            ))),
+            events: events.clone(),
         };
-        let ro = &fresh;
-        let core_ro = match ro.to_core() {
-            Ok(c) => c,
-            Err(e) => return self.unreadable(ro, &ns, &name, e, now).await,
-        };
-        let obs = self.observe(ro, &core_ro).await?;
-        let decision = core::reconcile(&core_ro, &obs, now, &self.inputs);
-        let mut writes = 0;
-        let mut status = decision.status.clone();
-        let mut failure = None;
-        for action in &decision.actions {
-            match self.execute(ro, &core_ro, &ns, action).await {
-                Ok(w) => writes += w,
-                Err(e @ Error::Kube { .. }) if is_replica_action(action) => {
-                    // Surface the API server's reason and stop here: the rollout neither advances
-                    // nor aborts on a failed ReplicaSet write.
-                    failure = Some(e);
-                    break;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        if let Some(Error::Kube { what, source }) = &failure {
-            status = core_ro.status.clone();
-            let reason = match source {
-                kube::Error::Api(s) => s.reason.clone(),
-                _ => "RequestFailed".into(),
-            };
-            set_replica_failure(&mut status, &reason, &format!("{what}: {source}"), now);
-        } else {
-            remove_replica_failure(&mut status);
-        }
-        let before = serde_json::to_value(&core_ro.status)?;
-        let after = serde_json::to_value(&status)?;
-        let diff = merge_diff(&before, &after);
-        let status_written = !diff.is_null();
-        if status_written {
-            let api: Api<Rollout> = Api::namespaced(self.client.clone(), &ns);
-            let patch = json!({
-                "metadata": {"resourceVersion": ro.resource_version()},
-                "status": diff,
-            });
-            api.patch_status(&name, &self.patch_params(), &Patch::Merge(&patch))
-                .await
-                .map_err(kube_err(format!("patch Rollout {ns}/{name} status")))?;
-            writes += 1;
-        }
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        let created_run = decision
-            .actions
-            .iter()
-            .any(|a| matches!(a, Action::CreateAnalysisRun(_)));
-        writes += self
-            .record_weights(ro, &core_ro.status, &status, created_run, now)
+        let mut outcome = RolloutDriver::new(io)
+            .with_inputs(self.inputs.clone())
+            .tick(now)
             .await?;
-        Ok(Outcome {
-            phase_before: core_ro.status.phase,
-            phase_after: status.phase,
-            decision: Decision { status, ..decision },
-            status_written,
-            writes,
-        })
-    }
-
-    async fn unreadable(
-        &self,
-        ro: &Rollout,
-        ns: &str,
-        name: &str,
-        e: ConvertError,
-        now: Timestamp,
-    ) -> Result<Outcome, Error> {
-        // Record InvalidSpec without touching anything else.
-        let message = e.source.to_string();
-        let conditions = ro.status.get("conditions").cloned().unwrap_or(json!([]));
-        let already = conditions.as_array().is_some_and(|cs| {
-            cs.iter()
-                .any(|c| c["type"] == "InvalidSpec" && c["message"] == message.as_str())
-        });
-        let mut writes = 0;
-        if !already {
-            let mut cs: Vec<Value> = conditions.as_array().cloned().unwrap_or_default();
-            cs.retain(|c| c["type"] != "InvalidSpec");
-            let ts = now.to_string();
-            cs.push(
-                json!({"type": "InvalidSpec", "status": "True", "reason": "InvalidSpec", "message": message,
-                           "lastUpdateTime": ts, "lastTransitionTime": ts}),
-            );
-            let patch = json!({"metadata": {"resourceVersion": ro.resource_version()},
-                               "status": {"conditions": cs, "phase": "Degraded", "message": format!("InvalidSpec: {message}")}});
-            Api::<Rollout>::namespaced(self.client.clone(), ns)
-                .patch_status(name, &self.patch_params(), &Patch::Merge(&patch))
-                .await
-                .map_err(kube_err(format!("patch Rollout {ns}/{name} status")))?;
-            writes = 1;
+        if let Some(before) = store.loaded_status() {
+            let created_run = outcome
+                .decision
+                .actions
+                .iter()
+                .any(|a| matches!(a, Action::CreateAnalysisRun(_)));
+            outcome.writes += self
+                .record_weights(ro, &before, &outcome.decision.status, created_run, now)
+                .await?;
         }
-        Ok(Outcome {
-            decision: Decision {
-                status: Default::default(),
-                actions: vec![],
-                next_wakeup: None,
-            },
-            status_written: writes > 0,
-            writes,
-            phase_before: None,
-            phase_after: Some(core::RolloutPhase::Degraded),
-        })
-    }
-
-    /// Carries out one action; returns the number of API writes.
-    pub async fn execute(
-        &self,
-        ro: &Rollout,
-        core_ro: &core::Rollout,
-        ns: &str,
-        action: &Action,
-    ) -> Result<usize, Error> {
-        let rs_api: Api<ReplicaSet> = Api::namespaced(self.client.clone(), ns);
-        let merge = |v: Value| Patch::Merge(v);
-        let pp = self.patch_params();
-        match action {
-            Action::CreateReplicaSet {
-                name,
-                pod_template_hash,
-                revision,
-                replicas,
-                template,
-            } => {
-                let rs = self.new_replica_set(
-                    ro,
-                    core_ro,
-                    name,
-                    pod_template_hash,
-                    *revision,
-                    *replicas,
-                    template,
-                )?;
-                self.create_replica_set(&rs_api, ns, &rs).await
-            }
-            Action::CreateBaselineReplicaSet {
-                name,
-                source,
-                pod_template_hash,
-                replicas,
-                labels,
-            } => {
-                // The stable pod template, as the server stores it, with the arm's labels.
-                let src = rs_api
-                    .get(source)
-                    .await
-                    .map_err(kube_err(format!("get ReplicaSet {ns}/{source}")))?;
-                let template = core::machine::arm_template(
-                    &serde_json::to_value(&src.spec.template)?,
-                    pod_template_hash,
-                    labels,
-                );
-                let revision = src
-                    .metadata
-                    .annotations
-                    .as_ref()
-                    .and_then(|a| a.get(REVISION_ANNOTATION))
-                    .and_then(|r| r.parse().ok())
-                    .unwrap_or(0);
-                let rs = self.new_replica_set(
-                    ro,
-                    core_ro,
-                    name,
-                    pod_template_hash,
-                    revision,
-                    *replicas,
-                    &template,
-                )?;
-                self.create_replica_set(&rs_api, ns, &rs).await
-            }
-            Action::ScaleReplicaSet { name, to, .. } => {
-                let patch = json!({"metadata": {"annotations": {DESIRED_REPLICAS_ANNOTATION: core_ro.replicas().to_string()}},
-                                   "spec": {"replicas": to}});
-                rs_api
-                    .patch(name, &pp, &merge(patch))
-                    .await
-                    .map_err(kube_err(format!("scale ReplicaSet {ns}/{name} to {to}")))?;
-                Ok(1)
-            }
-            Action::SetScaleDownDeadline { name, deadline } => {
-                let v = deadline
-                    .map(|d| Value::String(d.to_string()))
-                    .unwrap_or(Value::Null);
-                let patch = json!({"metadata": {"annotations": {SCALE_DOWN_DEADLINE_ANNOTATION: v}}});
-                rs_api
-                    .patch(name, &pp, &merge(patch))
-                    .await
-                    .map_err(kube_err(format!("annotate ReplicaSet {ns}/{name}")))?;
-                Ok(1)
-            }
-            Action::SetReplicaSetRevision { name, revision } => {
-                let patch = json!({"metadata": {"annotations": {REVISION_ANNOTATION: revision.to_string()}}});
-                rs_api
-                    .patch(name, &pp, &merge(patch))
-                    .await
-                    .map_err(kube_err(format!("annotate ReplicaSet {ns}/{name}")))?;
-                Ok(1)
-            }
-            Action::DeleteReplicaSet { name } => match rs_api.delete(name, &Default::default()).await {
-                Ok(_) => Ok(1),
-                Err(e) if is_conflict(&e, 404) => Ok(0),
-                Err(e) => Err(kube_err(format!("delete ReplicaSet {ns}/{name}"))(e)),
-            },
-            Action::SetServiceSelector {
-                service,
-                pod_template_hash,
-            } => {
-                let api: Api<Service> = Api::namespaced(self.client.clone(), ns);
-                let patch = json!({"spec": {"selector": {POD_TEMPLATE_HASH_LABEL: pod_template_hash}}});
-                api.patch(service, &pp, &merge(patch))
-                    .await
-                    .map_err(kube_err(format!("switch Service {ns}/{service}")))?;
-                Ok(1)
-            }
-            Action::SetTrafficWeight {
-                canary_hash,
-                stable_hash,
-                weight,
-            } => {
-                use rollout_core::adapters::TrafficRouter;
-                match crate::router::router_for(&self.client, core_ro, &self.field_manager) {
-                    Some(router) => {
-                        router
-                            .set_weight(canary_hash, stable_hash, *weight)
-                            .await
-                            .map_err(|e| Error::Router {
-                                rollout: format!("{ns}/{}", core_ro.metadata.name),
-                                message: e.to_string(),
-                            })?;
-                        Ok(1)
-                    }
-                    // Replica-based canary: the weight is carried by the ReplicaSet sizes.
-                    None => Ok(0),
+        if let Some(publisher) = &self.events {
+            let reference = ro.object_ref(&());
+            for event in events.take() {
+                if let Err(err) = publisher.publish(&reference, &event).await {
+                    warn!(%err, reason = %event.reason, "publishing event failed");
+                    outcome.events_failed += 1;
                 }
             }
-            Action::CreateAnalysisRun(req) => self.create_analysis_run(ro, ns, req).await,
-            Action::TerminateAnalysisRun { name } => {
-                let api: Api<AnalysisRun> = Api::namespaced(self.client.clone(), ns);
-                match api
-                    .patch(name, &pp, &merge(json!({"spec": {"terminate": true}})))
-                    .await
-                {
-                    Ok(_) => Ok(1),
-                    Err(e) if is_conflict(&e, 404) => Ok(0),
-                    Err(e) => Err(kube_err(format!("terminate AnalysisRun {ns}/{name}"))(e)),
-                }
-            }
-            Action::DeleteAnalysisRun { name } => {
-                // Run history limits; background propagation as upstream (`deleteAnalysisRuns`).
-                let api: Api<AnalysisRun> = Api::namespaced(self.client.clone(), ns);
-                match api.delete(name, &kube::api::DeleteParams::background()).await {
-                    Ok(_) => Ok(1),
-                    Err(e) if is_conflict(&e, 404) => Ok(0),
-                    Err(e) => Err(kube_err(format!("delete AnalysisRun {ns}/{name}"))(e)),
-                }
-            }
-            Action::ScaleWorkload { kind, name, replicas } if kind == "Deployment" => {
-                let api: Api<Deployment> = Api::namespaced(self.client.clone(), ns);
-                api.patch(name, &pp, &merge(json!({"spec": {"replicas": replicas}})))
-                    .await
-                    .map_err(kube_err(format!("scale Deployment {ns}/{name} to {replicas}")))?;
-                Ok(1)
-            }
-            Action::ScaleWorkload { .. } => Ok(0),
-            // Events are published by the controller (on transitions), not here.
-            Action::Event(_) => Ok(0),
         }
+        Ok(outcome)
+    }
+}
+
+/// One reconcile against kube's `tower-test` mock API server (more in `controller.rs`).
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::ops::tests::{MERGE, sent};
+
+    const RO: &str = "/apis/argoproj.io/v1alpha1/namespaces/ns/rollouts/bad";
+
+    fn now() -> Timestamp {
+        Timestamp::from_second(1_800_000_000).unwrap()
     }
 
-    /// Creates `rs`; an existing one of the same name counts as created (deterministic names make
-    /// creation idempotent, e.g. after a restart or a stale cache). Returns the API writes.
-    async fn create_replica_set(
-        &self,
-        api: &Api<ReplicaSet>,
-        ns: &str,
-        rs: &ReplicaSet,
-    ) -> Result<usize, Error> {
-        let params = PostParams {
-            field_manager: Some(self.field_manager.clone()),
-            ..Default::default()
+    #[tokio::test]
+    async fn an_unreadable_spec_is_recorded_as_invalidspec_once_and_nothing_else_is_touched() {
+        let stored = Arc::new(Mutex::new(json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+            "metadata": {"name": "bad", "namespace": "ns", "resourceVersion": "3", "uid": "u1"},
+            "spec": {"replicas": "two"},
+            "status": {"phase": "Healthy", "stableRS": "abc", "currentStepIndex": "x"}
+        })));
+        let ro: Rollout = serde_json::from_value(stored.lock().unwrap().clone()).unwrap();
+        let server = stored.clone();
+        let respond = move |method: &str, path: &str, body: &Value| match (method, path) {
+            ("GET", RO) => server.lock().unwrap().clone(),
+            ("PATCH", p) if p == format!("{RO}/status") => {
+                let mut ro = server.lock().unwrap();
+                for (k, v) in body["status"].as_object().unwrap() {
+                    ro["status"][k] = v.clone();
+                }
+                ro.clone()
+            }
+            other => panic!("unexpected request {other:?}"),
         };
-        match api.create(&params, rs).await {
-            Ok(_) => Ok(1),
-            Err(e) if is_conflict(&e, 409) => Ok(0),
-            Err(e) => Err(kube_err(format!("create ReplicaSet {ns}/{}", rs.name_any()))(e)),
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn new_replica_set(
-        &self,
-        ro: &Rollout,
-        core_ro: &core::Rollout,
-        name: &str,
-        hash: &str,
-        revision: i64,
-        replicas: i32,
-        template: &Value,
-    ) -> Result<ReplicaSet, Error> {
-        let owner = ro.controller_owner_ref(&()).map(|mut o| {
-            o.block_owner_deletion = Some(true);
-            o
-        });
-        let mut selector = serde_json::to_value(core_ro.spec.selector.clone().unwrap_or_default())?;
-        selector["matchLabels"][POD_TEMPLATE_HASH_LABEL] = Value::String(hash.to_string());
-        let mut labels: BTreeMap<String, Value> =
-            serde_json::from_value(template["metadata"]["labels"].clone()).unwrap_or_default();
-        labels.insert(POD_TEMPLATE_HASH_LABEL.into(), Value::String(hash.to_string()));
-        let rs = json!({
-            "apiVersion": "apps/v1",
-            "kind": "ReplicaSet",
-            "metadata": {
-                "name": name,
-                "namespace": ro.namespace(),
-                "labels": labels,
-                "annotations": {
-                    REVISION_ANNOTATION: revision.to_string(),
-                    DESIRED_REPLICAS_ANNOTATION: core_ro.replicas().to_string(),
-                },
-                "ownerReferences": owner.into_iter().collect::<Vec<_>>(),
-            },
-            "spec": {
-                "replicas": replicas,
-                "minReadySeconds": core_ro.spec.min_ready_seconds.unwrap_or(0),
-                "selector": selector,
-                "template": template,
-            }
-        });
-        Ok(serde_json::from_value(rs)?)
-    }
-
-    async fn create_analysis_run(
-        &self,
-        ro: &Rollout,
-        ns: &str,
-        req: &AnalysisRunRequest,
-    ) -> Result<usize, Error> {
-        let mut templates = Vec::new();
-        let mut cluster = Vec::new();
-        for t in &req.templates {
-            let what = format!("get template {} for AnalysisRun {}", t.template_name, req.name);
-            if t.cluster_scope {
-                let api: Api<ClusterAnalysisTemplate> = Api::all(self.client.clone());
-                cluster.push(
-                    api.get(&t.template_name)
-                        .await
-                        .map_err(kube_err(what))?
-                        .to_core()?,
-                );
-            } else {
-                let api: Api<AnalysisTemplate> = Api::namespaced(self.client.clone(), ns);
-                templates.push(
-                    api.get(&t.template_name)
-                        .await
-                        .map_err(kube_err(what))?
-                        .to_core()?,
-                );
-            }
-        }
-        let run = req
-            .build_run(&templates, &cluster, Some(ns))
-            .map_err(|e| Error::AnalysisRun {
-                name: req.name.clone(),
-                message: e.to_string(),
-            })?;
-        let mut value = serde_json::to_value(&run)?;
-        if let Some(id) = &self.instance_id {
-            value["metadata"]["labels"][crate::resources::INSTANCE_ID_LABEL] = json!(id);
-        }
-        value["metadata"]["ownerReferences"] = json!([ro.controller_owner_ref(&())]);
-        let obj: AnalysisRun = serde_json::from_value(value)?;
-        let api: Api<AnalysisRun> = Api::namespaced(self.client.clone(), ns);
-        match api.create(&PostParams::default(), &obj).await {
-            Ok(_) => Ok(1),
-            Err(e) if is_conflict(&e, 409) => Ok(0),
-            Err(e) => Err(kube_err(format!("create AnalysisRun {ns}/{}", req.name))(e)),
-        }
-    }
-}
-
-fn is_replica_action(a: &Action) -> bool {
-    matches!(
-        a,
-        Action::CreateReplicaSet { .. } | Action::ScaleReplicaSet { .. }
-    )
-}
-
-fn set_replica_failure(status: &mut core::RolloutStatus, reason: &str, message: &str, now: Timestamp) {
-    let same = status
-        .condition(core::ConditionType::ReplicaFailure)
-        .is_some_and(|c| c.reason == reason && c.message == message);
-    if !same {
-        status.remove_condition(core::ConditionType::ReplicaFailure);
-        status.set_condition(
-            core::ConditionType::ReplicaFailure,
-            core::ConditionStatus::True,
-            reason,
-            message.to_string(),
-            now,
+        let r = ro.clone();
+        let (out, seen) = sent(respond.clone(), |client| async move {
+            Reconciler::new(client).reconcile(&r, now()).await
+        })
+        .await;
+        let out = out.unwrap();
+        assert_eq!(seen.len(), 2, "{seen:#?}");
+        let patch = &seen[1];
+        assert_eq!(
+            (patch.method.as_str(), patch.content_type.as_deref()),
+            ("PATCH", MERGE)
         );
-    }
-}
+        assert_eq!(patch.body["metadata"], json!({"resourceVersion": "3"}));
+        let status = &patch.body["status"];
+        assert_eq!(status["phase"], "Degraded", "{status:#}");
+        assert!(
+            status["message"].as_str().unwrap().starts_with("InvalidSpec: "),
+            "{status:#}"
+        );
+        assert_eq!(status["conditions"][0]["type"], "InvalidSpec", "{status:#}");
+        assert!(status.get("stableRS").is_none(), "only what changed: {status:#}");
+        assert!(out.status_written);
+        assert_eq!(
+            out.phase_after,
+            Some(rollout_core::rollout::RolloutPhase::Degraded)
+        );
+        assert!(out.decision.actions.is_empty());
 
-fn remove_replica_failure(status: &mut core::RolloutStatus) {
-    status.remove_condition(core::ConditionType::ReplicaFailure);
+        // The same message again: nothing to write.
+        let (out, seen) = sent(respond, |client| async move {
+            Reconciler::new(client).reconcile(&ro, now()).await
+        })
+        .await;
+        assert!(!out.unwrap().status_written);
+        assert_eq!(seen.len(), 1, "a read only: {seen:#?}");
+    }
+
+    #[test]
+    fn conflicts_are_told_apart_from_other_failures() {
+        let api = |code: u16, reason: &str| {
+            kube::Error::Api(Box::new(
+                serde_json::from_value(
+                    json!({"status": "Failure", "code": code, "reason": reason, "message": "m"}),
+                )
+                .unwrap(),
+            ))
+        };
+        let request =
+            |code, reason| crate::adapters::request_err("patch Rollout ns/r status")(api(code, reason));
+        let persist = Error::from(DriverError::Persist(request(409, "Conflict")));
+        assert_eq!(persist.kind(), "conflict");
+        let refused = Error::from(DriverError::Action {
+            action: "SetTrafficWeight",
+            source: request(403, "Forbidden"),
+        });
+        assert_eq!(refused.kind(), "router");
+        assert_eq!(Error::from(DriverError::NoRouter).kind(), "router");
+        let AdapterError::Request { reason, .. } = request(403, "Forbidden") else {
+            panic!("a request error")
+        };
+        assert_eq!(reason, "Forbidden");
+    }
 }

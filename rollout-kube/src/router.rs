@@ -1,4 +1,4 @@
-//! Traffic routers behind the core's [`TrafficRouter`] trait. One real router: Gateway API
+//! Traffic routers behind rollout-driver's [`TrafficRouter`] contract. One real router: Gateway API
 //! `HTTPRoute` backend weights, configured like Argo's Gateway API plugin:
 //!
 //! ```yaml
@@ -16,12 +16,20 @@
 use async_trait::async_trait;
 use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
-use rollout_core::adapters::{AdapterError, TrafficRouter};
 use rollout_core::rollout::Rollout;
+use rollout_core::rollout::routing::gateway::{self, weighted_rules};
+use rollout_core::rollout::routing::{HeaderRoute, MirrorRoute, RoutingError, Services};
+use rollout_driver::{AdapterError, Applied, TrafficRouter};
 use serde_json::{Value, json};
 
+mod istio;
+mod objects;
+
+pub use istio::IstioRouter;
+pub use objects::ObjectRouter;
+
 /// The plugin key Argo uses for the Gateway API router.
-pub const GATEWAY_API_PLUGIN: &str = "argoproj-labs/gatewayAPI";
+pub const GATEWAY_API_PLUGIN: &str = rollout_core::rollout::routing::gateway::PLUGIN;
 
 /// Sets backend weights on Gateway API HTTPRoutes.
 #[derive(Clone)]
@@ -32,6 +40,7 @@ pub struct HttpRouteRouter {
     canary_service: String,
     stable_service: String,
     max_weight: i32,
+    managed_routes: Vec<String>,
     field_manager: String,
 }
 
@@ -85,36 +94,180 @@ pub fn router_for(client: &Client, ro: &Rollout, field_manager: &str) -> Option<
         canary_service: canary.canary_service.clone(),
         stable_service: canary.stable_service.clone(),
         max_weight: ro.max_traffic_weight(),
+        managed_routes: rollout_core::rollout::routing::managed_route_names(ro),
         field_manager: field_manager.to_string(),
     })
 }
 
-/// `rules` with the canary/stable backendRefs weighted; `None` if no backend matched.
-pub fn weighted_rules(rules: &Value, canary: &str, stable: &str, weight: i32, max: i32) -> Option<Value> {
-    let mut rules = rules.clone();
-    let mut matched = false;
-    for rule in rules.as_array_mut()? {
-        for backend in rule
-            .get_mut("backendRefs")
-            .and_then(Value::as_array_mut)
-            .into_iter()
-            .flatten()
-        {
-            let name = backend
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            if name == canary {
-                backend["weight"] = json!(weight);
-                matched = true;
-            } else if name == stable {
-                backend["weight"] = json!(max - weight);
-                matched = true;
-            }
+impl HttpRouteRouter {
+    fn services(&self) -> Services {
+        Services {
+            canary: self.canary_service.clone(),
+            stable: self.stable_service.clone(),
         }
     }
-    matched.then_some(rules)
+
+    /// Applies `change(route object)` to every HTTPRoute.
+    async fn each_route(
+        &self,
+        change: impl Fn(&Value) -> Result<Option<Value>, RoutingError>,
+    ) -> Result<Applied, AdapterError> {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), &self.namespace, &api_resource());
+        let mut applied = Applied::Unchanged;
+        for route in &self.routes {
+            let obj = get_object(&api, "HTTPRoute", route).await?;
+            if let Some(patch) = change(&obj).map_err(routing_err)? {
+                patch_guarded(&api, "HTTPRoute", route, &obj, patch, &self.field_manager).await?;
+                applied = Applied::Written;
+            }
+        }
+        Ok(applied)
+    }
+}
+
+/// Every router a Rollout's `trafficRouting` configures that this crate implements, applied in
+/// turn (upstream runs each configured reconciler).
+pub struct Routers {
+    routers: Vec<Box<dyn TrafficRouter>>,
+}
+
+impl std::fmt::Debug for Routers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Routers")
+            .field("count", &self.routers.len())
+            .finish()
+    }
+}
+
+/// The routers for `ro`: `None` when it configures none this crate implements.
+pub fn routers_for(
+    client: &Client,
+    ro: &Rollout,
+    field_manager: &str,
+) -> Option<Result<Routers, AdapterError>> {
+    let mut routers: Vec<Box<dyn TrafficRouter>> = Vec::new();
+    if let Some(r) = router_for(client, ro, field_manager) {
+        routers.push(Box::new(r));
+    }
+    match IstioRouter::for_rollout(client, ro, field_manager) {
+        Some(Ok(r)) => routers.push(Box::new(r)),
+        Some(Err(e)) => return Some(Err(e)),
+        None => {}
+    }
+    match ObjectRouter::for_rollout(client, ro, field_manager) {
+        Ok(list) => routers.extend(list.into_iter().map(|r| Box::new(r) as Box<dyn TrafficRouter>)),
+        Err(e) => return Some(Err(e)),
+    }
+    (!routers.is_empty()).then_some(Ok(Routers { routers }))
+}
+
+fn merge(a: Applied, b: Applied) -> Applied {
+    if a == Applied::Written || b == Applied::Written {
+        Applied::Written
+    } else {
+        Applied::Unchanged
+    }
+}
+
+#[async_trait]
+impl TrafficRouter for Routers {
+    async fn set_weight(
+        &self,
+        ro: &Rollout,
+        canary_hash: &str,
+        stable_hash: &str,
+        weight: i32,
+    ) -> Result<Applied, AdapterError> {
+        let mut applied = Applied::Unchanged;
+        for r in &self.routers {
+            applied = merge(applied, r.set_weight(ro, canary_hash, stable_hash, weight).await?);
+        }
+        Ok(applied)
+    }
+
+    async fn verify_weight(&self, ro: &Rollout, weight: i32) -> Result<Option<bool>, AdapterError> {
+        let mut all = None;
+        for r in &self.routers {
+            match r.verify_weight(ro, weight).await? {
+                Some(false) => return Ok(Some(false)),
+                Some(true) => all = Some(true),
+                None => {}
+            }
+        }
+        Ok(all)
+    }
+
+    async fn set_header_route(&self, ro: &Rollout, route: &HeaderRoute) -> Result<Applied, AdapterError> {
+        let mut applied = Applied::Unchanged;
+        for r in &self.routers {
+            applied = merge(applied, r.set_header_route(ro, route).await?);
+        }
+        Ok(applied)
+    }
+
+    async fn set_mirror_route(&self, ro: &Rollout, route: &MirrorRoute) -> Result<Applied, AdapterError> {
+        let mut applied = Applied::Unchanged;
+        for r in &self.routers {
+            applied = merge(applied, r.set_mirror_route(ro, route).await?);
+        }
+        Ok(applied)
+    }
+
+    async fn remove_managed_routes(&self, ro: &Rollout, routes: &[String]) -> Result<Applied, AdapterError> {
+        let mut applied = Applied::Unchanged;
+        for r in &self.routers {
+            applied = merge(applied, r.remove_managed_routes(ro, routes).await?);
+        }
+        Ok(applied)
+    }
+}
+
+/// `GET` one object as JSON.
+async fn get_object(api: &Api<DynamicObject>, kind: &str, name: &str) -> Result<Value, AdapterError> {
+    let obj = api.get(name).await.map_err(|e| match e {
+        kube::Error::Api(s) if s.code == 404 => AdapterError::NotFound {
+            kind: kind.to_string(),
+            name: name.to_string(),
+        },
+        other => adapter_err(other),
+    })?;
+    serde_json::to_value(&obj).map_err(|e| AdapterError::Other(format!("{kind} {name}: {e}")))
+}
+
+/// Applies a JSON merge patch guarded by the `resourceVersion` of `read` (a concurrent change
+/// makes it a conflict: the tick is retried on fresh objects).
+async fn patch_guarded(
+    api: &Api<DynamicObject>,
+    kind: &str,
+    name: &str,
+    read: &Value,
+    mut patch: Value,
+    field_manager: &str,
+) -> Result<(), AdapterError> {
+    patch["metadata"]["resourceVersion"] = read
+        .pointer("/metadata/resourceVersion")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let pp = PatchParams {
+        field_manager: Some(field_manager.to_string()),
+        ..Default::default()
+    };
+    api.patch(name, &pp, &Patch::Merge(&patch))
+        .await
+        .map_err(|e| match e {
+            kube::Error::Api(s) if s.code == 409 => AdapterError::Conflict {
+                kind: kind.to_string(),
+                name: name.to_string(),
+                message: s.message,
+            },
+            other => adapter_err(other),
+        })?;
+    Ok(())
+}
+
+fn routing_err(e: RoutingError) -> AdapterError {
+    AdapterError::Other(e.to_string())
 }
 
 fn adapter_err(e: kube::Error) -> AdapterError {
@@ -136,10 +289,12 @@ fn adapter_err(e: kube::Error) -> AdapterError {
 impl TrafficRouter for HttpRouteRouter {
     async fn set_weight(
         &self,
+        _ro: &Rollout,
         _canary_hash: &str,
         _stable_hash: &str,
         weight: i32,
-    ) -> Result<(), AdapterError> {
+    ) -> Result<Applied, AdapterError> {
+        let mut applied = Applied::Unchanged;
         let api: Api<DynamicObject> =
             Api::namespaced_with(self.client.clone(), &self.namespace, &api_resource());
         for route in &self.routes {
@@ -151,6 +306,7 @@ impl TrafficRouter for HttpRouteRouter {
                 &self.stable_service,
                 weight,
                 self.max_weight,
+                &self.managed_routes,
             ) else {
                 return Err(AdapterError::Other(format!(
                     "HTTPRoute {}/{route} has no backendRef named {:?} or {:?}",
@@ -169,11 +325,29 @@ impl TrafficRouter for HttpRouteRouter {
             api.patch(route, &pp, &Patch::Merge(&patch))
                 .await
                 .map_err(adapter_err)?;
+            applied = Applied::Written;
         }
-        Ok(())
+        Ok(applied)
     }
 
-    async fn verify_weight(&self, weight: i32) -> Result<Option<bool>, AdapterError> {
+    async fn set_header_route(&self, _ro: &Rollout, route: &HeaderRoute) -> Result<Applied, AdapterError> {
+        let services = self.services();
+        self.each_route(|obj| gateway::set_header_route(obj, &services, route, &self.managed_routes))
+            .await
+    }
+
+    async fn set_mirror_route(&self, _ro: &Rollout, route: &MirrorRoute) -> Result<Applied, AdapterError> {
+        let services = self.services();
+        self.each_route(|obj| gateway::set_mirror_route(obj, &services, route, &self.managed_routes))
+            .await
+    }
+
+    async fn remove_managed_routes(&self, _ro: &Rollout, routes: &[String]) -> Result<Applied, AdapterError> {
+        self.each_route(|obj| Ok(gateway::remove_managed_routes(obj, routes)))
+            .await
+    }
+
+    async fn verify_weight(&self, _ro: &Rollout, weight: i32) -> Result<Option<bool>, AdapterError> {
         let api: Api<DynamicObject> =
             Api::namespaced_with(self.client.clone(), &self.namespace, &api_resource());
         for route in &self.routes {
@@ -185,35 +359,12 @@ impl TrafficRouter for HttpRouteRouter {
                 &self.stable_service,
                 weight,
                 self.max_weight,
+                &self.managed_routes,
             );
             if expected.as_ref() != Some(&rules) {
                 return Ok(Some(false));
             }
         }
         Ok(Some(true))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn weights_only_the_named_backends() {
-        let rules = json!([{"backendRefs": [
-            {"name": "stable", "port": 80, "weight": 100},
-            {"name": "canary", "port": 80, "weight": 0},
-            {"name": "other", "port": 80, "weight": 5}
-        ]}]);
-        let got = weighted_rules(&rules, "canary", "stable", 30, 100).unwrap();
-        assert_eq!(
-            got,
-            json!([{"backendRefs": [
-                {"name": "stable", "port": 80, "weight": 70},
-                {"name": "canary", "port": 80, "weight": 30},
-                {"name": "other", "port": 80, "weight": 5}
-            ]}])
-        );
-        assert_eq!(weighted_rules(&rules, "x", "y", 30, 100), None);
     }
 }

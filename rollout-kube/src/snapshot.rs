@@ -1,6 +1,10 @@
 //! The observed snapshot: what the core needs to know about a Rollout's world, read from the
 //! controller's caches (with cache misses for objects the status names filled by GET) or, without
-//! caches, with list calls.
+//! caches, with list calls. These are the listing half of the [`Workloads`] and [`AnalysisRuns`]
+//! adapters ([`crate::adapters::workloads`]); the driver assembles the snapshot.
+//!
+//! [`Workloads`]: rollout_driver::Workloads
+//! [`AnalysisRuns`]: rollout_driver::AnalysisRuns
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Service;
@@ -9,13 +13,13 @@ use kube::api::{Api, ListParams};
 use rollout_core::common::Timestamp;
 use rollout_core::rollout::hash::POD_TEMPLATE_HASH_LABEL;
 use rollout_core::rollout::{
-    self as core, AnalysisRunKind, Observed, ObservedAnalysisRun, ObservedReplicaSet, ObservedService,
+    self as core, AnalysisRunKind, ObservedAnalysisRun, ObservedReplicaSet, ObservedService,
     ObservedWorkload, REVISION_ANNOTATION,
 };
 use serde_json::{Value, json};
 
 use crate::reconciler::{Error, Reconciler, SCALE_DOWN_DEADLINE_ANNOTATION, kube_err};
-use crate::resources::{AnalysisRun, Rollout};
+use crate::resources::AnalysisRun;
 
 fn time_of(t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) -> Option<Timestamp> {
     t.0.to_string().parse().ok()
@@ -110,34 +114,28 @@ impl Reconciler {
         Ok(list.items.into_iter().filter(owned).collect())
     }
 
-    /// Builds the core's snapshot: owned ReplicaSets and AnalysisRuns, referenced Services and,
-    /// for `workloadRef`, only the referenced Deployment (read by name, never cached wholesale).
-    pub async fn observe(&self, ro: &Rollout, core_ro: &core::Rollout) -> Result<Observed, Error> {
-        let ns = ro.namespace().ok_or(Error::MissingMetadata)?;
-        let uid = ro.uid().unwrap_or_default();
-        let mut obs = Observed::default();
-        let st = &core_ro.status;
-        let rollout_name = &core_ro.metadata.name;
-        let referenced_rs: Vec<String> = [&st.current_pod_hash, &st.stable_rs]
+    /// The core Rollout's namespace and uid.
+    fn owner_of(ro: &core::Rollout) -> Result<(String, String), Error> {
+        let ns = ro.metadata.namespace.clone().ok_or(Error::MissingMetadata)?;
+        Ok((ns, ro.metadata.uid.clone().unwrap_or_default()))
+    }
+
+    /// The ReplicaSets `ro` owns, as the core sees them, sorted by name (from the cache, with the
+    /// ones the status names read when missing from it, or listed).
+    pub async fn observed_replica_sets(&self, ro: &core::Rollout) -> Result<Vec<ObservedReplicaSet>, Error> {
+        let (ns, uid) = Self::owner_of(ro)?;
+        let st = &ro.status;
+        let referenced: Vec<String> = [&st.current_pod_hash, &st.stable_rs]
             .into_iter()
             .filter(|h| !h.is_empty())
-            .map(|h| format!("{rollout_name}-{h}"))
+            .map(|h| format!("{}-{h}", ro.metadata.name))
             .collect();
-        let referenced_runs: Vec<String> = [
-            &st.canary.current_step_analysis_run_status,
-            &st.canary.current_background_analysis_run_status,
-            &st.blue_green.pre_promotion_analysis_run_status,
-            &st.blue_green.post_promotion_analysis_run_status,
-        ]
-        .into_iter()
-        .flatten()
-        .map(|r| r.name.clone())
-        .collect();
-        for rs in self.replica_sets(&ns, &uid, &referenced_rs).await? {
+        let mut out = Vec::new();
+        for rs in self.replica_sets(&ns, &uid, &referenced).await? {
             let labels = rs.labels();
             let ann = rs.annotations();
             let status = rs.status.clone().unwrap_or_default();
-            obs.replica_sets.push(ObservedReplicaSet {
+            out.push(ObservedReplicaSet {
                 name: rs.name_any(),
                 pod_template_hash: labels.get(POD_TEMPLATE_HASH_LABEL).cloned().unwrap_or_default(),
                 revision: ann
@@ -159,16 +157,23 @@ impl Reconciler {
                 template: None,
             });
         }
-        obs.replica_sets.sort_by(|a, b| a.name.cmp(&b.name));
-        let mut service_names = Vec::new();
-        if let Some(c) = core_ro.canary() {
-            service_names.extend([c.canary_service.clone(), c.stable_service.clone()]);
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// The Services the strategy names that exist, with their pod-template-hash selector.
+    pub async fn observed_services(&self, ro: &core::Rollout) -> Result<Vec<ObservedService>, Error> {
+        let (ns, _) = Self::owner_of(ro)?;
+        let mut names = Vec::new();
+        if let Some(c) = ro.canary() {
+            names.extend([c.canary_service.clone(), c.stable_service.clone()]);
         }
-        if let Some(b) = core_ro.blue_green() {
-            service_names.extend([b.active_service.clone(), b.preview_service.clone()]);
+        if let Some(b) = ro.blue_green() {
+            names.extend([b.active_service.clone(), b.preview_service.clone()]);
         }
         let services: Api<Service> = Api::namespaced(self.client.clone(), &ns);
-        for name in service_names.into_iter().filter(|s| !s.is_empty()) {
+        let mut out = Vec::new();
+        for name in names.into_iter().filter(|s| !s.is_empty()) {
             let svc = services
                 .get_opt(&name)
                 .await
@@ -178,33 +183,54 @@ impl Reconciler {
                     .spec
                     .and_then(|s| s.selector)
                     .and_then(|s| s.get(POD_TEMPLATE_HASH_LABEL).cloned());
-                obs.services.push(ObservedService { name, selector_hash });
+                out.push(ObservedService { name, selector_hash });
             }
         }
-        for run in self.analysis_runs(&ns, &uid, &referenced_runs).await? {
-            if let Some(o) = observe_run(&run) {
-                obs.analysis_runs.push(o);
-            }
-        }
-        obs.analysis_runs.sort_by(|a, b| a.name.cmp(&b.name));
-        if let Some(wr) = &core_ro.spec.workload_ref
-            && wr.kind == "Deployment"
-        {
-            let api: Api<Deployment> = Api::namespaced(self.client.clone(), &ns);
-            let dep = api
-                .get_opt(&wr.name)
-                .await
-                .map_err(kube_err(format!("get Deployment {ns}/{}", wr.name)))?;
-            if let Some(dep) = dep {
-                obs.workload = Some(ObservedWorkload {
-                    template: serde_json::to_value(&dep.spec.template)?,
-                    selector: serde_json::from_value(serde_json::to_value(&dep.spec.selector)?).ok(),
-                    generation: dep.metadata.generation.unwrap_or(0),
-                    replicas: dep.spec.replicas.unwrap_or(1),
-                });
-            }
-        }
-        Ok(obs)
+        Ok(out)
+    }
+
+    /// The AnalysisRuns `ro` owns, as the core sees them, sorted by name.
+    pub async fn observed_runs(&self, ro: &core::Rollout) -> Result<Vec<ObservedAnalysisRun>, Error> {
+        let (ns, uid) = Self::owner_of(ro)?;
+        let st = &ro.status;
+        let referenced: Vec<String> = [
+            &st.canary.current_step_analysis_run_status,
+            &st.canary.current_background_analysis_run_status,
+            &st.blue_green.pre_promotion_analysis_run_status,
+            &st.blue_green.post_promotion_analysis_run_status,
+        ]
+        .into_iter()
+        .flatten()
+        .map(|r| r.name.clone())
+        .collect();
+        let mut out: Vec<ObservedAnalysisRun> = self
+            .analysis_runs(&ns, &uid, &referenced)
+            .await?
+            .iter()
+            .filter_map(observe_run)
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// For `workloadRef`, only the referenced Deployment (read by name, never cached wholesale).
+    pub async fn observed_workload(&self, ro: &core::Rollout) -> Result<Option<ObservedWorkload>, Error> {
+        let Some(wr) = ro.spec.workload_ref.as_ref().filter(|wr| wr.kind == "Deployment") else {
+            return Ok(None);
+        };
+        let (ns, _) = Self::owner_of(ro)?;
+        let api: Api<Deployment> = Api::namespaced(self.client.clone(), &ns);
+        let dep = api
+            .get_opt(&wr.name)
+            .await
+            .map_err(kube_err(format!("get Deployment {ns}/{}", wr.name)))?;
+        let Some(dep) = dep else { return Ok(None) };
+        Ok(Some(ObservedWorkload {
+            template: serde_json::to_value(&dep.spec.template)?,
+            selector: serde_json::from_value(serde_json::to_value(&dep.spec.selector)?).ok(),
+            generation: dep.metadata.generation.unwrap_or(0),
+            replicas: dep.spec.replicas.unwrap_or(1),
+        }))
     }
 }
 
@@ -237,5 +263,8 @@ fn observe_run(run: &AnalysisRun) -> Option<ObservedAnalysisRun> {
             .and_then(Value::as_bool)
             .unwrap_or(false),
         created_at: run.creation_timestamp().as_ref().and_then(time_of),
+        decided_by: serde_json::from_value::<rollout_core::analysis::AnalysisRunStatus>(run.status.clone())
+            .ok()
+            .and_then(|status| core::DecidingMetric::of_run(&status)),
     })
 }

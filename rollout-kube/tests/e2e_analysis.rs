@@ -8,7 +8,7 @@ use common::*;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
 use prometheus_client::registry::Registry;
-use rollout_core::analysis::Providers;
+use rollout_driver::Providers;
 use rollout_kube::resources::{AnalysisRun, AnalysisTemplate};
 use rollout_kube::{ControllerConfig, RolloutController};
 use serde_json::json;

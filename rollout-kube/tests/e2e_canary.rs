@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use rollout_kube::ops;
+use rollout_kube::{ControllerConfig, ops};
 use serde_json::json;
 use std::time::Duration;
 
@@ -71,6 +71,42 @@ async fn canary_pauses_promotes_and_scales_down_the_old_replicaset() {
     let metrics = ctrl.metrics_text();
     assert!(metrics.contains("rollout_reconciles_total"), "{metrics}");
     assert!(!metrics.contains("web"), "no per-object labels: {metrics}");
+    ctrl.shutdown().await;
+
+    // With the flag, Argo's per-object series: gauges from the restarted controller's cache and
+    // the reconcile histogram its first pass records.
+    let config = ControllerConfig {
+        namespace: Some(c.ns.clone()),
+        per_object_metrics: true,
+        ..Default::default()
+    };
+    let ctrl = spawn_controller(&c, config, None);
+    let id = format!(r#"namespace="{}",name="web""#, c.ns);
+    let want = [
+        format!(r#"rollout_info{{{id},strategy="canary",traffic_router="",phase="Completed"}} 1"#),
+        format!(r#"rollout_phase{{{id},strategy="canary",phase="Completed"}} 1"#),
+        format!("rollout_info_replicas_available{{{id}}} 4"),
+        format!("rollout_info_replicas_unavailable{{{id}}} 0"),
+        format!("rollout_info_replicas_desired{{{id}}} 4"),
+        format!("rollout_info_replicas_updated{{{id}}} 4"),
+        format!(r#"rollout_reconcile_bucket{{le="+Inf",{id}}} "#),
+    ];
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut metrics = ctrl.metrics_text();
+    while !want
+        .iter()
+        .all(|w| metrics.lines().any(|l| l.starts_with(w.as_str())))
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        metrics = ctrl.metrics_text();
+    }
+    for w in &want {
+        assert!(
+            metrics.lines().any(|l| l.starts_with(w.as_str())),
+            "missing {w}\n{metrics}"
+        );
+    }
     ctrl.shutdown().await;
 }
 

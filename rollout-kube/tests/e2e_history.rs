@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use kube::api::{Api, PostParams};
-use rollout_core::analysis::Providers;
+use rollout_driver::Providers;
 use rollout_kube::resources::{AnalysisRun, AnalysisTemplate};
 use serde_json::json;
 

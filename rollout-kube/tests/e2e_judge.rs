@@ -17,8 +17,7 @@ use analysis_host::{HostConfig, JudgeHost, LoadOptions, WasmJudges};
 use analysis_providers::{PrometheusProvider, WebProvider};
 use common::*;
 use kube::api::{Api, PostParams};
-use rollout_core::analysis::Providers;
-use rollout_core::analysis::judge::JudgeProvider;
+use rollout_driver::{JudgeProvider, Providers};
 use rollout_kube::resources::{AnalysisRun, AnalysisTemplate};
 use serde_json::{Value, json};
 

@@ -12,9 +12,8 @@ use common::*;
 use kube::ResourceExt;
 use kube::api::Api;
 use rollout_core::analysis::judge::WeightPoint;
-use rollout_core::analysis::{
-    AnalysisPhase, MeasurementProvider, MeasurementRequest, Observation, ProviderError, Providers,
-};
+use rollout_core::analysis::{AnalysisPhase, MeasurementRequest, Observation, ProviderError};
+use rollout_driver::{MeasurementProvider, Providers};
 use rollout_kube::resources::AnalysisRun;
 use rollout_kube::testenv::apply_objects;
 use rollout_kube::weights::{CANARY_WEIGHTS_ANNOTATION, timeline};

@@ -1,24 +1,26 @@
-//! In-memory implementations of every adapter trait of the core
-//! ([`Workloads`], [`TrafficRouter`], [`AnalysisRunner`], [`EventSink`]) over one shared
-//! [`World`]: the simulated cluster, the AnalysisRuns and the simulated clock.
+//! The adapter contracts of [`rollout_driver`] implemented in memory ([`RolloutStore`],
+//! [`Workloads`], [`TrafficRouter`], [`AnalysisRuns`], [`EventSink`], [`RunStore`]) over one
+//! shared [`World`]: the Rollout, the simulated cluster, the AnalysisRuns, the canary weight
+//! timeline and the simulated clock.
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-//! use rollout_core::adapters::{Workloads, observe};
 //! use rollout_core::rollout::Action;
+//! use rollout_driver::Workloads;
 //! use rollout_sim::adapters::{InMemory, World};
 //!
 //! let rollout = serde_json::from_value(serde_json::json!({"metadata": {"name": "demo"}})).unwrap();
-//! let world = World::new(&rollout, std::time::Duration::from_secs(5), "2024-01-01T00:00:00Z".parse().unwrap());
+//! let world = World::new(rollout, std::time::Duration::from_secs(5), "2024-01-01T00:00:00Z".parse().unwrap());
 //! let io = InMemory::new(world, vec![]);
-//! io.apply_workload_action(&Action::CreateReplicaSet {
+//! let ro = io.rollout();
+//! io.apply(&ro, &Action::CreateReplicaSet {
 //!     name: "demo-abc".into(), pod_template_hash: "abc".into(), revision: 1, replicas: 2,
 //!     template: serde_json::Value::Null,
 //! }).await.unwrap();
-//! let seen = observe(&io, &io).await.unwrap();
-//! assert_eq!((seen.replica_sets[0].replicas, seen.replica_sets[0].ready), (2, 0));
+//! let seen = io.list_replica_sets(&ro).await.unwrap();
+//! assert_eq!((seen[0].replicas, seen[0].ready), (2, 0));
 //! io.advance(std::time::Duration::from_secs(5));
-//! assert_eq!(observe(&io, &io).await.unwrap().replica_sets[0].ready, 2);
+//! assert_eq!(io.list_replica_sets(&ro).await.unwrap()[0].ready, 2);
 //! # });
 //! ```
 
@@ -27,11 +29,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
-use rollout_core::adapters::{AdapterError, AnalysisRunner, EventSink, TrafficRouter, Workloads};
+use rollout_core::analysis::judge::WeightPoint;
 use rollout_core::analysis::{AnalysisPhase, AnalysisRun, AnalysisRunStatus, AnalysisTemplate};
+use rollout_core::rollout::routing::{HeaderRoute, MirrorRoute};
 use rollout_core::rollout::{
-    Action, AnalysisRunKind, AnalysisRunRequest, Event, ObservedAnalysisRun, ObservedReplicaSet,
-    ObservedService, ObservedWorkload, Rollout, WorkloadRef,
+    Action, AnalysisRunKind, AnalysisRunRequest, DecidingMetric, Event, ObservedAnalysisRun,
+    ObservedReplicaSet, ObservedService, ObservedWorkload, Rollout, RolloutStatus, WorkloadRef,
+};
+use rollout_driver::{
+    AdapterError, AnalysisRuns, Applied, EventSink, Loaded, NoSecrets, Providers, RolloutIo, RolloutStore,
+    RunIo, RunStore, TrafficRouter, Workloads,
 };
 use serde_json::Value;
 
@@ -68,22 +75,30 @@ impl SimRun {
 pub struct World {
     /// The simulated clock.
     pub now: Timestamp,
+    /// The Rollout the store holds (spec + status). Change it with [`Arc::make_mut`]; the driver
+    /// holds no clone between ticks, so that does not copy it.
+    pub rollout: Arc<Rollout>,
     /// ReplicaSets, pods, Services, router weight, events.
     pub cluster: Cluster,
     /// AnalysisRuns.
     pub runs: Vec<SimRun>,
     /// Namespace of the Rollout (for run names in messages).
     pub namespace: Option<String>,
+    /// The canary weight timeline the runs' judges see (`MeasurementRequest.weights`).
+    pub weights: Vec<WeightPoint>,
 }
 
 impl World {
-    /// An empty world for `rollout` whose pods become ready `ready_after` after creation.
-    pub fn new(rollout: &Rollout, ready_after: Duration, now: Timestamp) -> Self {
+    /// A world holding `rollout`, with an empty cluster whose pods become ready `ready_after`
+    /// after creation.
+    pub fn new(rollout: Rollout, ready_after: Duration, now: Timestamp) -> Self {
         World {
             now,
-            cluster: Cluster::new(rollout, ready_after),
+            cluster: Cluster::new(&rollout, ready_after),
             runs: Vec::new(),
             namespace: rollout.metadata.namespace.clone(),
+            rollout: Arc::new(rollout),
+            weights: Vec::new(),
         }
     }
 }
@@ -117,6 +132,46 @@ impl InMemory {
     /// Sets the simulated time.
     pub fn set_now(&self, now: Timestamp) {
         self.world().now = now;
+    }
+
+    /// The Rollout as stored now.
+    pub fn rollout(&self) -> Arc<Rollout> {
+        self.world().rollout.clone()
+    }
+
+    /// The adapters of a [`RolloutDriver`](rollout_driver::RolloutDriver): all of them this value
+    /// (the router too).
+    pub fn rollout_io(&self) -> RolloutIo {
+        RolloutIo {
+            store: Arc::new(self.clone()),
+            workloads: Arc::new(self.clone()),
+            runs: Arc::new(self.clone()),
+            router: Some(Arc::new(self.clone())),
+            events: Arc::new(self.clone()),
+        }
+    }
+
+    /// The adapters of a [`RunDriver`](rollout_driver::RunDriver): this value as the run store,
+    /// `providers` for measurements, no secrets.
+    pub fn run_io(&self, providers: Providers) -> RunIo {
+        RunIo {
+            store: Arc::new(self.clone()),
+            providers: Arc::new(providers),
+            secrets: Arc::new(NoSecrets),
+        }
+    }
+
+    /// Applies a managed-route action to the cluster's router.
+    fn route_action(&self, action: &Action) -> Applied {
+        let mut w = self.world();
+        let before = w.cluster.managed_routes.clone();
+        let now = w.now;
+        w.cluster.apply(action, now);
+        if w.cluster.managed_routes == before {
+            Applied::Unchanged
+        } else {
+            Applied::Written
+        }
     }
 
     /// Moves the simulated clock forward.
@@ -207,21 +262,46 @@ pub fn referenced_workload(reference: &WorkloadRef, manifest: &Value) -> Option<
 }
 
 #[async_trait]
+impl RolloutStore for InMemory {
+    async fn load(&self) -> Result<Loaded, AdapterError> {
+        Ok(Loaded::Valid(self.world().rollout.clone()))
+    }
+
+    /// Writes `after` unless the stored status is already `after`; a stored status that is
+    /// neither `before` nor `after` was changed by someone else: a conflict.
+    async fn persist(&self, before: &RolloutStatus, after: &RolloutStatus) -> Result<bool, AdapterError> {
+        let mut w = self.world();
+        if w.rollout.status == *after {
+            return Ok(false);
+        }
+        if w.rollout.status != *before {
+            return Err(AdapterError::Conflict {
+                kind: "Rollout".into(),
+                name: w.rollout.metadata.name.clone(),
+                message: "the status changed since it was read".into(),
+            });
+        }
+        Arc::make_mut(&mut w.rollout).status = after.clone();
+        Ok(true)
+    }
+}
+
+#[async_trait]
 impl Workloads for InMemory {
-    async fn list_replica_sets(&self) -> Result<Vec<ObservedReplicaSet>, AdapterError> {
+    async fn list_replica_sets(&self, _ro: &Rollout) -> Result<Vec<ObservedReplicaSet>, AdapterError> {
         let w = self.world();
         Ok(w.cluster.observe(w.now).replica_sets)
     }
 
-    async fn referenced_workload(&self) -> Result<Option<ObservedWorkload>, AdapterError> {
+    async fn referenced_workload(&self, _ro: &Rollout) -> Result<Option<ObservedWorkload>, AdapterError> {
         Ok(self.world().cluster.workload.clone())
     }
 
-    async fn list_services(&self) -> Result<Vec<ObservedService>, AdapterError> {
+    async fn list_services(&self, _ro: &Rollout) -> Result<Vec<ObservedService>, AdapterError> {
         Ok(self.world().cluster.services.clone())
     }
 
-    async fn apply_workload_action(&self, action: &Action) -> Result<(), AdapterError> {
+    async fn apply(&self, _ro: &Rollout, action: &Action) -> Result<Applied, AdapterError> {
         let mut w = self.world();
         let now = w.now;
         if let Action::ScaleReplicaSet { name, .. }
@@ -235,7 +315,7 @@ impl Workloads for InMemory {
             });
         }
         w.cluster.apply(action, now);
-        Ok(())
+        Ok(Applied::Written)
     }
 }
 
@@ -243,10 +323,11 @@ impl Workloads for InMemory {
 impl TrafficRouter for InMemory {
     async fn set_weight(
         &self,
+        _ro: &Rollout,
         canary_hash: &str,
         stable_hash: &str,
         weight: i32,
-    ) -> Result<(), AdapterError> {
+    ) -> Result<Applied, AdapterError> {
         let mut w = self.world();
         let now = w.now;
         w.cluster.apply(
@@ -257,10 +338,10 @@ impl TrafficRouter for InMemory {
             },
             now,
         );
-        Ok(())
+        Ok(Applied::Written)
     }
 
-    async fn verify_weight(&self, weight: i32) -> Result<Option<bool>, AdapterError> {
+    async fn verify_weight(&self, _ro: &Rollout, weight: i32) -> Result<Option<bool>, AdapterError> {
         Ok(Some(
             self.world()
                 .cluster
@@ -269,21 +350,34 @@ impl TrafficRouter for InMemory {
                 .is_some_and(|r| r.weight == weight),
         ))
     }
+
+    async fn set_header_route(&self, _ro: &Rollout, route: &HeaderRoute) -> Result<Applied, AdapterError> {
+        Ok(self.route_action(&Action::SetHeaderRoute(route.clone())))
+    }
+
+    async fn set_mirror_route(&self, _ro: &Rollout, route: &MirrorRoute) -> Result<Applied, AdapterError> {
+        Ok(self.route_action(&Action::SetMirrorRoute(route.clone())))
+    }
+
+    async fn remove_managed_routes(&self, _ro: &Rollout, routes: &[String]) -> Result<Applied, AdapterError> {
+        Ok(self.route_action(&Action::RemoveManagedRoutes {
+            routes: routes.to_vec(),
+        }))
+    }
 }
 
 #[async_trait]
-impl AnalysisRunner for InMemory {
-    async fn create(&self, request: &AnalysisRunRequest) -> Result<(), AdapterError> {
+impl AnalysisRuns for InMemory {
+    async fn create(&self, _ro: &Rollout, request: &AnalysisRunRequest) -> Result<Applied, AdapterError> {
         let (namespace, now) = {
             let w = self.world();
+            if w.runs.iter().any(|r| r.name() == request.name) {
+                return Ok(Applied::Unchanged);
+            }
             (w.namespace.clone(), w.now)
         };
         let run = self.build_run(request, namespace.as_deref(), now);
-        let mut w = self.world();
-        if w.runs.iter().any(|r| r.name() == request.name) {
-            return Ok(());
-        }
-        w.runs.push(SimRun {
+        self.world().runs.push(SimRun {
             run,
             kind: request.kind,
             hash: request.pod_template_hash.clone(),
@@ -292,48 +386,58 @@ impl AnalysisRunner for InMemory {
             next_wake: None,
             created_at: now,
         });
-        Ok(())
+        Ok(Applied::Written)
     }
 
-    async fn terminate(&self, name: &str) -> Result<(), AdapterError> {
+    async fn terminate(&self, _ro: &Rollout, name: &str) -> Result<Applied, AdapterError> {
         let mut w = self.world();
-        let run = w
-            .runs
-            .iter_mut()
-            .find(|r| r.name() == name)
-            .ok_or_else(|| AdapterError::NotFound {
-                kind: "AnalysisRun".into(),
-                name: name.to_string(),
-            })?;
-        run.run.spec.terminate = true;
-        run.terminating = true;
-        Ok(())
+        Ok(match w.runs.iter_mut().find(|r| r.name() == name) {
+            Some(run) => {
+                run.run.spec.terminate = true;
+                run.terminating = true;
+                Applied::Written
+            }
+            None => Applied::Unchanged,
+        })
     }
 
-    async fn delete(&self, name: &str) -> Result<(), AdapterError> {
-        self.world().runs.retain(|r| r.name() != name);
-        Ok(())
+    async fn delete(&self, _ro: &Rollout, name: &str) -> Result<Applied, AdapterError> {
+        let mut w = self.world();
+        let before = w.runs.len();
+        w.runs.retain(|r| r.name() != name);
+        Ok(if w.runs.len() < before {
+            Applied::Written
+        } else {
+            Applied::Unchanged
+        })
     }
 
-    async fn list(&self) -> Result<Vec<ObservedAnalysisRun>, AdapterError> {
+    async fn list(&self, _ro: &Rollout) -> Result<Vec<ObservedAnalysisRun>, AdapterError> {
         Ok(self
             .world()
             .runs
             .iter()
             .map(|r| {
-                let status = r.run.status.clone().unwrap_or_default();
+                let (phase, message) = r
+                    .run
+                    .status
+                    .as_ref()
+                    .map_or((AnalysisPhase::default(), String::new()), |s| {
+                        (s.phase, s.message.clone())
+                    });
                 ObservedAnalysisRun {
                     name: r.name(),
                     kind: r.kind,
                     pod_template_hash: r.hash.clone(),
                     step_index: r.step_index,
-                    phase: match status.phase {
+                    phase: match phase {
                         AnalysisPhase::Pending => AnalysisPhase::Running,
                         p => p,
                     },
-                    message: status.message,
+                    message,
                     terminating: r.terminating,
                     created_at: Some(r.created_at),
+                    decided_by: r.run.status.as_ref().and_then(DecidingMetric::of_run),
                 }
             })
             .collect())
@@ -342,10 +446,34 @@ impl AnalysisRunner for InMemory {
 
 #[async_trait]
 impl EventSink for InMemory {
-    async fn emit(&self, event: &Event) -> Result<(), AdapterError> {
+    async fn emit(&self, _ro: &Rollout, event: &Event) -> Result<(), AdapterError> {
         let mut w = self.world();
         let now = w.now;
         w.cluster.events.push((now, event.clone()));
         Ok(())
+    }
+}
+
+#[async_trait]
+impl RunStore for InMemory {
+    async fn persist(&self, run: &AnalysisRun, after: &AnalysisRunStatus) -> Result<bool, AdapterError> {
+        let mut w = self.world();
+        let stored = w
+            .runs
+            .iter_mut()
+            .find(|r| r.run.metadata.name == run.metadata.name)
+            .ok_or_else(|| AdapterError::NotFound {
+                kind: "AnalysisRun".into(),
+                name: run.metadata.name.clone(),
+            })?;
+        if stored.run.status.as_ref() == Some(after) {
+            return Ok(false);
+        }
+        stored.run.status = Some(after.clone());
+        Ok(true)
+    }
+
+    fn weights(&self, _run: &AnalysisRun) -> Vec<WeightPoint> {
+        self.world().weights.clone()
     }
 }

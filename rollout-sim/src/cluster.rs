@@ -7,6 +7,7 @@
 //! depends on the number of scale-ups, never on the number of replicas (`replicas: 2147483647`
 //! costs the same as `replicas: 2`).
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
@@ -115,6 +116,9 @@ pub struct Cluster {
     pub services: Vec<ObservedService>,
     /// The router's split, once set.
     pub router: Option<RouterWeight>,
+    /// The managed routes (`setHeaderRoute` / `setMirrorRoute`) the router holds, by name. The
+    /// traffic model sends no headers and mirrors nothing, so they change no simulated traffic.
+    pub managed_routes: BTreeSet<String>,
     /// Pod start-up delay.
     pub ready_after: Duration,
     /// Hashes whose new pods crash-loop.
@@ -160,6 +164,7 @@ impl Cluster {
             replica_sets: Vec::new(),
             services,
             router: None,
+            managed_routes: BTreeSet::new(),
             ready_after,
             crash_looping: Vec::new(),
             events: Vec::new(),
@@ -326,9 +331,24 @@ impl Cluster {
                     w.replicas = *replicas;
                 }
             }
+            Action::SetHeaderRoute(route) => self.set_route(&route.name, !route.removes()),
+            Action::SetMirrorRoute(route) => self.set_route(&route.name, !route.removes()),
+            Action::RemoveManagedRoutes { routes } => {
+                for name in routes {
+                    self.managed_routes.remove(name);
+                }
+            }
             Action::CreateAnalysisRun(_)
             | Action::TerminateAnalysisRun { .. }
             | Action::DeleteAnalysisRun { .. } => {}
+        }
+    }
+
+    fn set_route(&mut self, name: &str, present: bool) {
+        if present {
+            self.managed_routes.insert(name.to_string());
+        } else {
+            self.managed_routes.remove(name);
         }
     }
 

@@ -1,5 +1,6 @@
-//! The deterministic driver: runs the core's rollout machine and analysis run machine against the
-//! in-memory [`Cluster`], the traffic model and the providers (simulated Prometheus, judges) on a
+//! The deterministic simulation: runs the Rollout and its AnalysisRuns through
+//! [`rollout_driver`]'s loops ([`RolloutDriver`], [`RunDriver`]) with the in-memory adapters over
+//! the simulated cluster, the traffic model and the providers (simulated Prometheus, judges) on a
 //! simulated clock, and records what happened.
 
 use std::collections::BTreeMap;
@@ -7,25 +8,22 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use rollout_core::adapters;
-use rollout_core::analysis::judge::{JudgeProvider, JudgeRegistry, WeightPoint, metadata_keys};
-use rollout_core::analysis::{
-    AnalysisPhase, AnalysisTemplate, MeasurementResult, Providers, TaskKind, finish_measurement, step,
-};
-use rollout_core::rollout::machine::{Prepared, reconcile_prepared};
-use rollout_core::rollout::{Action, Inputs, ObservedWorkload, PauseReason, Rollout, RolloutPhase};
+use rollout_core::analysis::judge::{WeightPoint, metadata_keys};
+use rollout_core::analysis::{AnalysisPhase, AnalysisTemplate, TaskKind};
+use rollout_core::rollout::{Action, ObservedWorkload, PauseReason, Rollout, RolloutPhase};
+use rollout_driver::{JudgeProvider, JudgeRegistry, Providers, RolloutDriver, RunDriver};
 
 use crate::adapters::{InMemory, World};
 use crate::log::{EventKind, LogEvent, Outcome, SimReport, TimelinePoint, VersionPoint};
 use crate::model::{PodSeconds, Share, TrafficModel};
-use crate::provider::{MetricSource, SimPrometheus};
+use crate::provider::{MetricSource, sim_prometheus};
 use crate::scenario::{Effect, Scenario, ScenarioError, VersionBehaviour, When};
 
 /// Where simulated time starts (2023-11-14T22:13:20Z); the update is applied once the first
 /// revision is healthy.
 pub const EPOCH_SECONDS: i64 = 1_700_000_000;
 
-/// Reconciles at one instant before the driver moves the clock on regardless.
+/// Reconciles (and run ticks) at one instant before the simulation moves the clock on regardless.
 const MAX_PASSES_PER_INSTANT: usize = 25;
 
 /// The most instants (points in simulated time where something happens: a traffic tick, a pod
@@ -83,11 +81,14 @@ pub struct SimInput {
 
 /// A running simulation. Use [`simulate`] unless you want to step it yourself.
 pub struct Simulation {
-    rollout: Rollout,
+    name: String,
     scenario: Scenario,
     seed: u64,
     io: InMemory,
-    providers: Providers,
+    /// The Rollout's loop, kept across ticks (it caches the spec-derived values).
+    driver: RolloutDriver,
+    /// The AnalysisRuns' loop.
+    run_driver: RunDriver,
     source: Arc<Mutex<MetricSource>>,
     model: TrafficModel,
     now: Timestamp,
@@ -99,7 +100,6 @@ pub struct Simulation {
     stable_hash: String,
     canary_hash: String,
     fired: Vec<bool>,
-    weights: Vec<WeightPoint>,
     events: Vec<LogEvent>,
     timeline: Vec<TimelinePoint>,
     last_phase: Option<RolloutPhase>,
@@ -109,7 +109,6 @@ pub struct Simulation {
     wakeup: Option<Timestamp>,
     last_replicas: Option<(i32, i32, i32, i32)>,
     recording: bool,
-    prepared: Option<Prepared>,
     /// Workload scale-downs during the initial deploy, logged when recording starts.
     before_start: Vec<EventKind>,
     /// Measurements taken so far (at most [`MAX_MEASUREMENTS`]).
@@ -147,36 +146,43 @@ impl Simulation {
     pub async fn new(input: SimInput) -> Result<Self, SimError> {
         input.scenario.validate()?;
         let tick = input.scenario.tick()?;
-        let source = Arc::new(Mutex::new(MetricSource::with_labels(
-            input.scenario.labels.clone(),
-        )));
+        let now =
+            Timestamp::from_second(EPOCH_SECONDS).map_err(|e| SimError::InitialDeploy(e.to_string()))?;
+        let mut metrics = MetricSource::with_labels(input.scenario.labels.clone());
+        metrics.now = now;
+        let source = Arc::new(Mutex::new(metrics));
         let mut sources = Providers::new();
-        sources.register(Arc::new(SimPrometheus::new(source.clone())));
+        sources.register(Arc::new(sim_prometheus(source.clone())));
         let mut providers = sources.clone();
         providers.register(Arc::new(JudgeProvider::new(input.judges.clone(), sources)));
         let mut rollout = input.rollout;
         if rollout.metadata.generation.is_none() {
             rollout.metadata.generation = Some(1);
         }
-        let now =
-            Timestamp::from_second(EPOCH_SECONDS).map_err(|e| SimError::InitialDeploy(e.to_string()))?;
-        let mut world = World::new(&rollout, input.scenario.ready_after()?, now);
-        if let Some(reference) = &rollout.spec.workload_ref {
-            let workload = input.workload.ok_or_else(|| SimError::NoWorkload {
+        let name = rollout.metadata.name.clone();
+        let ready_after = input.scenario.ready_after()?;
+        let workload = match &rollout.spec.workload_ref {
+            Some(reference) => Some(input.workload.ok_or_else(|| SimError::NoWorkload {
                 kind: reference.kind.clone(),
                 name: reference.name.clone(),
-            })?;
-            world.cluster.workload = Some(workload);
+            })?),
+            None => None,
+        };
+        let mut world = World::new(rollout, ready_after, now);
+        if workload.is_some() {
+            world.cluster.workload = workload;
         }
+        let io = InMemory::new(world, input.templates);
         let mut sim = Simulation {
-            io: InMemory::new(world, input.templates),
-            rollout,
+            driver: RolloutDriver::new(io.rollout_io()),
+            run_driver: RunDriver::new(io.run_io(providers)),
+            io,
+            name,
             stable: input.scenario.stable,
             canary: input.scenario.canary,
             fired: vec![false; input.scenario.faults.len()],
             scenario: input.scenario,
             seed: input.seed,
-            providers,
             source,
             model: TrafficModel::new(input.seed, 0.0),
             now,
@@ -185,7 +191,6 @@ impl Simulation {
             next_traffic: now,
             stable_hash: String::new(),
             canary_hash: String::new(),
-            weights: Vec::new(),
             events: Vec::new(),
             timeline: Vec::new(),
             last_phase: None,
@@ -195,7 +200,6 @@ impl Simulation {
             wakeup: None,
             last_replicas: None,
             recording: false,
-            prepared: None,
             before_start: Vec::new(),
             measurements: 0,
             pod_seconds: PodSeconds::default(),
@@ -203,10 +207,9 @@ impl Simulation {
         // Initial deploy: no traffic, no recording, until Healthy.
         for _ in 0..200 {
             sim.reconcile_instant().await;
-            if sim.rollout.status.phase == Some(RolloutPhase::Healthy)
-                && !sim.rollout.status.stable_rs.is_empty()
-            {
-                sim.stable_hash = sim.rollout.status.stable_rs.clone();
+            let ro = sim.io.rollout();
+            if ro.status.phase == Some(RolloutPhase::Healthy) && !ro.status.stable_rs.is_empty() {
+                sim.stable_hash = ro.status.stable_rs.clone();
                 return Ok(sim);
             }
             let next = sim
@@ -217,7 +220,7 @@ impl Simulation {
                 .unwrap_or(plus(sim.now, Duration::from_secs(1)));
             sim.set_now(next);
         }
-        Err(SimError::InitialDeploy(sim.rollout.status.message.clone()))
+        Err(SimError::InitialDeploy(sim.io.rollout().status.message.clone()))
     }
 
     fn log(&mut self, kind: EventKind, sink: &mut dyn FnMut(&LogEvent)) {
@@ -289,7 +292,7 @@ impl Simulation {
             sink,
         );
         Ok(SimReport {
-            rollout: self.rollout.metadata.name.clone(),
+            rollout: self.name,
             scenario: self.scenario.name.clone(),
             seed: self.seed,
             outcome,
@@ -306,23 +309,26 @@ impl Simulation {
     /// The update: a new image for the first container of the Rollout's template, or of the
     /// referenced workload's template for a `workloadRef` Rollout (a new workload generation).
     fn apply_update(&mut self) -> Result<(), SimError> {
-        if self.rollout.spec.workload_ref.is_some() {
-            let mut world = self.io.world();
+        let mut world = self.io.world();
+        if world.rollout.spec.workload_ref.is_some() {
             let workload = world.cluster.workload.as_mut().ok_or(SimError::NoTemplate)?;
             next_image(&mut workload.template)?;
             workload.generation = workload.generation.saturating_add(1);
             return Ok(());
         }
-        next_image(self.rollout.spec.template.as_mut().ok_or(SimError::NoTemplate)?)?;
-        self.rollout.metadata.generation =
-            Some(self.rollout.metadata.generation.unwrap_or(1).saturating_add(1));
+        let rollout = Arc::make_mut(&mut world.rollout);
+        next_image(rollout.spec.template.as_mut().ok_or(SimError::NoTemplate)?)?;
+        rollout.metadata.generation = Some(rollout.metadata.generation.unwrap_or(1).saturating_add(1));
         Ok(())
     }
 
-    /// Moves the simulated clock (the driver's and the adapters').
+    /// Moves the simulated clock (the simulation's, the adapters' and the metric source's).
     fn set_now(&mut self, now: Timestamp) {
         self.now = now;
         self.io.set_now(now);
+        if let Ok(mut source) = self.source.lock() {
+            source.now = now;
+        }
     }
 
     /// The in-memory adapters this simulation drives.
@@ -331,7 +337,9 @@ impl Simulation {
     }
 
     fn phase_name(&self) -> String {
-        self.rollout
+        self.io
+            .world()
+            .rollout
             .status
             .phase
             .map(|p| format!("{p:?}"))

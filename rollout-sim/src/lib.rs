@@ -8,10 +8,14 @@
 //! - [`scenario`]: the environment and faults, from YAML.
 //! - [`model`]: traffic (Poisson arrivals, binomial errors, log-normal latencies) into series.
 //! - [`promql`]: the in-memory series store and the PromQL subset it evaluates.
-//! - [`provider`]: [`SimPrometheus`](provider::SimPrometheus), the `prometheus` provider of a simulation.
-//! - [`cluster`]: ReplicaSets, pods with start-up delays or crash loops, Services, router weight.
-//! - [`adapters`]: the core's adapter traits implemented in memory over the cluster and runs.
-//! - [`driver`]: the loop that runs everything to an outcome; [`simulate`] is the one-call entry.
+//! - [`provider`]: [`SimPrometheus`](provider::SimPrometheus), the `prometheus` provider of a
+//!   simulation: `analysis-providers`' Prometheus provider over the in-memory evaluator.
+//! - [`cluster`]: ReplicaSets, pods with start-up delays or crash loops, Services, router weight
+//!   and managed routes.
+//! - [`adapters`]: `rollout-driver`'s adapter contracts implemented in memory over the Rollout,
+//!   the cluster and the runs.
+//! - [`driver`]: the simulation: `rollout-driver`'s Rollout and AnalysisRun loops on the simulated
+//!   clock, the traffic, the faults and the log, to an outcome; [`simulate`] is the one-call entry.
 //! - [`log`]: the event log, timeline and report.
 //! - [`report`]: the SVG / HTML timeline chart.
 //! - `testing` (feature `testing`): proptest strategies for scenarios.

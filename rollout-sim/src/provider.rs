@@ -1,20 +1,19 @@
-//! [`SimPrometheus`]: the `prometheus` measurement provider of a simulation. It answers the same
-//! provider blocks as the real one (`query`, `rangeQuery`, judges' range queries) from the
-//! simulation's [`SeriesStore`], and fails like an unreachable server during outages. When a query
+//! [`SimPrometheus`]: the `prometheus` measurement provider of a simulation: the real provider
+//! (`query`, `rangeQuery`, judges' range queries) over [`SimTransport`], which answers from the
+//! simulation's [`SeriesStore`] and fails like an unreachable server during outages. When a query
 //! selects nothing because a selector matches no simulated series, the measurement says which one
 //! and which series and labels the simulation has ([`HINT`]).
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use analysis_providers::prometheus::{
-    PROMETHEUS, PrometheusConfig, QueryResponse, QueryResult, judge_step, observation, samples,
+    PrometheusConfig, PrometheusProvider, PrometheusTransport, QueryResponse, QueryResult,
 };
 use async_trait::async_trait;
 use jiff::Timestamp;
-use rollout_core::analysis::provider::Sample;
-use rollout_core::analysis::{
-    Measurement, MeasurementProvider, MeasurementRequest, MetricProvider, Observation, ProviderError,
-};
+use rollout_core::analysis::{Measurement, ProviderError};
 
 use crate::model::HASH_LABEL;
 use crate::promql::{Labels, SeriesStore};
@@ -81,6 +80,8 @@ pub struct MetricSource {
     pub store: SeriesStore,
     /// Outage windows `[start, end)`.
     pub outages: Vec<(Timestamp, Timestamp)>,
+    /// The simulated time (the driver moves it): queries fail while it is in an outage.
+    pub now: Timestamp,
 }
 
 impl MetricSource {
@@ -88,7 +89,7 @@ impl MetricSource {
     pub fn with_labels(labels: Labels) -> Self {
         MetricSource {
             store: SeriesStore::with_labels(labels),
-            outages: Vec::new(),
+            ..MetricSource::default()
         }
     }
 
@@ -98,28 +99,34 @@ impl MetricSource {
     }
 }
 
-/// The simulated Prometheus.
+/// The simulated Prometheus: the real provider (config, range windows, judge steps, measurements)
+/// over [`SimTransport`].
+pub type SimPrometheus = PrometheusProvider<SimTransport>;
+
+/// A [`SimPrometheus`] reading `source`.
+pub fn sim_prometheus(source: Arc<Mutex<MetricSource>>) -> SimPrometheus {
+    PrometheusProvider::with_transport(SimTransport::new(source))
+}
+
+/// Answers Prometheus queries from the simulation's [`MetricSource`] with the in-memory PromQL
+/// evaluator, and fails like an unreachable server during outages.
 #[derive(Debug, Clone, Default)]
-pub struct SimPrometheus {
+pub struct SimTransport {
     source: Arc<Mutex<MetricSource>>,
 }
 
-impl SimPrometheus {
-    /// A provider reading `source`.
+impl SimTransport {
+    /// A transport reading `source`.
     pub fn new(source: Arc<Mutex<MetricSource>>) -> Self {
-        SimPrometheus { source }
+        SimTransport { source }
     }
 
-    fn with_source<T>(
-        &self,
-        now: Timestamp,
-        f: impl FnOnce(&SeriesStore) -> Result<T, String>,
-    ) -> Result<T, ProviderError> {
+    fn with_source<T>(&self, f: impl FnOnce(&SeriesStore) -> Result<T, String>) -> Result<T, ProviderError> {
         let guard = self
             .source
             .lock()
             .map_err(|_| ProviderError::Failed("simulated metric source is poisoned".to_string()))?;
-        if guard.unreachable(now) {
+        if guard.unreachable(guard.now) {
             return Err(ProviderError::Failed(
                 "prometheus query failed: connection refused (simulated outage)".to_string(),
             ));
@@ -129,54 +136,28 @@ impl SimPrometheus {
 }
 
 #[async_trait]
-impl MeasurementProvider for SimPrometheus {
-    fn name(&self) -> &str {
-        PROMETHEUS
-    }
-
-    async fn measure(&self, request: &MeasurementRequest) -> Result<Observation, ProviderError> {
-        let cfg = PrometheusConfig::from_provider(&request.metric.provider)?;
-        let now = request.now;
-        let with_hint = |s: &SeriesStore, response: QueryResponse| -> Result<_, String> {
-            let empty =
-                matches!(&response.result, QueryResult::Vector(v) | QueryResult::Matrix(v) if v.is_empty());
-            let hint = if empty { s.no_match_hint(&cfg.query) } else { None };
-            Ok((response, hint))
-        };
-        let (response, hint) = match &cfg.range_query {
-            None => self.with_source(now, |s| with_hint(s, s.query(&cfg.query, now.as_millisecond())?))?,
-            Some(r) => {
-                let (start, end, step) = r.window(now)?;
-                self.with_source(now, |s| {
-                    let response =
-                        s.query_range(&cfg.query, start.as_millisecond(), end.as_millisecond(), step)?;
-                    with_hint(s, response)
-                })?
-            }
-        };
-        let mut observed = observation(&response).map_err(ProviderError::Failed)?;
-        if let (Some(hint), Observation::Result { metadata, .. }) = (hint, &mut observed) {
-            metadata.insert(HINT.to_string(), hint);
-        }
-        Ok(observed)
+impl PrometheusTransport for SimTransport {
+    async fn query(&self, cfg: &PrometheusConfig, at: Timestamp) -> Result<QueryResponse, ProviderError> {
+        self.with_source(|s| s.query(&cfg.query, at.as_millisecond()))
     }
 
     async fn query_range(
         &self,
-        request: &MeasurementRequest,
-        provider: &MetricProvider,
-    ) -> Result<Vec<Sample>, ProviderError> {
-        let cfg = PrometheusConfig::from_provider(provider)?;
-        let start = request.window_start.min(request.now);
-        let step = judge_step(&cfg, request.now.duration_since(start).unsigned_abs())?;
-        let response = self.with_source(request.now, |s| {
-            s.query_range(
-                &cfg.query,
-                start.as_millisecond(),
-                request.now.as_millisecond(),
-                step,
-            )
-        })?;
-        samples(&response.result).map_err(ProviderError::Failed)
+        cfg: &PrometheusConfig,
+        start: Timestamp,
+        end: Timestamp,
+        step: Duration,
+    ) -> Result<QueryResponse, ProviderError> {
+        self.with_source(|s| s.query_range(&cfg.query, start.as_millisecond(), end.as_millisecond(), step))
+    }
+
+    /// The simulation's hint ([`HINT`]) when a measurement's query selected nothing.
+    fn annotate(&self, cfg: &PrometheusConfig, response: &QueryResponse) -> BTreeMap<String, String> {
+        let empty =
+            matches!(&response.result, QueryResult::Vector(v) | QueryResult::Matrix(v) if v.is_empty());
+        let hint = empty
+            .then(|| self.source.lock().ok()?.store.no_match_hint(&cfg.query))
+            .flatten();
+        hint.map(|h| (HINT.to_string(), h)).into_iter().collect()
     }
 }

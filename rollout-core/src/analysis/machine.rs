@@ -2,7 +2,8 @@
 //! run, `now` and the measurements the driver completed since the last step, it returns the new
 //! status, the measurements to take / resume / terminate, and when to call again.
 //!
-//! Driver loop: `step(run, now, results)` → perform `tasks` with the [`Providers`]
+//! Driver loop (`rollout_driver::RunDriver`): `step(run, now, results)` → perform `tasks` with
+//! the measurement providers
 //! → turn each outcome into a [`MeasurementResult`] with [`finish_measurement`] → call `step`
 //! again with them (and again at `next_wake` if nothing happens before).
 //!
@@ -29,7 +30,7 @@ use std::time::Duration;
 use super::AnalysisPhase;
 use super::condition::evaluate_result;
 use super::create::{CreateError, resolve_metric_args, resolve_placeholders_lenient};
-use super::provider::{MeasurementRequest, Observation, ProviderError, Providers};
+use super::provider::{MeasurementRequest, Observation, ProviderError};
 use super::types::{AnalysisRun, AnalysisRunStatus, Argument, Measurement, Metric, MetricResult, RunSummary};
 use super::validate::{
     DEFAULT_MEASUREMENT_HISTORY_LIMIT, dry_run_metrics, retention_limits, validate_metrics,
@@ -61,7 +62,8 @@ pub enum TaskKind {
     Measure,
     /// Continue the in-flight measurement (`provider.resume`).
     Resume,
-    /// Stop the in-flight measurement ([`Providers::terminate`]); hand the result back to the next
+    /// Stop the in-flight measurement (the provider's `terminate`, settled by
+    /// [`terminated_observation`](super::provider::terminated_observation)); hand the result back to the next
     /// [`step`] like a resumed measurement: it takes the phase the provider's terminate returns.
     Terminate,
 }
@@ -89,6 +91,8 @@ pub struct RunStep {
 }
 
 /// Turns a provider outcome into a measurement, applying the metric's conditions to raw results.
+/// A provider error becomes an Error measurement with the error's text and its kind in the
+/// metadata ([`ProviderError::metadata`]).
 /// Values of secret args (`valueFrom.secretKeyRef` args the driver filled in `request.args`) are
 /// replaced by `*****` in the message, as upstream.
 pub fn finish_measurement(
@@ -135,6 +139,10 @@ pub fn finish_measurement(
                 m.message = format!("provider returned phase {phase:?} without resumeAt");
             }
         }
+        Ok(Observation::Judged(judged)) => {
+            super::judge::record_verdict(&mut m, *judged);
+            m.finished_at = Some(finished_at);
+        }
         Ok(Observation::InFlight { resume_at, metadata }) => {
             m.phase = AnalysisPhase::Running;
             m.metadata.extend(metadata);
@@ -144,6 +152,7 @@ pub fn finish_measurement(
         Err(e) => {
             m.phase = AnalysisPhase::Error;
             m.message = e.to_string();
+            m.metadata.extend(e.metadata());
             m.finished_at = Some(finished_at);
         }
     }
@@ -161,18 +170,6 @@ pub fn finish_measurement(
         measurement: m,
         resumed: request.in_flight.is_some(),
     }
-}
-
-/// Performs one task with `providers` (the driver's side of the loop, async but runtime-free):
-/// the provider's observation (Measure/Resume) or its answer to `terminate`
-/// ([`Providers::terminate`]) turned into a [`MeasurementResult`] finished at the request's
-/// `now`, to hand to the next [`step`]. Always `Some` (kept an `Option` for drivers' sake).
-pub async fn perform(providers: &Providers, task: &MeasurementTask) -> Option<MeasurementResult> {
-    let outcome = match task.kind {
-        TaskKind::Terminate => providers.terminate(&task.request).await,
-        TaskKind::Measure | TaskKind::Resume => providers.observe(&task.request).await,
-    };
-    Some(finish_measurement(&task.request, outcome, task.request.now))
 }
 
 /// Upstream `IsTerminating`: `spec.terminate`, or a non-dry-run metric already Failed, Error or

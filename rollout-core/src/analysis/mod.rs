@@ -6,9 +6,10 @@
 //! - [`validate`]: metric validation and dry-run / retention rules, with upstream's messages.
 //! - [`condition`]: `successCondition` / `failureCondition` (expr-lang) and measurement phases.
 //! - [`machine`]: the pure run machine: due measurements, metric and run phases, next wake-up.
-//! - [`provider`]: the async [`MeasurementProvider`] contract, keyed by provider name.
-//! - [`judge`]: the [`Judge`](judge::Judge) contract (mirrors `analysis-sdk/wit/judge.wit`), a
-//!   registry by name + sha256, the `judge` provider and a native judge.
+//! - [`provider`]: what a measurement provider is asked ([`MeasurementRequest`]) and answers
+//!   ([`Observation`], [`ProviderError`]); the async provider contract is in `rollout-driver`.
+//! - [`judge`]: the judge's input and verdict (mirrors `analysis-sdk/wit/judge.wit`), building the
+//!   input and recording the verdict for the `judge` provider, and a native judge.
 //!
 //! The driver loop, with a provider answered inline:
 //!
@@ -32,7 +33,7 @@
 //!         break;
 //!     }
 //!     for task in &out.tasks {
-//!         // A real driver calls `Providers::observe` (or `perform`) here.
+//!         // A real driver (rollout_driver::RunDriver) asks the metric's provider here.
 //!         let observed = Ok(Observation::Result {
 //!             result: vec![0.99].into(),
 //!             value: "[0.99]".into(),
@@ -60,8 +61,11 @@ pub mod validate;
 mod value;
 
 pub use create::{CreateError, new_run_from_templates, rollout_field_ref};
-pub use machine::{MeasurementResult, MeasurementTask, RunStep, TaskKind, finish_measurement, perform, step};
+pub use machine::{MeasurementResult, MeasurementTask, RunStep, TaskKind, finish_measurement, step};
 pub use phase::AnalysisPhase;
-pub use provider::{MeasurementProvider, MeasurementRequest, Observation, ProviderError, Providers};
+pub use provider::{
+    ErrorSource, MeasurementRequest, Observation, ProviderError, ProviderErrorKind, Sample,
+    terminated_observation,
+};
 pub use types::*;
 pub use value::MetricValue;

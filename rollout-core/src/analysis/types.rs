@@ -441,6 +441,14 @@ pub struct Measurement {
     /// When to resume an in-flight measurement.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume_at: Option<Timestamp>,
+    /// Our extension: the opaque state a judge returned with this measurement's verdict, handed
+    /// back to it in the next evaluation of the run. Serialized as `judgeState`, standard base64.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "judge_types::serde_forms::state_bytes"
+    )]
+    pub judge_state: Option<Vec<u8>>,
 }
 
 fn is_zero(v: &i32) -> bool {

@@ -6,6 +6,9 @@
 //! - [`hash`]: step hash and pod-template hash.
 //! - [`args`]: Rollout-side analysis argument resolution.
 //! - [`observed`]: the observed snapshot, coordinator inputs, actions and decisions.
+//! - [`phase`]: `status.phase` / `status.message` (upstream `CalculateRolloutPhase`) and what a
+//!   reader shows for a Rollout object (upstream `GetRolloutPhase`, [`rollout_phase`]).
+//! - [`why`]: the structured cause of every abort, hold and degraded condition (`status.why`).
 //! - [`machine`]: the state machine, [`reconcile`] (and [`machine::reconcile_prepared`] with
 //!   spec-derived values cached per generation).
 //!
@@ -29,19 +32,25 @@
 //!   false` still blocks a step), AnalysisRun history limits, ephemeral metadata.
 
 pub mod args;
+pub mod failures;
 pub mod hash;
 pub mod machine;
 pub mod observed;
+pub mod phase;
 pub mod replicas;
+pub mod routing;
 pub mod spec;
 pub mod status;
 pub mod validation;
+pub mod why;
 
 pub use machine::reconcile;
 pub use observed::*;
+pub use phase::{calculate_phase, rollout_phase};
 pub use spec::*;
 pub use status::*;
 pub use validation::{FieldError, FieldErrorKind, validate};
+pub use why::{Cause, DecidingMetric, Why};
 
 /// Annotation holding a Rollout's or ReplicaSet's revision.
 pub const REVISION_ANNOTATION: &str = "rollout.argoproj.io/revision";

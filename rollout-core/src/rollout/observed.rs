@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::args::ResolvedArg;
 use super::spec::{AnalysisTemplateRef, DryRun, LabelSelector, MeasurementRetention};
 use super::status::RolloutStatus;
+use super::why::DecidingMetric;
 use crate::analysis::{
     AnalysisPhase, AnalysisRun, AnalysisTemplate, Argument, CreateError, new_run_from_templates,
 };
@@ -107,6 +108,10 @@ pub struct ObservedAnalysisRun {
     /// `metadata.creationTimestamp`: run history keeps the newest runs (`None` counts as oldest).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<Timestamp>,
+    /// The metric that decided a Failed, Error or Inconclusive run
+    /// ([`DecidingMetric::of_run`]); the rollout's [`Why`](super::why::Why) names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<DecidingMetric>,
 }
 
 /// The workload referenced by `workloadRef`.
@@ -300,6 +305,18 @@ pub enum Action {
         stable_hash: String,
         /// Canary weight (0..=maxTrafficWeight).
         weight: i32,
+    },
+    /// A `setHeaderRoute` step (issue #15): on every configured router, route requests matching
+    /// the headers to the canary; no match removes the route. See
+    /// [`crate::rollout::routing`] for what each router writes.
+    SetHeaderRoute(crate::rollout::routing::HeaderRoute),
+    /// A `setMirrorRoute` step: mirror matching requests to the canary (no match removes it).
+    SetMirrorRoute(crate::rollout::routing::MirrorRoute),
+    /// Remove the managed routes (header and mirror routes) from every configured router: the
+    /// update completed, was aborted or was replaced by a newer one.
+    RemoveManagedRoutes {
+        /// Route names: `trafficRouting.managedRoutes`, then the steps' route names.
+        routes: Vec<String>,
     },
     /// Create an AnalysisRun.
     CreateAnalysisRun(AnalysisRunRequest),

@@ -382,18 +382,33 @@ impl CanaryStep {
         if self.analysis.is_some() {
             return "analysis".to_string();
         }
-        if self.set_canary_scale.is_some() {
-            return "setCanaryScale".to_string();
+        if let Some(s) = &self.set_canary_scale {
+            // Upstream checks weight, then matchTrafficWeight, then replicas; an empty
+            // setCanaryScale falls through to the remaining kinds.
+            if let Some(w) = s.weight {
+                return format!("setCanaryScale{{weight: {w}}}");
+            }
+            if s.match_traffic_weight {
+                return "setCanaryScale{matchTrafficWeight: true}".to_string();
+            }
+            if let Some(r) = s.replicas {
+                return format!("setCanaryScale{{replicas: {r}}}");
+            }
         }
-        if self.set_header_route.is_some() {
-            return "setHeaderRoute".to_string();
-        }
-        if self.set_mirror_route.is_some() {
-            return "setMirrorRoute".to_string();
-        }
+        let name = |v: &Value| {
+            v.get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
         if let Some(p) = &self.plugin {
-            let name = p.get("name").and_then(Value::as_str).unwrap_or_default();
-            return format!("plugin: {name}");
+            return format!("plugin: {}", name(p));
+        }
+        if let Some(h) = &self.set_header_route {
+            return format!("setHeaderRoute: {}", name(h));
+        }
+        if let Some(m) = &self.set_mirror_route {
+            return format!("setMirrorRoute: {}", name(m));
         }
         "invalid".to_string()
     }

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::why::Why;
 use crate::analysis::AnalysisPhase;
 use crate::common::Timestamp;
 
@@ -83,6 +84,10 @@ pub struct RolloutStatus {
     /// Conditions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// The structured causes of the current abort, hold and degraded conditions (our
+    /// extension, see [`why`](super::why)); the conditions' messages are rendered from them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub why: Vec<Why>,
     /// Fields the core does not interpret (e.g. `alb`).
     #[serde(flatten)]
     pub extra: Map<String, Value>,

@@ -11,8 +11,10 @@ use super::spec::{CanaryStrategy, Rollout, RolloutAnalysis};
 use crate::common::IntOrString;
 
 mod authoring;
+mod routers;
 
 pub use authoring::{rollout_problems, template_refs, unknown_fields};
+pub use routers::{NO_ROUTER, UNSUPPORTED_PING_PONG, UNSUPPORTED_ROUTER};
 
 /// Upstream `MissingFieldMessage`.
 pub fn missing_field_message(field: &str) -> String {
@@ -487,7 +489,8 @@ fn validate_canary(ro: &Rollout, c: &CanaryStrategy, errs: &mut Vec<FieldError>)
                 INVALID_SET_HEADER_ROUTE,
             ));
         }
-        if step.set_mirror_route.is_some() && tr.is_none_or(|t| t.istio.is_none()) {
+        if step.set_mirror_route.is_some() && tr.is_none_or(|t| t.istio.is_none() && !routers::has_gateway(t))
+        {
             errs.push(invalid(
                 format!("{sp}.setMirrorRoute"),
                 quoted("setMirrorRoute"),
@@ -495,6 +498,12 @@ fn validate_canary(ro: &Rollout, c: &CanaryStrategy, errs: &mut Vec<FieldError>)
             ));
         }
         if let Some(t) = tr {
+            errs.extend(routers::step_route_problems(
+                t,
+                &sp,
+                step.set_header_route.as_ref(),
+                step.set_mirror_route.as_ref(),
+            ));
             for (field, route) in [
                 ("setHeaderRoute", &step.set_header_route),
                 ("setMirrorRoute", &step.set_mirror_route),
@@ -524,6 +533,9 @@ fn validate_canary(ro: &Rollout, c: &CanaryStrategy, errs: &mut Vec<FieldError>)
     }
     if let Some(bg) = &c.analysis {
         validate_args(ro, &bg.analysis, &format!("{base}.canary.analysis"), errs);
+    }
+    if let Some(tr) = &c.traffic_routing {
+        errs.extend(routers::problems(c, tr));
     }
 }
 

@@ -89,7 +89,8 @@ impl FakeCluster {
         self.observed.replica_sets.iter_mut().find(|r| r.name == name)
     }
 
-    fn apply_action(&mut self, a: &Action) {
+    /// Carries out one action on the fake objects (and logs it), as a driver's adapters would.
+    pub fn apply_action(&mut self, a: &Action) {
         self.log.push(a.clone());
         match a {
             Action::CreateReplicaSet {
@@ -167,7 +168,11 @@ impl FakeCluster {
                     selector_hash: Some(pod_template_hash.clone()),
                 }),
             },
-            Action::SetTrafficWeight { .. } => {}
+            // Routers are not modelled: the log records what was asked (issue #15 routes too).
+            Action::SetTrafficWeight { .. }
+            | Action::SetHeaderRoute(_)
+            | Action::SetMirrorRoute(_)
+            | Action::RemoveManagedRoutes { .. } => {}
             Action::CreateAnalysisRun(req) => {
                 self.observed.analysis_runs.push(ObservedAnalysisRun {
                     name: req.name.clone(),
@@ -178,6 +183,7 @@ impl FakeCluster {
                     message: String::new(),
                     terminating: false,
                     created_at: Some(self.now),
+                    decided_by: None,
                 });
             }
             Action::TerminateAnalysisRun { name } => {

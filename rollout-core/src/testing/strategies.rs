@@ -183,6 +183,7 @@ pub fn observed_snapshot() -> impl Strategy<Value = Observed> {
             message: "m".into(),
             terminating: false,
             created_at: None,
+            decided_by: None,
         });
     (
         prop::collection::vec(rs, 0..4),

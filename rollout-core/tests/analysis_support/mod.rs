@@ -80,14 +80,3 @@ pub fn value(v: serde_json::Value) -> Result<Observation, ProviderError> {
         metadata: Default::default(),
     })
 }
-
-/// Polls a future that never waits on IO to completion.
-pub fn block_on<F: std::future::Future>(fut: F) -> F::Output {
-    let mut fut = std::pin::pin!(fut);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    loop {
-        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
-}

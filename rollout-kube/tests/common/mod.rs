@@ -98,7 +98,7 @@ impl Running {
 pub fn spawn_controller(
     c: &Cluster,
     config: ControllerConfig,
-    providers: Option<rollout_core::analysis::Providers>,
+    providers: Option<rollout_driver::Providers>,
 ) -> Running {
     let mut registry = Registry::default();
     let mut ctrl = RolloutController::new(c.sa.clone(), config, &mut registry);
@@ -337,7 +337,7 @@ pub async fn wait_for_steady_events(c: &Cluster, kind: &str, name: &str) -> Vec<
 }
 
 /// Runs the controller as the ServiceAccount, watching `c.ns`, measuring with `providers`.
-pub fn start_controller_with(c: &Cluster, providers: rollout_core::analysis::Providers) -> Running {
+pub fn start_controller_with(c: &Cluster, providers: rollout_driver::Providers) -> Running {
     spawn_controller(c, watching(c), Some(providers))
 }
 

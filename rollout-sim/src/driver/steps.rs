@@ -1,4 +1,5 @@
-//! The driver's per-instant work: reconcile, apply, analysis runs, faults, traffic, outcome.
+//! The simulation's per-instant work: the driver ticks and what they are logged as, analysis
+//! runs, faults, traffic, outcome.
 
 use super::*;
 
@@ -8,22 +9,29 @@ impl Simulation {
         self.reconcile_instant_logged(&mut |_| {}).await;
     }
 
-    /// Reconciles at the current instant until nothing changes, logging what happens.
+    /// Ticks the Rollout's driver at the current instant until nothing changes, logging what each
+    /// tick did (its actions, then the status), and ticks the runs after each.
     pub(super) async fn reconcile_instant_logged(&mut self, sink: &mut dyn FnMut(&LogEvent)) {
         for _ in 0..MAX_PASSES_PER_INSTANT {
-            let before = self.rollout.status.clone();
-            let observed = adapters::observe(&self.io, &self.io).await.unwrap_or_default();
-            // Spec-derived values (validation, step and pod-template hashes) are computed once per
-            // generation, not per pass: their cost grows with the spec (steps, long strings).
-            let prepared = match self.prepared.take() {
-                Some(p) if p.is_current(&self.rollout, &observed) => p,
-                _ => Prepared::new(&self.rollout, &observed),
+            // What a workload scale-down is logged from: the replicas before the tick.
+            let mut workload_replicas = self
+                .io
+                .world()
+                .cluster
+                .workload
+                .as_ref()
+                .map_or(0, |w| w.replicas);
+            let (actions, status_changed) = match self.driver.tick(self.now).await {
+                Ok(outcome) => {
+                    self.wakeup = outcome.decision.next_wakeup;
+                    (outcome.decision.actions, outcome.status_written)
+                }
+                // The in-memory adapters fail only for an object that vanished (the driver records
+                // a ReplicaSet's as a ReplicaFailure); the next pass re-observes.
+                Err(_) => (Vec::new(), true),
             };
-            let decision =
-                reconcile_prepared(&self.rollout, &observed, self.now, &Inputs::default(), &prepared);
-            self.prepared = Some(prepared);
             let mut changed = false;
-            for action in &decision.actions {
+            for action in &actions {
                 match action {
                     Action::Event(e) => self.log(
                         EventKind::RolloutEvent {
@@ -60,18 +68,14 @@ impl Simulation {
                         sink,
                     ),
                     Action::ScaleWorkload { kind, name, replicas } => {
-                        let from = self
-                            .io
-                            .world()
-                            .cluster
-                            .workload
-                            .as_ref()
-                            .map_or(0, |w| w.replicas);
                         let scale = EventKind::Scale {
                             replica_set: format!("{}/{name}", kind.to_ascii_lowercase()),
-                            from,
+                            from: workload_replicas,
                             to: *replicas,
                         };
+                        if self.io.world().cluster.workload.is_some() {
+                            workload_replicas = *replicas;
+                        }
                         // A migration drains the workload while the first revision deploys, before
                         // recording starts: keep those for the start of the log.
                         if self.recording {
@@ -83,32 +87,30 @@ impl Simulation {
                     _ => {}
                 }
                 changed |= !matches!(action, Action::Event(_));
-                // In-memory adapters only fail for objects that vanished; the next pass re-observes.
-                let _ = adapters::apply(action, &self.io, Some(&self.io), &self.io, &self.io).await;
             }
-            self.rollout.status = decision.status;
-            self.wakeup = decision.next_wakeup;
             self.log_status(sink);
             let runs_changed = self.advance_runs(sink).await;
-            if !changed && !runs_changed && before == self.rollout.status {
+            if !changed && !runs_changed && !status_changed {
                 break;
             }
         }
     }
 
     fn current_weight(&self) -> i32 {
-        self.rollout
+        let w = self.io.world();
+        w.rollout
             .status
             .canary
             .weights
             .as_ref()
             .map(|w| w.canary.weight)
-            .or_else(|| self.io.world().cluster.router.as_ref().map(|r| r.weight))
+            .or_else(|| w.cluster.router.as_ref().map(|r| r.weight))
             .unwrap_or(0)
     }
 
     fn log_status(&mut self, sink: &mut dyn FnMut(&LogEvent)) {
-        let st = &self.rollout.status;
+        let ro = self.io.rollout();
+        let st = &ro.status;
         if self.recording
             && self.canary_hash.is_empty()
             && !st.current_pod_hash.is_empty()
@@ -118,12 +120,12 @@ impl Simulation {
             let hash = self.canary_hash.clone();
             self.log(EventKind::Update { hash }, sink);
         }
-        let step = self.rollout.status.current_step_index;
+        let step = st.current_step_index;
         if step != self.last_step {
             self.last_step = step;
-            if let Some(index) = step.filter(|_| !self.rollout.status.abort) {
+            if let Some(index) = step.filter(|_| !st.abort) {
                 let idx = usize::try_from(index).unwrap_or(usize::MAX);
-                let steps = self.rollout.steps();
+                let steps = ro.steps();
                 let count = i32::try_from(steps.len()).unwrap_or(i32::MAX);
                 let desc = steps.get(idx).map(|s| s.describe()).unwrap_or_default();
                 self.log(
@@ -139,7 +141,7 @@ impl Simulation {
         let weight = self.current_weight();
         if Some(weight) != self.last_weight {
             self.last_weight = Some(weight);
-            self.weights.push(WeightPoint {
+            self.io.world().weights.push(WeightPoint {
                 time_ms: self.now.as_millisecond(),
                 canary_weight: u32::try_from(weight.clamp(0, 100)).unwrap_or(0),
             });
@@ -173,10 +175,10 @@ impl Simulation {
                 );
             }
         }
-        let phase = self.rollout.status.phase;
+        let phase = st.phase;
         if phase != self.last_phase {
             self.last_phase = phase;
-            let message = self.rollout.status.message.clone();
+            let message = st.message.clone();
             self.log(
                 EventKind::Phase {
                     phase: self.phase_name(),
@@ -187,72 +189,56 @@ impl Simulation {
         }
     }
 
-    /// Steps every run; takes due measurements. Returns whether any run changed.
+    /// Ticks every run (again while a tick took measurements), logging its measurements and its
+    /// completion. Returns whether any run changed.
     async fn advance_runs(&mut self, sink: &mut dyn FnMut(&LogEvent)) -> bool {
         let mut any = false;
         let count = self.io.world().runs.len();
         for i in 0..count {
-            let mut results: Vec<MeasurementResult> = Vec::new();
             for _ in 0..MAX_PASSES_PER_INSTANT {
-                let Some(state) = self.io.world().runs.get(i).cloned() else {
+                let Some(run) = self.io.world().runs.get(i).map(|r| r.run.clone()) else {
                     break;
                 };
-                let before = state.run.status.clone();
-                let outcome = step(&state.run, self.now, std::mem::take(&mut results));
-                let tasks = outcome.tasks;
-                let completed_now = outcome.status.phase.is_completed()
-                    && !before.as_ref().is_some_and(|b| b.phase.is_completed());
-                let (name, phase, message) = (
-                    state.run.metadata.name.clone(),
-                    outcome.status.phase,
-                    outcome.status.message.clone(),
-                );
-                let changed = before.as_ref() != Some(&outcome.status);
+                let completed_before = run.status.as_ref().is_some_and(|s| s.phase.is_completed());
+                // The in-memory run store fails only for a run that vanished.
+                let Ok(outcome) = self.run_driver.tick(&run, self.now).await else {
+                    break;
+                };
                 if let Some(state) = self.io.world().runs.get_mut(i) {
-                    state.run.status = Some(outcome.status);
                     state.next_wake = outcome.next_wake;
                 }
-                any |= changed;
-                if completed_now {
+                any |= outcome.status_written;
+                let name = &run.metadata.name;
+                for (kind, result) in &outcome.measurements {
+                    if *kind == TaskKind::Terminate {
+                        continue;
+                    }
+                    self.measurements += 1;
+                    if result.measurement.phase.is_completed() {
+                        self.log(
+                            EventKind::Measurement {
+                                run: name.clone(),
+                                metric: result.metric.clone(),
+                                phase: format!("{:?}", result.measurement.phase),
+                                value: result.measurement.value.clone(),
+                                message: crate::provider::message_with_hint(&result.measurement),
+                                code: result.measurement.metadata.get(metadata_keys::CODE).cloned(),
+                            },
+                            sink,
+                        );
+                    }
+                }
+                if outcome.status.phase.is_completed() && !completed_before {
                     self.log(
                         EventKind::AnalysisCompleted {
                             run: name.clone(),
-                            phase: format!("{phase:?}"),
-                            message,
+                            phase: format!("{:?}", outcome.status.phase),
+                            message: outcome.status.message.clone(),
                         },
                         sink,
                     );
                 }
-                for task in tasks {
-                    let mut request = task.request;
-                    request.weights = self.weights.clone();
-                    match task.kind {
-                        TaskKind::Terminate => {
-                            let terminated = self.providers.terminate(&request).await;
-                            results.push(finish_measurement(&request, terminated, self.now));
-                        }
-                        TaskKind::Measure | TaskKind::Resume => {
-                            self.measurements += 1;
-                            let observed = self.providers.observe(&request).await;
-                            let result = finish_measurement(&request, observed, self.now);
-                            if result.measurement.phase.is_completed() {
-                                self.log(
-                                    EventKind::Measurement {
-                                        run: name.clone(),
-                                        metric: result.metric.clone(),
-                                        phase: format!("{:?}", result.measurement.phase),
-                                        value: result.measurement.value.clone(),
-                                        message: crate::provider::message_with_hint(&result.measurement),
-                                        code: result.measurement.metadata.get(metadata_keys::CODE).cloned(),
-                                    },
-                                    sink,
-                                );
-                            }
-                            results.push(result);
-                        }
-                    }
-                }
-                if results.is_empty() {
+                if outcome.measurements.is_empty() {
                     break;
                 }
             }
@@ -271,7 +257,13 @@ impl Simulation {
             };
             let due = match when {
                 When::Time(d) => self.now >= plus(self.start, d),
-                When::Step(s) => self.rollout.status.current_step_index.is_some_and(|c| c >= s),
+                When::Step(s) => self
+                    .io
+                    .world()
+                    .rollout
+                    .status
+                    .current_step_index
+                    .is_some_and(|c| c >= s),
                 When::CanaryWeight(w) => self.current_weight() >= w,
             };
             // A crash loop needs the canary's ReplicaSet; wait until the update created it.
@@ -324,8 +316,10 @@ impl Simulation {
 
     /// A timeline point of the current state, without traffic (used at the end).
     pub(super) fn snapshot(&mut self) {
-        let max_weight = self.rollout.max_traffic_weight();
-        let split = self.io.world().cluster.traffic_split(self.now, max_weight);
+        let split = {
+            let w = self.io.world();
+            w.cluster.traffic_split(self.now, w.rollout.max_traffic_weight())
+        };
         self.push_point(&split, &BTreeMap::new());
     }
 
@@ -348,15 +342,17 @@ impl Simulation {
         self.timeline.push(TimelinePoint {
             t: self.now.duration_since(self.start).as_secs_f64(),
             weight: self.current_weight(),
-            step: self.rollout.status.current_step_index,
+            step: self.io.world().rollout.status.current_step_index,
             versions,
         });
     }
 
     /// One tick of traffic into the metric source, and a timeline point.
     pub(super) fn traffic_tick(&mut self) {
-        let max_weight = self.rollout.max_traffic_weight();
-        let split = self.io.world().cluster.traffic_split(self.now, max_weight);
+        let split = {
+            let w = self.io.world();
+            w.cluster.traffic_split(self.now, w.rollout.max_traffic_weight())
+        };
         let shares: Vec<Share> = {
             let world = self.io.world();
             self.pod_seconds.add(&world.cluster.replica_sets, self.tick);
@@ -390,9 +386,11 @@ impl Simulation {
 
     /// `kubectl argo rollouts promote`.
     pub(super) fn promote(&mut self) {
-        self.rollout.spec.paused = false;
-        let n = i32::try_from(self.rollout.steps().len()).unwrap_or(i32::MAX);
-        let st = &mut self.rollout.status;
+        let mut world = self.io.world();
+        let rollout = Arc::make_mut(&mut world.rollout);
+        rollout.spec.paused = false;
+        let n = i32::try_from(rollout.steps().len()).unwrap_or(i32::MAX);
+        let st = &mut rollout.status;
         if st.pause_conditions.is_empty()
             || st
                 .pause_conditions
@@ -442,7 +440,8 @@ impl Simulation {
 
     /// The outcome, once there is one.
     pub(super) fn outcome(&mut self) -> Result<Option<(Outcome, String)>, SimError> {
-        let st = &self.rollout.status;
+        let ro = self.io.rollout();
+        let st = &ro.status;
         if st.abort {
             let stable_ready = self
                 .io
@@ -482,8 +481,8 @@ impl Simulation {
                             .is_some_and(|s| s.phase == AnalysisPhase::Successful)
                     })
                     .count();
-                let done = match self.rollout.steps().len() {
-                    _ if self.rollout.blue_green().is_some() => {
+                let done = match ro.steps().len() {
+                    _ if ro.blue_green().is_some() => {
                         "the active Service switched to the new version".to_string()
                     }
                     0 => "the canary had no steps".to_string(),
@@ -509,7 +508,7 @@ impl Simulation {
                 let indefinite = st
                     .current_step_index
                     .and_then(|i| usize::try_from(i).ok())
-                    .and_then(|i| self.rollout.steps().get(i))
+                    .and_then(|i| ro.steps().get(i))
                     .and_then(|s| s.pause.as_ref())
                     .is_some_and(|p| p.duration_seconds().is_none());
                 let waiting_for_person = (st.pause_condition(PauseReason::CanaryPauseStep).is_some()

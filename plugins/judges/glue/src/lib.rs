@@ -1,6 +1,7 @@
-//! Glue between the WIT types of `analysis-sdk` and the plain types of `judge-stats`: every shipped
-//! judge is `judge_glue::evaluate(input, judge_stats::<judge>::judge)`. The statistics live in
-//! `judge-stats` (tested natively); this crate only converts.
+//! Glue between `analysis-sdk` and `judge-stats` (both on the one set of judge types,
+//! `judge_types`): every shipped judge is `judge_glue::evaluate(input, judge_stats::<judge>::judge)`.
+//! The statistics live in `judge-stats` (tested natively); this crate only decodes the config and
+//! state and encodes the next state.
 
 use analysis_sdk::{Input, JudgeInfo};
 use judge_stats::config::{JudgeConfig, decode_state, encode_state, parse_config};
@@ -11,88 +12,13 @@ use serde::de::DeserializeOwned;
 /// The judge function shape shared by every judge in `judge-stats`.
 pub type JudgeFn<C, S> = fn(&js::JudgeData, &C, Option<S>) -> (js::Verdict, S);
 
-/// Converts the WIT input into `judge-stats`' input.
-pub fn to_data(input: &Input) -> js::JudgeData {
-    let raw = input.raw();
-    js::JudgeData {
-        metric: raw.metric.clone(),
-        now_ms: raw.now_ms,
-        series: raw
-            .series
-            .iter()
-            .map(|s| js::Series {
-                name: s.name.clone(),
-                points: s
-                    .points
-                    .iter()
-                    .map(|p| js::Point {
-                        time_ms: p.time_ms,
-                        value: p.value,
-                    })
-                    .collect(),
-                ratios: s
-                    .ratios
-                    .iter()
-                    .map(|r| js::RatioPoint {
-                        time_ms: r.time_ms,
-                        numerator: r.numerator,
-                        denominator: r.denominator,
-                    })
-                    .collect(),
-                buckets: s
-                    .buckets
-                    .iter()
-                    .map(|b| js::Bucket {
-                        upper_bound: b.upper_bound,
-                        count: b.count,
-                    })
-                    .collect(),
-            })
-            .collect(),
-        weights: raw
-            .weights
-            .iter()
-            .map(|w| js::WeightPoint {
-                time_ms: w.time_ms,
-                canary_weight: w.canary_weight,
-            })
-            .collect(),
-        args: raw
-            .args
-            .iter()
-            .map(|a| (a.name.clone(), a.value.clone()))
-            .collect(),
-    }
-}
-
-/// Converts a `judge-stats` verdict and the encoded state, if any, into the WIT verdict.
-pub fn to_sdk(v: js::Verdict, state: Option<Vec<u8>>) -> analysis_sdk::Verdict {
-    let phase = match v.phase {
-        js::Phase::Successful => analysis_sdk::Phase::Successful,
-        js::Phase::Failed => analysis_sdk::Phase::Failed,
-        js::Phase::Inconclusive => analysis_sdk::Phase::Inconclusive,
-        js::Phase::Error => analysis_sdk::Phase::Error,
-    };
+/// The verdict a judge returned, with its score kept in [0, 1] (a score that is not a number is
+/// dropped) and the encoded state, if any.
+pub fn finish(v: js::Verdict, state: Option<Vec<u8>>) -> analysis_sdk::Verdict {
     analysis_sdk::Verdict {
-        phase,
-        code: v.code,
         score: v.score.filter(|s| s.is_finite()).map(|s| s.clamp(0.0, 1.0)),
-        reason: v.reason,
-        details: v
-            .details
-            .into_iter()
-            .map(|d| analysis_sdk::Detail {
-                name: d.name,
-                statistic: d.statistic,
-                value: d.value,
-                effect: d.effect,
-                interval: d.interval,
-                samples: d.samples,
-                samples_needed: d.samples_needed,
-                extra: d.extra,
-            })
-            .collect(),
         state,
+        ..v
     }
 }
 
@@ -107,11 +33,11 @@ where
 {
     let config: C = parse_config(input.config()).map_err(|e| e.to_string())?;
     if let Err(e) = config.validate() {
-        return Ok(to_sdk(js::Verdict::invalid(e.to_string()), None));
+        return Ok(finish(js::Verdict::invalid(e.to_string()), None));
     }
     let state: Option<S> = decode_state(input.state()).map_err(|e| e.to_string())?;
-    let (verdict, next) = judge(&to_data(input), &config, state);
-    Ok(to_sdk(verdict, Some(encode_state(&next))))
+    let (verdict, next) = judge(input.raw(), &config, state);
+    Ok(finish(verdict, Some(encode_state(&next))))
 }
 
 /// A JSON Schema of the configuration listing its fields with their defaults.

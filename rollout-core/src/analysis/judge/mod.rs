@@ -1,128 +1,31 @@
-//! The judge contract: plain Rust mirrors of the WIT records in `analysis-sdk/wit/judge.wit`
-//! (`rollout:judge@0.1.0`), the [`Judge`] trait the WASM host (and native judges) implement, and a
-//! [`JudgeRegistry`] keyed by name + sha256.
+//! The judge's data, building a judge's input from a measurement request and recording its
+//! verdict as a measurement ([`measurement`]), and a native judge. The async `Judge` contract, the
+//! registry and the `judge` measurement provider live in `rollout-driver`.
 //!
-//! Field names and meanings match the WIT 1:1 (`time-ms` → `time_ms`, `option<T>` → `Option<T>`,
-//! `tuple<a, b>` → `(a, b)`, `list<u8>` → `Vec<u8>`), so hosts convert field by field.
+//! The input and verdict types are the crate `judge_types`, re-exported here: the one set of
+//! judge types that the WASM host, the guest SDK and judge-stats use as well (field names and
+//! meanings match the WIT records of `rollout:judge@0.1.0` 1:1; their JSON form is documented in
+//! `judge_types`).
 //!
-//! A metric opts in with the `judge` provider ([`JudgeMetric`](super::JudgeMetric));
-//! [`JudgeProvider`] turns it into a [`MeasurementProvider`](super::MeasurementProvider).
+//! A metric opts in with the `judge` provider ([`JudgeMetric`](super::JudgeMetric)).
 
+pub mod measurement;
 mod native;
-mod provider;
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
-use async_trait::async_trait;
-
+pub use judge_types::{
+    Bucket, Detail, JudgeArg, JudgeInfo, JudgeInput, JudgeVerdict, Point, RatioPoint, Series, VerdictPhase,
+    WeightPoint, codes,
+};
+pub use measurement::{
+    JudgedMeasurement, judge_input, metadata_keys, record_verdict, recorded_state, verdict_observation,
+};
 pub use native::RatioThresholdJudge;
-pub use provider::{JudgeProvider, metadata_keys};
 
 use super::AnalysisPhase;
+use super::provider::ErrorSource;
 
 /// The key of our provider in `metric.provider`.
 pub const JUDGE_PROVIDER: &str = "judge";
-
-/// WIT `point`: a value at a time (milliseconds since the Unix epoch).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Point {
-    /// Milliseconds since the Unix epoch.
-    pub time_ms: i64,
-    /// The value.
-    pub value: f64,
-}
-
-/// WIT `ratio-point`: counts of a ratio metric over a window ending at `time_ms` (per window,
-/// not cumulative).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RatioPoint {
-    /// End of the window, milliseconds since the Unix epoch.
-    pub time_ms: i64,
-    /// e.g. errors in the window.
-    pub numerator: f64,
-    /// e.g. requests in the window.
-    pub denominator: f64,
-}
-
-/// WIT `bucket`: the number of observations `<= upper_bound` (cumulative).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Bucket {
-    /// Upper bound (`f64::INFINITY` for `+Inf`).
-    pub upper_bound: f64,
-    /// Cumulative count.
-    pub count: f64,
-}
-
-/// WIT `series`: the data of one arm (`canary`, `stable`, ...).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Series {
-    /// Series name (the key under `judge.queries`).
-    pub name: String,
-    /// Plain values.
-    pub points: Vec<Point>,
-    /// Ratio counts; empty unless the query is a ratio.
-    pub ratios: Vec<RatioPoint>,
-    /// Histogram buckets; empty unless the query is a histogram.
-    pub buckets: Vec<Bucket>,
-}
-
-/// WIT `weight-point`: the canary's traffic weight (0-100) from `time_ms` on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WeightPoint {
-    /// Milliseconds since the Unix epoch.
-    pub time_ms: i64,
-    /// Percent of traffic to the canary.
-    pub canary_weight: u32,
-}
-
-/// WIT `arg`: a substituted argument of the run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JudgeArg {
-    /// Argument name.
-    pub name: String,
-    /// Argument value.
-    pub value: String,
-}
-
-/// WIT `evaluation-input`: everything a judge sees in one evaluation.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct JudgeInput {
-    /// The metric's name in the run.
-    pub metric: String,
-    /// Time of this evaluation, milliseconds since the Unix epoch.
-    pub now_ms: i64,
-    /// Per-arm data.
-    pub series: Vec<Series>,
-    /// Canary weight timeline.
-    pub weights: Vec<WeightPoint>,
-    /// Run arguments.
-    pub args: Vec<JudgeArg>,
-    /// `judge.config` of the metric as a JSON string (`"null"` when absent).
-    pub config: String,
-    /// The state the judge returned from its previous evaluation in this run.
-    pub state: Option<Vec<u8>>,
-}
-
-impl JudgeInput {
-    /// The series named `name`, if present.
-    pub fn series(&self, name: &str) -> Option<&Series> {
-        self.series.iter().find(|s| s.name == name)
-    }
-}
-
-/// WIT `phase`: the four outcomes of a measurement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum VerdictPhase {
-    /// The canary is fine.
-    Successful,
-    /// The canary regressed.
-    Failed,
-    /// No decision possible yet (e.g. too little data).
-    Inconclusive,
-    /// The judge could not judge (e.g. environment unhealthy).
-    Error,
-}
 
 impl From<VerdictPhase> for AnalysisPhase {
     fn from(p: VerdictPhase) -> Self {
@@ -135,57 +38,8 @@ impl From<VerdictPhase> for AnalysisPhase {
     }
 }
 
-/// WIT `detail`: why a judge decided as it did, for one metric or sub-check.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Detail {
-    /// What was checked, e.g. `error-ratio`.
-    pub name: String,
-    /// The statistic's name, e.g. `e-value`.
-    pub statistic: String,
-    /// The statistic's value.
-    pub value: f64,
-    /// Estimated effect (canary minus stable, or a ratio).
-    pub effect: Option<f64>,
-    /// Confidence interval of the effect.
-    pub interval: Option<(f64, f64)>,
-    /// Samples per arm seen so far (canary, stable).
-    pub samples: (u64, u64),
-    /// Samples per arm still needed, if known.
-    pub samples_needed: Option<u64>,
-    /// Anything else.
-    pub extra: Vec<(String, String)>,
-}
-
-/// WIT `verdict`: the result of one evaluation.
-#[derive(Debug, Clone, PartialEq)]
-pub struct JudgeVerdict {
-    /// The outcome.
-    pub phase: VerdictPhase,
-    /// Machine-readable reason code (`regression`, `insufficient-data`, ...).
-    pub code: String,
-    /// Score in [0, 1], 1 = canary as good as stable.
-    pub score: Option<f64>,
-    /// Human-readable reason, shown in the measurement message.
-    pub reason: String,
-    /// Per-metric explanation, stored in the measurement metadata.
-    pub details: Vec<Detail>,
-    /// State for the next evaluation in this run.
-    pub state: Option<Vec<u8>>,
-}
-
-/// WIT `judge-info`: what `describe` returns.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JudgeInfo {
-    /// Judge name.
-    pub name: String,
-    /// Judge version.
-    pub version: String,
-    /// JSON Schema of the config.
-    pub config_schema: String,
-}
-
-/// Why a judge could not return a verdict. The measurement becomes Error with this text.
+/// Why a judge could not return a verdict. The measurement becomes Error with this text, and
+/// the kind ([`JudgeError::kind`]) is recorded in its metadata.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum JudgeError {
     /// No judge with that name and digest is known.
@@ -199,64 +53,161 @@ pub enum JudgeError {
     /// The judge returned `err(message)`.
     #[error("judge returned an error: {0}")]
     Rejected(String),
-    /// The judge trapped, ran out of fuel/memory/time, or could not be instantiated.
-    #[error("judge failed: {0}")]
-    Failed(String),
+    /// The judge used its whole instruction (fuel) budget.
+    #[error("judge failed: {message}")]
+    FuelExhausted {
+        /// What happened.
+        message: String,
+        /// The host's error.
+        #[source]
+        source: Option<ErrorSource>,
+    },
+    /// The judge tried to grow its memory (or its output) past the cap.
+    #[error("judge failed: {message}")]
+    MemoryLimit {
+        /// What happened.
+        message: String,
+        /// The host's error.
+        #[source]
+        source: Option<ErrorSource>,
+    },
+    /// The wall-clock deadline of an evaluation fired.
+    #[error("judge failed: {message}")]
+    Deadline {
+        /// What happened.
+        message: String,
+        /// The host's error.
+        #[source]
+        source: Option<ErrorSource>,
+    },
+    /// The judge trapped (a panic, `unreachable`, a stack overflow).
+    #[error("judge failed: {message}")]
+    Trap {
+        /// What happened.
+        message: String,
+        /// The host's error.
+        #[source]
+        source: Option<ErrorSource>,
+    },
+    /// The component could not be read, verified, compiled, linked or instantiated.
+    #[error("judge failed: {message}")]
+    InvalidComponent {
+        /// What happened.
+        message: String,
+        /// The host's error.
+        #[source]
+        source: Option<ErrorSource>,
+    },
+    /// The metric's judge settings do not fit the judge (e.g. the digest names another judge),
+    /// or the input exceeds the host's limits.
+    #[error("judge failed: {message}")]
+    InvalidConfig {
+        /// What is wrong.
+        message: String,
+        /// The host's error, if any.
+        #[source]
+        source: Option<ErrorSource>,
+    },
+    /// The host could not run the judge now (engine, capacity, a cancelled task).
+    #[error("judge failed: {message}")]
+    Unavailable {
+        /// What happened.
+        message: String,
+        /// The host's error, if any.
+        #[source]
+        source: Option<ErrorSource>,
+    },
 }
 
-/// A judge: a pure function from metric data to a verdict.
-#[async_trait]
-pub trait Judge: Send + Sync {
-    /// Name, version and config schema.
-    fn describe(&self) -> JudgeInfo;
-    /// Judge one evaluation.
-    async fn evaluate(&self, input: JudgeInput) -> Result<JudgeVerdict, JudgeError>;
+/// The kind of a [`JudgeError`], as recorded in measurements and in a Rollout's
+/// [`Why`](crate::rollout::why::Why).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JudgeErrorKind {
+    /// [`JudgeError::NotFound`].
+    NotFound,
+    /// [`JudgeError::Rejected`].
+    Rejected,
+    /// [`JudgeError::FuelExhausted`].
+    FuelExhausted,
+    /// [`JudgeError::MemoryLimit`].
+    MemoryLimit,
+    /// [`JudgeError::Deadline`].
+    Deadline,
+    /// [`JudgeError::Trap`].
+    Trap,
+    /// [`JudgeError::InvalidComponent`].
+    InvalidComponent,
+    /// [`JudgeError::InvalidConfig`].
+    InvalidConfig,
+    /// [`JudgeError::Unavailable`].
+    Unavailable,
 }
 
-/// Finds judges by name and sha256 (the WASM host loads and caches components behind this).
-#[async_trait]
-pub trait JudgeRegistry: Send + Sync {
-    /// The judge with this name and digest, or [`JudgeError::NotFound`].
-    async fn lookup(&self, name: &str, sha256: &str) -> Result<Arc<dyn Judge>, JudgeError>;
-}
+impl JudgeErrorKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [JudgeErrorKind; 9] = [
+        JudgeErrorKind::NotFound,
+        JudgeErrorKind::Rejected,
+        JudgeErrorKind::FuelExhausted,
+        JudgeErrorKind::MemoryLimit,
+        JudgeErrorKind::Deadline,
+        JudgeErrorKind::Trap,
+        JudgeErrorKind::InvalidComponent,
+        JudgeErrorKind::InvalidConfig,
+        JudgeErrorKind::Unavailable,
+    ];
 
-/// An in-memory registry of ready judges (native judges, tests, pre-loaded components).
-#[derive(Clone, Default)]
-pub struct StaticJudges {
-    by_key: BTreeMap<(String, String), Arc<dyn Judge>>,
-}
+    /// The kebab-case name (as serialized).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JudgeErrorKind::NotFound => "not-found",
+            JudgeErrorKind::Rejected => "rejected",
+            JudgeErrorKind::FuelExhausted => "fuel-exhausted",
+            JudgeErrorKind::MemoryLimit => "memory-limit",
+            JudgeErrorKind::Deadline => "deadline",
+            JudgeErrorKind::Trap => "trap",
+            JudgeErrorKind::InvalidComponent => "invalid-component",
+            JudgeErrorKind::InvalidConfig => "invalid-config",
+            JudgeErrorKind::Unavailable => "unavailable",
+        }
+    }
 
-impl std::fmt::Debug for StaticJudges {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StaticJudges")
-            .field("keys", &self.by_key.keys().collect::<Vec<_>>())
-            .finish()
+    /// The kind named `name` ([`JudgeErrorKind::as_str`]).
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
     }
 }
 
-impl StaticJudges {
-    /// An empty registry.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Register `judge` under `name` (usually `describe().name`) and `sha256` (lower-case hex).
-    pub fn insert(&mut self, name: &str, sha256: &str, judge: Arc<dyn Judge>) -> &mut Self {
-        self.by_key
-            .insert((name.to_string(), sha256.to_ascii_lowercase()), judge);
+impl JudgeError {
+    /// The same error with `error` as its source (`NotFound` and `Rejected` are unchanged).
+    #[must_use]
+    pub fn with_source(mut self, error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        match &mut self {
+            JudgeError::NotFound { .. } | JudgeError::Rejected(_) => {}
+            JudgeError::FuelExhausted { source, .. }
+            | JudgeError::MemoryLimit { source, .. }
+            | JudgeError::Deadline { source, .. }
+            | JudgeError::Trap { source, .. }
+            | JudgeError::InvalidComponent { source, .. }
+            | JudgeError::InvalidConfig { source, .. }
+            | JudgeError::Unavailable { source, .. } => *source = Some(ErrorSource::new(error)),
+        }
         self
     }
-}
 
-#[async_trait]
-impl JudgeRegistry for StaticJudges {
-    async fn lookup(&self, name: &str, sha256: &str) -> Result<Arc<dyn Judge>, JudgeError> {
-        self.by_key
-            .get(&(name.to_string(), sha256.to_ascii_lowercase()))
-            .cloned()
-            .ok_or_else(|| JudgeError::NotFound {
-                name: name.to_string(),
-                sha256: sha256.to_string(),
-            })
+    /// The kind of this error.
+    pub fn kind(&self) -> JudgeErrorKind {
+        match self {
+            JudgeError::NotFound { .. } => JudgeErrorKind::NotFound,
+            JudgeError::Rejected(_) => JudgeErrorKind::Rejected,
+            JudgeError::FuelExhausted { .. } => JudgeErrorKind::FuelExhausted,
+            JudgeError::MemoryLimit { .. } => JudgeErrorKind::MemoryLimit,
+            JudgeError::Deadline { .. } => JudgeErrorKind::Deadline,
+            JudgeError::Trap { .. } => JudgeErrorKind::Trap,
+            JudgeError::InvalidComponent { .. } => JudgeErrorKind::InvalidComponent,
+            JudgeError::InvalidConfig { .. } => JudgeErrorKind::InvalidConfig,
+            JudgeError::Unavailable { .. } => JudgeErrorKind::Unavailable,
+        }
     }
 }

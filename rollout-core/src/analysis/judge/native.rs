@@ -1,10 +1,9 @@
 //! A native (in-process) judge: compares the canary's error ratio with the stable one.
-//! Used by tests and as a reference for judge authors.
+//! Used by tests and as a reference for judge authors; `rollout-driver` registers it as a judge.
 
-use async_trait::async_trait;
 use serde::Deserialize;
 
-use super::{Detail, Judge, JudgeError, JudgeInfo, JudgeInput, JudgeVerdict, VerdictPhase};
+use super::{Detail, JudgeError, JudgeInfo, JudgeInput, JudgeVerdict, VerdictPhase};
 
 /// Compares `sum(numerator)/sum(denominator)` of two ratio series.
 ///
@@ -52,9 +51,9 @@ fn totals(input: &JudgeInput, name: &str) -> Result<(f64, f64), JudgeError> {
         .fold((0.0, 0.0), |(n, d), r| (n + r.numerator, d + r.denominator)))
 }
 
-#[async_trait]
-impl Judge for RatioThresholdJudge {
-    fn describe(&self) -> JudgeInfo {
+impl RatioThresholdJudge {
+    /// Name, version and config schema.
+    pub fn describe(&self) -> JudgeInfo {
         JudgeInfo {
             name: Self::NAME.to_string(),
             version: "0.1.0".to_string(),
@@ -62,7 +61,8 @@ impl Judge for RatioThresholdJudge {
         }
     }
 
-    async fn evaluate(&self, input: JudgeInput) -> Result<JudgeVerdict, JudgeError> {
+    /// Judges one evaluation (synchronously: the judge does no IO).
+    pub fn evaluate(&self, input: JudgeInput) -> Result<JudgeVerdict, JudgeError> {
         let config: Config = match input.config.trim() {
             "" | "null" => Config::default(),
             text => serde_json::from_str(text)

@@ -7,9 +7,10 @@ use super::Ctx;
 use crate::analysis::AnalysisPhase;
 use crate::rollout::args::resolve_args;
 use crate::rollout::hash::POD_TEMPLATE_HASH_LABEL;
-use crate::rollout::observed::{Action, AnalysisRunKind, AnalysisRunRequest};
+use crate::rollout::observed::{Action, AnalysisRunKind, AnalysisRunRequest, ObservedAnalysisRun};
 use crate::rollout::spec::RolloutAnalysis;
 use crate::rollout::status::{PauseReason, RolloutAnalysisRunStatus};
+use crate::rollout::why::Why;
 
 /// What happened to one tracked run this tick.
 pub(super) enum RunOutcome {
@@ -123,18 +124,23 @@ impl Ctx<'_> {
             return (Some(s), RunOutcome::Running);
         };
         keep.push(s.name.clone());
-        if let Some(run) = self.obs.analysis_runs.iter().find(|r| r.name == s.name) {
+        let observed = self.obs.analysis_runs.iter().find(|r| r.name == s.name);
+        if let Some(run) = observed {
             s.status = run.phase;
             s.message = run.message.clone();
         }
+        let why = run_why(observed, &s, kind);
         let outcome = match s.status {
             AnalysisPhase::Successful => RunOutcome::Successful,
             AnalysisPhase::Failed | AnalysisPhase::Error => {
-                self.abort(s.message.clone());
+                self.abort(why.unwrap_or_else(Why::user_abort));
                 RunOutcome::Failed
             }
             AnalysisPhase::Inconclusive => {
                 self.add_pause.push(PauseReason::InconclusiveAnalysisRun);
+                if let Some(why) = why {
+                    self.record_why(why, false);
+                }
                 RunOutcome::Inconclusive
             }
             _ => RunOutcome::Running,
@@ -156,6 +162,34 @@ impl Ctx<'_> {
         }
         self.delete_old_runs(keep);
     }
+}
+
+/// The cause a Failed, Error or Inconclusive run gives (the observed run when there is one,
+/// else the status slot's name and phase).
+fn run_why(
+    observed: Option<&ObservedAnalysisRun>,
+    slot: &RolloutAnalysisRunStatus,
+    kind: AnalysisRunKind,
+) -> Option<Why> {
+    let fallback;
+    let run = match observed {
+        Some(run) => run,
+        None => {
+            fallback = ObservedAnalysisRun {
+                name: slot.name.clone(),
+                kind,
+                pod_template_hash: String::new(),
+                step_index: None,
+                phase: slot.status,
+                message: slot.message.clone(),
+                terminating: false,
+                created_at: None,
+                decided_by: None,
+            };
+            &fallback
+        }
+    };
+    Why::analysis(run, slot.message.clone())
 }
 
 /// Canary step and background analysis. Returns true if an Inconclusive pause was added.

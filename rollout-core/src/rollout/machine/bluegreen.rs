@@ -6,6 +6,7 @@ use crate::analysis::AnalysisPhase;
 use crate::rollout::observed::{Action, AnalysisRunKind, ObservedReplicaSet};
 use crate::rollout::spec::{BlueGreenStrategy, DEFAULT_SCALE_DOWN_DELAY_SECONDS};
 use crate::rollout::status::PauseReason;
+use crate::rollout::why::Why;
 
 pub(super) fn run(c: &mut Ctx) {
     let Some(bg) = c.ro.blue_green() else { return };
@@ -13,7 +14,7 @@ pub(super) fn run(c: &mut Ctx) {
         && !c.prev.abort
         && c.prev.stable_rs != c.hash
     {
-        c.abort(reason);
+        c.abort(Why::forced_abort(reason));
     }
     if c.new_rs.is_none() || c.prev.current_pod_hash != c.hash {
         new_update(c, bg);

@@ -8,6 +8,7 @@ use crate::rollout::replicas::{
 };
 use crate::rollout::spec::{CanaryStep, CanaryStrategy, DEFAULT_SCALE_DOWN_DELAY_SECONDS};
 use crate::rollout::status::{PauseReason, TrafficWeights, WeightDestination};
+use crate::rollout::why::Why;
 
 fn counts(rs: &ObservedReplicaSet) -> RsCounts {
     RsCounts {
@@ -19,11 +20,16 @@ fn counts(rs: &ObservedReplicaSet) -> RsCounts {
 
 pub(super) fn run(c: &mut Ctx) {
     let Some(canary) = c.ro.canary() else { return };
+    run_canary(c, canary);
+    super::routes::remove_on_transition(c, canary);
+}
+
+fn run_canary<'a>(c: &mut Ctx<'a>, canary: &'a CanaryStrategy) {
     if let Some(reason) = c.inputs.force_abort.clone()
         && !c.prev.abort
         && c.prev.stable_rs != c.hash
     {
-        c.abort(reason);
+        c.abort(Why::forced_abort(reason));
     }
     if c.new_rs.is_none() || c.prev.current_pod_hash != c.hash || c.step_changed {
         let step_hash = std::mem::take(&mut c.step_hash);
@@ -339,15 +345,18 @@ fn reconcile_services_and_traffic(c: &mut Ctx, canary: &CanaryStrategy) {
         verified: None,
     };
     let prev = c.prev.canary.weights.clone();
-    if prev.as_ref() != Some(&weights) {
-        // Do not shift traffic back to a stable that cannot take it yet.
-        let r = c.replicas();
-        let needed = if m == 0 { 0 } else { mul_div(m - w, r, m) };
-        let stable_avail = c.stable_rs.map_or(0, |s| s.available);
-        let prev_w = prev.as_ref().map_or(0, |p| p.canary.weight);
-        if w < prev_w && stable_avail < needed && !canary.dynamic_stable_scale {
-            return;
-        }
+    let changed = prev.as_ref() != Some(&weights);
+    let prev_w = prev.as_ref().map_or(0, |p| p.canary.weight);
+    // Do not shift traffic back to a stable that cannot take it yet.
+    let r = c.replicas();
+    let needed = if m == 0 { 0 } else { mul_div(m - w, r, m) };
+    let stable_avail = c.stable_rs.map_or(0, |s| s.available);
+    if changed && w < prev_w && stable_avail < needed && !canary.dynamic_stable_scale {
+        return;
+    }
+    // Header and mirror routes go before the weight, as upstream.
+    super::routes::set_step_route(c, aborted, fully_promoted);
+    if changed {
         c.actions.push(Action::SetTrafficWeight {
             canary_hash,
             stable_hash,
@@ -641,7 +650,7 @@ fn completed_current_step(c: &Ctx, canary: &CanaryStrategy) -> bool {
             .as_ref()
             .is_some_and(|s| s.status == crate::analysis::AnalysisPhase::Successful);
     }
-    step.set_header_route.is_some() || step.set_mirror_route.is_some()
+    super::routes::step_route_done(c, step)
 }
 
 /// Upstream `shouldFullPromote` for canary.

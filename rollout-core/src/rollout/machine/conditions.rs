@@ -1,11 +1,10 @@
-//! Phase and conditions with upstream's exact reasons and messages
-//! (`utils/conditions`, `rollout/sync.go:calculateRolloutConditions`,
-//! `utils/rollout/rolloututil.go:CalculateRolloutPhase`).
+//! Conditions with upstream's exact reasons and messages (`utils/conditions`,
+//! `rollout/sync.go:calculateRolloutConditions`); the phase is in [`crate::rollout::phase`].
 
 use super::Ctx;
 use crate::rollout::observed::EventType;
-use crate::rollout::spec::Rollout;
-use crate::rollout::status::{ConditionStatus, ConditionType, RolloutPhase, RolloutStatus};
+use crate::rollout::status::{ConditionStatus, ConditionType};
+use crate::rollout::why::Why;
 
 pub(crate) const REASON_PAUSED: &str = "RolloutPaused";
 pub(crate) const MSG_PAUSED: &str = "Rollout is paused";
@@ -28,69 +27,6 @@ const MSG_HEALTHY: &str = "Rollout is healthy";
 const MSG_NOT_HEALTHY: &str = "Rollout is not healthy";
 const REASON_COMPLETED: &str = "RolloutCompleted";
 const REASON_NOT_COMPLETED: &str = "RolloutNotCompleted";
-
-/// Upstream `CalculateRolloutPhase`: `(phase, message)`, first match wins.
-pub fn calculate_phase(ro: &Rollout, st: &RolloutStatus) -> (RolloutPhase, String) {
-    for c in &st.conditions {
-        if c.kind == ConditionType::InvalidSpec {
-            return (RolloutPhase::Degraded, format!("InvalidSpec: {}", c.message));
-        }
-    }
-    for c in &st.conditions {
-        if c.reason == REASON_ABORTED || c.reason == REASON_TIMED_OUT {
-            return (RolloutPhase::Degraded, format!("{}: {}", c.reason, c.message));
-        }
-    }
-    if ro.spec.paused {
-        return (RolloutPhase::Paused, "manually paused".into());
-    }
-    if let Some(p) = st.pause_conditions.first() {
-        return (RolloutPhase::Paused, p.reason.to_string());
-    }
-    if ro.spec.restart_at.is_some() && ro.spec.restart_at != st.restarted_at {
-        return (RolloutPhase::Progressing, "rollout is restarting".into());
-    }
-    let r = ro.replicas();
-    if st.updated_replicas < r {
-        return (
-            RolloutPhase::Progressing,
-            "more replicas need to be updated".into(),
-        );
-    }
-    if st.available_replicas < st.updated_replicas {
-        return (
-            RolloutPhase::Progressing,
-            "updated replicas are still becoming available".into(),
-        );
-    }
-    if let Some(bg) = ro.blue_green() {
-        if st.blue_green.active_selector.is_empty() || st.blue_green.active_selector != st.current_pod_hash {
-            return (RolloutPhase::Progressing, "active service cutover pending".into());
-        }
-        if st.stable_rs.is_empty() || st.stable_rs != st.current_pod_hash {
-            let msg = if bg.post_promotion_analysis.is_some() {
-                "waiting for analysis to complete"
-            } else {
-                "waiting for post-promotion verification to complete"
-            };
-            return (RolloutPhase::Progressing, msg.into());
-        }
-    } else {
-        if !ro.has_traffic_routing() && st.replicas > st.updated_replicas {
-            return (
-                RolloutPhase::Progressing,
-                "old replicas are pending termination".into(),
-            );
-        }
-        if st.stable_rs.is_empty() || st.stable_rs != st.current_pod_hash {
-            return (
-                RolloutPhase::Progressing,
-                "waiting for all steps to complete".into(),
-            );
-        }
-    }
-    (RolloutPhase::Healthy, String::new())
-}
 
 impl Ctx<'_> {
     /// Upstream `RolloutHealthy`.
@@ -169,19 +105,19 @@ impl Ctx<'_> {
             );
         }
         if aborted {
-            let mut msg = format!("Rollout aborted update to revision {}", self.revision());
-            if let Some(reason) = self.add_abort.clone().filter(|m| !m.is_empty()) {
-                msg = format!("{msg}: {reason}");
-            }
-            if self.st.set_condition(
+            let why = self.current_abort_why();
+            let msg = why.message();
+            let changed = self.st.set_condition(
                 ConditionType::Progressing,
                 ConditionStatus::False,
                 REASON_ABORTED,
                 msg.clone(),
                 now,
-            ) {
+            );
+            if changed {
                 self.event(EventType::Warning, REASON_ABORTED, msg);
             }
+            self.record_why(why, changed);
         } else if healthy {
             let name = new_name.unwrap_or_default();
             self.st.set_condition_with(
@@ -293,20 +229,23 @@ impl Ctx<'_> {
             self.wake_at(super::plus_secs(deadline, 1));
             return;
         }
-        let msg = match &new_name {
+        let text = match &new_name {
             Some(n) => format!("ReplicaSet {n:?} has timed out progressing."),
             None => format!("Rollout {:?} has timed out progressing.", self.ro.metadata.name),
         };
-        self.st.set_condition(
+        let why = Why::progress_deadline(new_name, text);
+        let msg = why.message();
+        let changed = self.st.set_condition(
             ConditionType::Progressing,
             ConditionStatus::False,
             REASON_TIMED_OUT,
             msg.clone(),
             now,
         );
+        self.record_why(why.clone(), changed);
         let in_flight = self.st.stable_rs != self.st.current_pod_hash;
         if self.ro.spec.progress_deadline_abort && in_flight && !self.is_aborted() {
-            self.abort(msg.clone());
+            self.abort(why);
             self.event(EventType::Warning, REASON_ABORTED, msg);
         }
     }

@@ -4,7 +4,9 @@
 //! `unsuccessfulRunHistoryLimit` (default 5 each), newest kept first, so thousands of Rollouts
 //! do not pile runs up in etcd.
 //!
-//! Of the non-current runs, newest first by creation time:
+//! Of the non-current runs, newest first by creation time (creation timestamps have one-second
+//! resolution, so runs created in the same second are ordered by their ReplicaSet's revision; a
+//! difference from upstream, which breaks such ties arbitrarily):
 //! - a run whose ReplicaSet (by pod-template hash) no longer exists is deleted, whatever its phase;
 //! - Successful runs beyond the successful limit are deleted;
 //! - Failed, Error and Inconclusive runs beyond the unsuccessful limit are deleted;
@@ -17,10 +19,11 @@
 //! let run = |name: &str, hash: &str, phase| ObservedAnalysisRun {
 //!     name: name.into(), kind: AnalysisRunKind::Step, pod_template_hash: hash.into(),
 //!     step_index: Some(0), phase, message: String::new(), terminating: false, created_at: None,
+//!     decided_by: None,
 //! };
 //! let runs = [run("a-2", "a", Successful), run("a-1", "a", Successful), run("gone-1", "gone", Running)];
 //! // Successful limit 1: the newest successful run stays; the run of a deleted RS goes.
-//! assert_eq!(runs_to_delete(runs.iter(), &["a"], 1, 5), vec!["gone-1", "a-1"]);
+//! assert_eq!(runs_to_delete(runs.iter(), &[("a", 1)], 1, 5), vec!["a-1", "gone-1"]);
 //! ```
 
 use super::Ctx;
@@ -33,21 +36,28 @@ pub const DEFAULT_SUCCESSFUL_RUN_HISTORY_LIMIT: i32 = 5;
 pub const DEFAULT_UNSUCCESSFUL_RUN_HISTORY_LIMIT: i32 = 5;
 
 /// Upstream `FilterAnalysisRunsToDelete`: the names of `runs` (the non-current runs) to delete,
-/// given the pod-template hashes of the Rollout's ReplicaSets and the two limits. Runs are taken
-/// newest first (creation time, then name, both descending; an unknown creation time counts as
-/// oldest); the result is in that order.
+/// given the Rollout's ReplicaSets as `(pod-template hash, revision)` and the two limits. Runs are
+/// taken newest first (creation time, then their ReplicaSet's revision, then name, all descending;
+/// an unknown creation time counts as oldest); the result is in that order.
 pub fn runs_to_delete<'a>(
     runs: impl IntoIterator<Item = &'a ObservedAnalysisRun>,
-    replica_set_hashes: &[&str],
+    replica_sets: &[(&str, i64)],
     successful_limit: i32,
     unsuccessful_limit: i32,
 ) -> Vec<&'a str> {
-    let mut runs: Vec<&ObservedAnalysisRun> = runs.into_iter().collect();
-    runs.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.name.cmp(&a.name)));
+    let revision = |run: &ObservedAnalysisRun| {
+        replica_sets
+            .iter()
+            .find(|(hash, _)| *hash == run.pod_template_hash)
+            .map(|&(_, revision)| revision)
+    };
+    let mut runs: Vec<(&ObservedAnalysisRun, Option<i64>)> =
+        runs.into_iter().map(|r| (r, revision(r))).collect();
+    runs.sort_by(|(a, ra), (b, rb)| (b.created_at, rb, &b.name).cmp(&(a.created_at, ra, &a.name)));
     let (mut successful, mut unsuccessful) = (0i32, 0i32);
     let mut out = Vec::new();
-    for run in runs {
-        if !replica_set_hashes.contains(&run.pod_template_hash.as_str()) {
+    for (run, revision) in runs {
+        if revision.is_none() {
             out.push(run.name.as_str());
             continue;
         }
@@ -77,14 +87,14 @@ impl Ctx<'_> {
         let unsuccessful = limits
             .and_then(|a| a.unsuccessful_run_history_limit)
             .unwrap_or(DEFAULT_UNSUCCESSFUL_RUN_HISTORY_LIMIT);
-        let hashes: Vec<&str> = self
+        let replica_sets: Vec<(&str, i64)> = self
             .obs
             .replica_sets
             .iter()
-            .map(|rs| rs.pod_template_hash.as_str())
+            .map(|rs| (rs.pod_template_hash.as_str(), rs.revision))
             .collect();
         let others = self.obs.analysis_runs.iter().filter(|r| !keep.contains(&r.name));
-        let doomed: Vec<String> = runs_to_delete(others, &hashes, successful, unsuccessful)
+        let doomed: Vec<String> = runs_to_delete(others, &replica_sets, successful, unsuccessful)
             .into_iter()
             .map(str::to_string)
             .collect();

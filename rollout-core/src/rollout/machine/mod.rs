@@ -8,9 +8,11 @@ mod analysis;
 mod baseline;
 mod bluegreen;
 mod canary;
+mod causes;
 mod conditions;
 pub mod history;
 mod prepared;
+mod routes;
 mod workload;
 
 use serde_json::Value;
@@ -19,13 +21,14 @@ use super::hash::{self, POD_TEMPLATE_HASH_LABEL};
 use super::observed::{Action, Decision, Event, EventType, Inputs, Observed, ObservedReplicaSet};
 use super::spec::Rollout;
 use super::status::{ConditionStatus, ConditionType, PauseCondition, PauseReason, RolloutStatus};
+use super::why::{self, Why};
 use crate::common::Timestamp;
 
+pub use super::phase::calculate_phase;
 pub use baseline::{
     ARM_BASELINE, ARM_LABEL, BASELINE_HASH_SUFFIX, BASELINE_HASH_VALUE, arm_template, baseline_hash,
     is_baseline_hash, validate as validate_baseline,
 };
-pub use conditions::calculate_phase;
 pub use prepared::Prepared;
 
 static NULL: Value = Value::Null;
@@ -112,6 +115,10 @@ pub(crate) struct Ctx<'a> {
     pub remove_pause: Vec<PauseReason>,
     pub clear_pause: bool,
     pub add_abort: Option<String>,
+    /// The cause of the abort requested this tick (with `add_abort`).
+    pub abort_why: Option<Why>,
+    /// Causes found this tick, merged into `status.why` by `finish`.
+    pub found_whys: Vec<why::Found>,
     pub remove_abort: bool,
     /// Set when the pass persisted status only (invalid spec, paused-condition patch).
     pub status_only: bool,
@@ -140,6 +147,8 @@ impl<'a> Ctx<'a> {
             remove_pause: Vec::new(),
             clear_pause: false,
             add_abort: None,
+            abort_why: None,
+            found_whys: Vec::new(),
             remove_abort: false,
             status_only: false,
         }
@@ -183,16 +192,18 @@ impl<'a> Ctx<'a> {
             .prev
             .condition(ConditionType::InvalidSpec)
             .is_some_and(|c| c.message == message);
+        let why = Why::invalid_spec(message);
         if !prev_same {
             self.st.remove_condition(ConditionType::InvalidSpec);
             self.st.set_condition(
                 ConditionType::InvalidSpec,
                 ConditionStatus::True,
-                "InvalidSpec",
-                message,
+                why::REASON_INVALID_SPEC,
+                why.message(),
                 now,
             );
         }
+        self.record_why(why, !prev_same);
         self.status_only = true;
         self.wake_at(plus_secs(now, INVALID_SPEC_REQUEUE_SECS));
     }
@@ -315,6 +326,7 @@ impl<'a> Ctx<'a> {
             (Some(_), Some(w)) => w.generation.to_string(),
             _ => String::new(),
         };
+        self.st.why = why::merge(&self.prev.why, std::mem::take(&mut self.found_whys), &self.st);
         let (phase, message) = calculate_phase(self.ro, &self.st);
         self.st.phase = Some(phase);
         self.st.message = message;
@@ -378,12 +390,6 @@ impl<'a> Ctx<'a> {
             return true;
         }
         !self.remove_abort && self.prev.abort
-    }
-
-    pub fn abort(&mut self, message: String) {
-        if self.add_abort.is_none() {
-            self.add_abort = Some(message);
-        }
     }
 
     pub fn replicas(&self) -> i32 {

@@ -5,19 +5,18 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use rollout_core::analysis::judge::{
-    JudgeProvider, JudgeRegistry, RatioThresholdJudge, StaticJudges, metadata_keys,
-};
+use rollout_core::analysis::judge::{RatioThresholdJudge, metadata_keys, record_verdict};
 use rollout_core::analysis::provider::Sample;
 use rollout_core::analysis::{
-    AnalysisPhase, Measurement, MeasurementProvider, MeasurementRequest, Metric, MetricProvider, Observation,
-    ProviderError, Providers,
+    AnalysisPhase, Measurement, MeasurementRequest, Metric, MetricProvider, Observation, ProviderError,
 };
+use rollout_driver::{JudgeProvider, JudgeRegistry, MeasurementProvider, Providers, StaticJudges};
 use serde_json::Value;
 
-mod analysis_support;
+mod support;
 
-use analysis_support::{at, block_on};
+use support::analysis::at;
+use support::block_on;
 
 /// A fake range-query source: answers by the `query` string of its config.
 struct FakeProm {
@@ -134,15 +133,19 @@ fn judge_metric_parses_as_provider_named_judge() {
 fn regression_fails_with_reason_and_details() {
     let (provider, prom) = setup(20.0); // canary 10% vs stable 1%
     let obs = block_on(provider.measure(&request(None))).unwrap();
-    let Observation::Decided {
+    let Observation::Judged(judged) = obs else {
+        panic!("expected a judged observation, got {obs:?}")
+    };
+    let mut m = Measurement::default();
+    record_verdict(&mut m, *judged);
+    let Measurement {
         phase,
         value,
         message,
         metadata,
-    } = obs
-    else {
-        panic!("expected a decided observation, got {obs:?}")
-    };
+        judge_state,
+        ..
+    } = m;
     assert_eq!(phase, AnalysisPhase::Failed);
     assert_eq!(value, "0");
     assert_eq!(
@@ -150,7 +153,7 @@ fn regression_fails_with_reason_and_details() {
         "canary error ratio 0.1000 exceeds stable 0.0100 by more than 0.01"
     );
     assert_eq!(metadata[metadata_keys::CODE], "regression");
-    assert_eq!(metadata[metadata_keys::STATE], "01000000");
+    assert_eq!(judge_state, Some(vec![1, 0, 0, 0]));
     let details: Value = serde_json::from_str(&metadata[metadata_keys::DETAILS]).unwrap();
     assert_eq!(details[0]["samples"], serde_json::json!([200, 200]));
     assert!((details[0]["value"].as_f64().unwrap() - 0.09).abs() < 1e-12);
@@ -165,11 +168,13 @@ fn no_regression_succeeds_and_state_is_threaded() {
         .metadata
         .insert(metadata_keys::STATE.into(), "02000000".into());
     let obs = block_on(provider.measure(&request(Some(previous)))).unwrap();
-    let Observation::Decided { phase, metadata, .. } = obs else {
-        panic!("expected decided")
+    let Observation::Judged(judged) = obs else {
+        panic!("expected judged")
     };
-    assert_eq!(phase, AnalysisPhase::Successful);
-    assert_eq!(metadata[metadata_keys::STATE], "03000000");
+    let mut m = Measurement::default();
+    record_verdict(&mut m, *judged);
+    assert_eq!(m.phase, AnalysisPhase::Successful);
+    assert_eq!(m.judge_state, Some(vec![3, 0, 0, 0]));
 }
 
 #[test]
@@ -210,7 +215,7 @@ fn judge_metric_through_the_run_machine_explains_the_failure() {
             break;
         }
         for task in &out.tasks {
-            results.extend(block_on(rollout_core::analysis::perform(&providers, task)));
+            results.push(block_on(rollout_driver::perform(&providers, task)));
         }
         if results.is_empty() {
             now = out.next_wake.unwrap();

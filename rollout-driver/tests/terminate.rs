@@ -2,17 +2,17 @@
 //! `terminate` returns (upstream `runMeasurements`: `newMeasurement = provider.Terminate(...)`),
 //! not a hard-coded Successful.
 
-mod analysis_support;
+mod support;
 
 use std::sync::Arc;
 
-use analysis_support::{at, block_on, run};
 use rollout_core::analysis::AnalysisPhase::{self, *};
 use rollout_core::analysis::machine::{METRIC_TERMINATED, RunStep, TaskKind, step};
-use rollout_core::analysis::{
-    AnalysisRun, MeasurementProvider, MeasurementRequest, Observation, ProviderError, Providers, perform,
-};
+use rollout_core::analysis::{AnalysisRun, MeasurementRequest, Observation, ProviderError};
+use rollout_driver::{MeasurementProvider, Providers, perform};
 use serde_json::json;
+use support::analysis::{at, run};
+use support::block_on;
 
 /// `bad` fails at once; `job` stays in flight until terminated, and its terminate answers
 /// `on_terminate` (`None`: the trait's default).
@@ -70,7 +70,7 @@ fn drive(r: &mut AnalysisRun, providers: &Providers) -> (RunStep, Vec<TaskKind>)
         r.status = Some(out.status.clone());
         for task in &out.tasks {
             kinds.push(task.kind);
-            results.extend(block_on(perform(providers, task)));
+            results.push(block_on(perform(providers, task)));
         }
         if out.status.phase.is_completed() {
             return (out, kinds);

@@ -1,0 +1,340 @@
+//! [`RolloutDriver`]: one Rollout, one tick: load → observe → [`reconcile`](rollout_core::rollout::reconcile)
+//! → carry out the actions → persist the status.
+
+use std::sync::Arc;
+
+use rollout_core::common::Timestamp;
+use rollout_core::rollout::failures::{invalid_spec, is_replica_action, replica_failure, replica_success};
+use rollout_core::rollout::machine::{Prepared, reconcile_prepared};
+use rollout_core::rollout::{Action, Decision, Inputs, Observed, Rollout, RolloutPhase};
+
+use crate::contracts::{
+    AdapterError, AnalysisRuns, Applied, EventSink, Loaded, RolloutStore, TrafficRouter, Workloads,
+};
+
+/// The adapters a [`RolloutDriver`] calls.
+#[derive(Clone)]
+pub struct RolloutIo {
+    /// Reads the Rollout, writes its status.
+    pub store: Arc<dyn RolloutStore>,
+    /// ReplicaSets, Services, the referenced workload.
+    pub workloads: Arc<dyn Workloads>,
+    /// The Rollout's AnalysisRuns.
+    pub runs: Arc<dyn AnalysisRuns>,
+    /// The traffic router; `None` when the driver has none. A `SetTrafficWeight` then fails with
+    /// [`DriverError::NoRouter`] (the same rule for every driver: never a silent no-op).
+    pub router: Option<Arc<dyn TrafficRouter>>,
+    /// Where the machine's events go.
+    pub events: Arc<dyn EventSink>,
+}
+
+impl std::fmt::Debug for RolloutIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RolloutIo")
+            .field("router", &self.router.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a tick failed. The status is left as it was unless the error says otherwise; call again
+/// (with backoff) after re-observing.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    /// Reading the Rollout failed.
+    #[error("reading the Rollout: {0}")]
+    Load(#[source] AdapterError),
+    /// Observing the Rollout's objects failed.
+    #[error("observing {what}: {source}")]
+    Observe {
+        /// What was being listed.
+        what: &'static str,
+        /// The adapter's error.
+        #[source]
+        source: AdapterError,
+    },
+    /// An action failed. For a ReplicaSet create or scale the status records a `ReplicaFailure`
+    /// condition with the server's reason (and nothing else advanced).
+    #[error("{action}: {source}")]
+    Action {
+        /// The action's kind, e.g. `ScaleReplicaSet`.
+        action: &'static str,
+        /// The adapter's error.
+        #[source]
+        source: AdapterError,
+    },
+    /// The machine asked for a traffic weight and this driver has no router.
+    #[error("SetTrafficWeight: the Rollout routes traffic but the driver has no traffic router for it")]
+    NoRouter,
+    /// Writing the status failed.
+    #[error("writing the status: {0}")]
+    Persist(#[source] AdapterError),
+}
+
+/// What one tick did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The core's decision; `decision.status` is the status now stored.
+    pub decision: Decision,
+    /// Whether the status was written.
+    pub status_written: bool,
+    /// Writes made (actions that changed something, plus the status).
+    pub writes: usize,
+    /// Events the sink refused (logged; they never fail a tick).
+    pub events_failed: usize,
+    /// Phase before the tick (`None` when the Rollout is gone or had none).
+    pub phase_before: Option<RolloutPhase>,
+    /// Phase after the tick.
+    pub phase_after: Option<RolloutPhase>,
+}
+
+impl Outcome {
+    fn nothing() -> Self {
+        Outcome {
+            decision: Decision {
+                status: Default::default(),
+                actions: Vec::new(),
+                next_wakeup: None,
+            },
+            status_written: false,
+            writes: 0,
+            events_failed: 0,
+            phase_before: None,
+            phase_after: None,
+        }
+    }
+}
+
+/// The kind of `action`, for errors and logs.
+pub fn action_kind(action: &Action) -> &'static str {
+    match action {
+        Action::CreateReplicaSet { .. } => "CreateReplicaSet",
+        Action::CreateBaselineReplicaSet { .. } => "CreateBaselineReplicaSet",
+        Action::ScaleReplicaSet { .. } => "ScaleReplicaSet",
+        Action::SetScaleDownDeadline { .. } => "SetScaleDownDeadline",
+        Action::SetReplicaSetRevision { .. } => "SetReplicaSetRevision",
+        Action::DeleteReplicaSet { .. } => "DeleteReplicaSet",
+        Action::SetServiceSelector { .. } => "SetServiceSelector",
+        Action::SetTrafficWeight { .. } => "SetTrafficWeight",
+        Action::SetHeaderRoute(_) => "SetHeaderRoute",
+        Action::SetMirrorRoute(_) => "SetMirrorRoute",
+        Action::RemoveManagedRoutes { .. } => "RemoveManagedRoutes",
+        Action::CreateAnalysisRun(_) => "CreateAnalysisRun",
+        Action::TerminateAnalysisRun { .. } => "TerminateAnalysisRun",
+        Action::DeleteAnalysisRun { .. } => "DeleteAnalysisRun",
+        Action::ScaleWorkload { .. } => "ScaleWorkload",
+        Action::Event(_) => "Event",
+    }
+}
+
+/// Drives one Rollout. Keep it across ticks: it caches the spec-derived values of the current
+/// generation (validation, hashes), so a steady-state tick costs only the decision.
+pub struct RolloutDriver {
+    io: RolloutIo,
+    inputs: Inputs,
+    prepared: Option<Prepared>,
+}
+
+impl std::fmt::Debug for RolloutDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RolloutDriver")
+            .field("io", &self.io)
+            .field("inputs", &self.inputs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RolloutDriver {
+    /// A driver over `io` with default coordinator inputs.
+    pub fn new(io: RolloutIo) -> Self {
+        RolloutDriver {
+            io,
+            inputs: Inputs::default(),
+            prepared: None,
+        }
+    }
+
+    /// Sets the coordinator inputs (hold, forced abort) passed to the core from the next tick on.
+    pub fn with_inputs(mut self, inputs: Inputs) -> Self {
+        self.inputs = inputs;
+        self
+    }
+
+    /// Replaces the coordinator inputs.
+    pub fn set_inputs(&mut self, inputs: Inputs) {
+        self.inputs = inputs;
+    }
+
+    /// The adapters.
+    pub fn io(&self) -> &RolloutIo {
+        &self.io
+    }
+
+    /// Gathers the core's [`Observed`] snapshot for `ro`.
+    pub async fn observe(&self, ro: &Rollout) -> Result<Observed, DriverError> {
+        let observe = |what| move |source| DriverError::Observe { what, source };
+        Ok(Observed {
+            replica_sets: self
+                .io
+                .workloads
+                .list_replica_sets(ro)
+                .await
+                .map_err(observe("ReplicaSets"))?,
+            services: self
+                .io
+                .workloads
+                .list_services(ro)
+                .await
+                .map_err(observe("Services"))?,
+            analysis_runs: self.io.runs.list(ro).await.map_err(observe("AnalysisRuns"))?,
+            workload: self
+                .io
+                .workloads
+                .referenced_workload(ro)
+                .await
+                .map_err(observe("the referenced workload"))?,
+        })
+    }
+
+    /// Routes one action to the adapter that performs it.
+    pub async fn dispatch(&self, ro: &Rollout, action: &Action) -> Result<Applied, DriverError> {
+        let failed = |source| DriverError::Action {
+            action: action_kind(action),
+            source,
+        };
+        match action {
+            Action::SetTrafficWeight {
+                canary_hash,
+                stable_hash,
+                weight,
+            } => match &self.io.router {
+                Some(router) => router
+                    .set_weight(ro, canary_hash, stable_hash, *weight)
+                    .await
+                    .map_err(failed),
+                None => Err(DriverError::NoRouter),
+            },
+            // Header and mirror routes (issue #15) go to the same router.
+            Action::SetHeaderRoute(route) => match &self.io.router {
+                Some(router) => router.set_header_route(ro, route).await.map_err(failed),
+                None => Err(DriverError::NoRouter),
+            },
+            Action::SetMirrorRoute(route) => match &self.io.router {
+                Some(router) => router.set_mirror_route(ro, route).await.map_err(failed),
+                None => Err(DriverError::NoRouter),
+            },
+            Action::RemoveManagedRoutes { routes } => match &self.io.router {
+                Some(router) => router.remove_managed_routes(ro, routes).await.map_err(failed),
+                None => Err(DriverError::NoRouter),
+            },
+            Action::CreateAnalysisRun(req) => self.io.runs.create(ro, req).await.map_err(failed),
+            Action::TerminateAnalysisRun { name } => self.io.runs.terminate(ro, name).await.map_err(failed),
+            Action::DeleteAnalysisRun { name } => self.io.runs.delete(ro, name).await.map_err(failed),
+            Action::Event(event) => self
+                .io
+                .events
+                .emit(ro, event)
+                .await
+                .map(|()| Applied::Unchanged)
+                .map_err(failed),
+            other => self.io.workloads.apply(ro, other).await.map_err(failed),
+        }
+    }
+
+    /// One tick at `now` (the caller's one clock read): load the Rollout, observe, decide, carry
+    /// out the actions in order, persist the status.
+    ///
+    /// Failure policy, the same for every driver: a failed event is logged and counted, never
+    /// fatal; a failed ReplicaSet create or scale stops the tick and records a `ReplicaFailure`
+    /// condition on the unchanged status; any other failed action stops the tick without writing
+    /// the status; an unreadable spec is recorded as `InvalidSpec` and nothing else is done.
+    pub async fn tick(&mut self, now: Timestamp) -> Result<Outcome, DriverError> {
+        let ro = match self.io.store.load().await.map_err(DriverError::Load)? {
+            Loaded::Gone => return Ok(Outcome::nothing()),
+            Loaded::Invalid {
+                status,
+                message,
+                generation,
+            } => {
+                let mut after = invalid_spec(&status, &message, now);
+                if let Some(g) = generation {
+                    after.observed_generation = g.to_string();
+                }
+                let written = self
+                    .io
+                    .store
+                    .persist(&status, &after)
+                    .await
+                    .map_err(DriverError::Persist)?;
+                return Ok(Outcome {
+                    phase_before: status.phase,
+                    phase_after: after.phase,
+                    status_written: written,
+                    writes: usize::from(written),
+                    decision: Decision {
+                        status: after,
+                        actions: Vec::new(),
+                        next_wakeup: None,
+                    },
+                    events_failed: 0,
+                });
+            }
+            Loaded::Valid(ro) => ro,
+        };
+        let obs = self.observe(&ro).await?;
+        let prepared = match self.prepared.take() {
+            Some(p) if p.is_current(&ro, &obs) => p,
+            _ => Prepared::new(&ro, &obs),
+        };
+        let decision = reconcile_prepared(&ro, &obs, now, &self.inputs, &prepared);
+        self.prepared = Some(prepared);
+
+        let mut writes = 0;
+        let mut events_failed = 0;
+        let mut failure = None;
+        for action in &decision.actions {
+            match self.dispatch(&ro, action).await {
+                Ok(Applied::Written) => writes += 1,
+                Ok(Applied::Unchanged) => {}
+                Err(e) if matches!(action, Action::Event(_)) => {
+                    tracing::warn!(rollout = %ro.metadata.name, error = %e, "event not recorded");
+                    events_failed += 1;
+                }
+                Err(e) => {
+                    failure = Some((action, e));
+                    break;
+                }
+            }
+        }
+        let before = ro.status.clone();
+        let status = match &failure {
+            None => replica_success(decision.status.clone()),
+            Some((action, DriverError::Action { source, .. })) if is_replica_action(action) => {
+                let reason = match source {
+                    AdapterError::Request { reason, .. } => reason.as_str(),
+                    _ => "RequestFailed",
+                };
+                replica_failure(&before, reason, &source.to_string(), now)
+            }
+            Some(_) => before.clone(),
+        };
+        drop(ro);
+        let status_written = status != before
+            && self
+                .io
+                .store
+                .persist(&before, &status)
+                .await
+                .map_err(DriverError::Persist)?;
+        if let Some((_, e)) = failure {
+            return Err(e);
+        }
+        Ok(Outcome {
+            phase_before: before.phase,
+            phase_after: status.phase,
+            decision: Decision { status, ..decision },
+            status_written,
+            writes: writes + usize::from(status_written),
+            events_failed,
+        })
+    }
+}
