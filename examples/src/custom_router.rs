@@ -118,7 +118,7 @@ pub async fn run() -> Result<Vec<String>, Box<dyn std::error::Error>> {
         }
         let now = io.now();
         let pod = io.world().cluster.next_pod_ready(now);
-        match [decision.next_wakeup.filter(|w| *w > now), pod]
+        match [decision.next_wake.filter(|w| *w > now), pod]
             .into_iter()
             .flatten()
             .min()

@@ -4,7 +4,7 @@
 //! memory; a real operator keeps it in its custom resource). Each time its own reconcile runs, it
 //! calls [`RolloutDriver::tick`] once: the driver loads the Rollout from the store, observes the
 //! cluster through the adapters, asks the core what to do, carries out the actions and persists
-//! the status; the operator requeues at the decision's `next_wakeup`. The cluster adapters are
+//! the status; the operator requeues at the decision's `next_wake`. The cluster adapters are
 //! the in-memory ones from `rollout-sim` and the clock is simulated, so the whole update runs in
 //! milliseconds.
 
@@ -131,7 +131,7 @@ impl WebAppOperator {
     /// persist). Returns when to be called again.
     pub async fn reconcile(&mut self) -> Result<Option<Timestamp>, DriverError> {
         let outcome = self.driver.tick(self.io.now()).await?;
-        Ok(outcome.decision.next_wakeup)
+        Ok(outcome.decision.next_wake)
     }
 
     /// Reconciles until the Rollout is Healthy on its current template, moving the simulated

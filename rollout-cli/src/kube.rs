@@ -202,7 +202,7 @@ pub fn get(args: &GetArgs) -> Result<(), CliError> {
         let name = &args.target.name;
         if !args.watch {
             let view = ops::get(&client, &ns, name).await.map_err(op_error)?;
-            crate::outf!("{view}");
+            crate::outf!("{}", crate::view::render(&view));
             return Ok(());
         }
         let ctrl_c = tokio::signal::ctrl_c();
@@ -210,7 +210,7 @@ pub fn get(args: &GetArgs) -> Result<(), CliError> {
         loop {
             let view = ops::get(&client, &ns, name).await.map_err(op_error)?;
             // Clear the screen and redraw, like `watch`.
-            crate::outf!("\x1b[2J\x1b[H{view}");
+            crate::outf!("\x1b[2J\x1b[H{}", crate::view::render(&view));
             tokio::select! {
                 _ = &mut ctrl_c => return Ok(()),
                 () = tokio::time::sleep(Duration::from_secs(2)) => {}

@@ -8,6 +8,7 @@ mod kube;
 mod plan;
 mod simulate;
 mod validate;
+mod view;
 
 use std::process::ExitCode;
 

@@ -209,7 +209,7 @@ fn bad_input_is_one_error_line() {
     std::fs::write(
         &wrong_digest,
         std::fs::read_to_string(s.join("analysis.yaml")).unwrap().replace(
-            "65f104dafb4fefe87ab43e952bb1165047f8e8ffe81ed8a8e95c61ccd8af74e4",
+            "7026999e6eb9aa0f78e4b5b69d336d9a28b6db3372256c12ec0a2192d3fb7c1b",
             &"ab".repeat(32),
         ),
     )

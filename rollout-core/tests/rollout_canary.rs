@@ -130,7 +130,7 @@ fn fixture_01_full_lifecycle() {
     let start = c.rollout.status.pause_conditions[0].start_time;
     c.tick(); // status-only pass: Paused condition
     let d = c.tick();
-    assert_eq!(d.next_wakeup, Some(start + jiff::SignedDuration::from_secs(41)));
+    assert_eq!(d.next_wake, Some(start + jiff::SignedDuration::from_secs(41)));
     // Not done at exactly 40s, done after.
     c.now = start + jiff::SignedDuration::from_secs(40);
     c.tick();
@@ -251,7 +251,7 @@ fn invalid_spec_reports_and_never_acts() {
     );
     let d = reconcile(&ro, &Observed::default(), t0(), &Inputs::default());
     assert!(d.actions.is_empty());
-    assert_eq!(d.next_wakeup, Some(t0() + jiff::SignedDuration::from_secs(20)));
+    assert_eq!(d.next_wake, Some(t0() + jiff::SignedDuration::from_secs(20)));
     assert_eq!(d.status.phase, Some(RolloutPhase::Degraded));
     assert_eq!(
         d.status.message,

@@ -87,7 +87,7 @@ fn scale_down_delay_keeps_old_stable_for_30s() {
     let deadline = c.rs(&v1).unwrap().scale_down_deadline.unwrap();
     assert_eq!(c.rs(&v1).unwrap().replicas, 2, "kept during the delay");
     let d = c.tick();
-    assert_eq!(d.next_wakeup, Some(deadline));
+    assert_eq!(d.next_wake, Some(deadline));
     c.now = deadline;
     c.tick();
     assert_eq!(c.rs(&v1).unwrap().replicas, 0);

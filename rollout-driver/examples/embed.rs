@@ -1,6 +1,6 @@
 //! Embedding the loop in an operator: implement the adapter contracts over your cluster (here an
 //! in-memory fake), build a `RolloutDriver` once, and call `tick(now)` whenever the Rollout or its
-//! objects change or the decision's `next_wakeup` comes.
+//! objects change or the decision's `next_wake` comes.
 
 use std::sync::{Arc, Mutex};
 
@@ -140,7 +140,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             // Pods become ready; time moves to the next wake-up (or one second on).
             let mut c = cluster.lock();
             c.make_ready();
-            let next = outcome.decision.next_wakeup.filter(|t| *t > now);
+            let next = outcome.decision.next_wake.filter(|t| *t > now);
             match next {
                 Some(t) => c.advance((t.as_second() - now.as_second()).max(1)),
                 None => c.advance(1),

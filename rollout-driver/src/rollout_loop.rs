@@ -93,7 +93,7 @@ impl Outcome {
             decision: Decision {
                 status: Default::default(),
                 actions: Vec::new(),
-                next_wakeup: None,
+                next_wake: None,
             },
             status_written: false,
             writes: 0,
@@ -273,7 +273,7 @@ impl RolloutDriver {
                     decision: Decision {
                         status: after,
                         actions: Vec::new(),
-                        next_wakeup: None,
+                        next_wake: None,
                     },
                     events_failed: 0,
                 });

@@ -1,8 +1,6 @@
 //! User operations, writing exactly the patches of Argo's kubectl plugin
 //! (`kubectl argo rollouts promote|abort|retry|pause`), and a `get` status view.
 
-use std::fmt;
-
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
@@ -160,7 +158,8 @@ pub struct AnalysisRunView {
     pub last_measurements: Vec<String>,
 }
 
-/// What `rollout get` shows.
+/// What `rollout get` shows (the CLI renders it). `phase` and `message` are what Argo CD and
+/// `kubectl argo rollouts` show ([`rollout_core::rollout::rollout_phase`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RolloutView {
     /// `namespace/name`.
@@ -305,10 +304,19 @@ pub async fn get(client: &Client, ns: &str, name: &str) -> Result<RolloutView, E
             }
         })
         .collect();
+    // What Argo CD and `kubectl argo rollouts` show: upstream's GetRolloutPhase over the
+    // persisted status (a status the core cannot read is shown as written).
+    let (phase, message) = match ro.to_core() {
+        Ok(core) => {
+            let (phase, message) = rollout_core::rollout::rollout_phase(&core);
+            (format!("{phase:?}"), message)
+        }
+        Err(_) => (text("/phase"), text("/message")),
+    };
     Ok(RolloutView {
         name: format!("{ns}/{name}"),
-        phase: text("/phase"),
-        message: text("/message"),
+        phase,
+        message,
         strategy: if canary.is_some() {
             "canary".into()
         } else {
@@ -325,56 +333,6 @@ pub async fn get(client: &Client, ns: &str, name: &str) -> Result<RolloutView, E
         replica_sets,
         analysis_runs,
     })
-}
-
-impl fmt::Display for RolloutView {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "Name:        {}", self.name)?;
-        let msg = if self.message.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", self.message)
-        };
-        writeln!(
-            f,
-            "Status:      {}{msg}",
-            if self.phase.is_empty() {
-                "Unknown"
-            } else {
-                &self.phase
-            }
-        )?;
-        writeln!(f, "Strategy:    {}", self.strategy)?;
-        if let Some((i, n)) = self.step {
-            writeln!(f, "Step:        {i}/{n}")?;
-        }
-        if let Some(w) = self.set_weight {
-            writeln!(f, "SetWeight:   {w}")?;
-        }
-        let (d, u, r, a) = self.replicas;
-        writeln!(
-            f,
-            "Replicas:    desired {d}, updated {u}, ready {r}, available {a}"
-        )?;
-        writeln!(f, "ReplicaSets:")?;
-        for rs in &self.replica_sets {
-            writeln!(
-                f,
-                "  {:<40} rev {:<3} {:<7} {}/{} ready",
-                rs.name, rs.revision, rs.role, rs.ready, rs.replicas
-            )?;
-        }
-        if !self.analysis_runs.is_empty() {
-            writeln!(f, "AnalysisRuns:")?;
-            for r in &self.analysis_runs {
-                writeln!(f, "  {:<40} {} {}", r.name, r.phase, r.message)?;
-                for m in &r.last_measurements {
-                    writeln!(f, "    {m}")?;
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Request-sequence tests with kube's `tower-test` mock service: the exact method, path,

@@ -117,7 +117,7 @@ impl From<Error> for AdapterError {
 
 /// When to look at the Rollout again after `outcome`, relative to `now`.
 pub fn requeue_after(outcome: &Outcome, now: Timestamp) -> Option<Duration> {
-    outcome.decision.next_wakeup.map(|t| {
+    outcome.decision.next_wake.map(|t| {
         let ms = t.as_millisecond().saturating_sub(now.as_millisecond()).max(0);
         Duration::from_millis(ms as u64)
     })

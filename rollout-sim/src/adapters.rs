@@ -34,7 +34,7 @@ use rollout_core::analysis::{AnalysisPhase, AnalysisRun, AnalysisRunStatus, Anal
 use rollout_core::rollout::routing::{HeaderRoute, MirrorRoute};
 use rollout_core::rollout::{
     Action, AnalysisRunKind, AnalysisRunRequest, DecidingMetric, Event, ObservedAnalysisRun,
-    ObservedReplicaSet, ObservedService, ObservedWorkload, Rollout, RolloutStatus, WorkloadRef,
+    ObservedReplicaSet, ObservedService, ObservedWorkload, PauseReason, Rollout, RolloutStatus, WorkloadRef,
 };
 use rollout_driver::{
     AdapterError, AnalysisRuns, Applied, EventSink, Loaded, NoSecrets, Providers, RolloutIo, RolloutStore,
@@ -172,6 +172,50 @@ impl InMemory {
         } else {
             Applied::Written
         }
+    }
+
+    /// `kubectl argo rollouts promote` on the stored Rollout: unpauses, clears the pause
+    /// conditions and, when paused only by canary pause steps (or not by a condition), moves to
+    /// the next step.
+    pub fn promote(&self) {
+        let mut world = self.world();
+        let rollout = Arc::make_mut(&mut world.rollout);
+        rollout.spec.paused = false;
+        let n = i32::try_from(rollout.steps().len()).unwrap_or(i32::MAX);
+        let st = &mut rollout.status;
+        if st
+            .pause_conditions
+            .iter()
+            .all(|p| p.reason == PauseReason::CanaryPauseStep)
+        {
+            let idx = st.current_step_index.unwrap_or(0);
+            if idx < n {
+                st.current_step_index = Some(idx + 1);
+            }
+        }
+        st.pause_conditions.clear();
+    }
+
+    /// `kubectl argo rollouts abort` on the stored Rollout.
+    pub fn abort(&self) {
+        Arc::make_mut(&mut self.world().rollout).status.abort = true;
+    }
+
+    /// A new revision: sets the first container's image of the stored Rollout and bumps its
+    /// generation.
+    pub fn set_image(&self, image: &str) {
+        let mut world = self.world();
+        let rollout = Arc::make_mut(&mut world.rollout);
+        if let Some(c) = rollout
+            .spec
+            .template
+            .as_mut()
+            .and_then(|t| t.pointer_mut("/spec/containers/0"))
+            .and_then(Value::as_object_mut)
+        {
+            c.insert("image".into(), Value::String(image.into()));
+        }
+        rollout.metadata.generation = Some(rollout.metadata.generation.unwrap_or(1) + 1);
     }
 
     /// Moves the simulated clock forward.

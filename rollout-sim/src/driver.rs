@@ -106,7 +106,7 @@ pub struct Simulation {
     last_step: Option<i32>,
     last_weight: Option<i32>,
     promote_at: Option<Timestamp>,
-    wakeup: Option<Timestamp>,
+    next_wake: Option<Timestamp>,
     last_replicas: Option<(i32, i32, i32, i32)>,
     recording: bool,
     /// Workload scale-downs during the initial deploy, logged when recording starts.
@@ -197,7 +197,7 @@ impl Simulation {
             last_step: None,
             last_weight: None,
             promote_at: None,
-            wakeup: None,
+            next_wake: None,
             last_replicas: None,
             recording: false,
             before_start: Vec::new(),
@@ -355,7 +355,7 @@ impl Simulation {
             candidates.extend(w.runs.iter().filter_map(|r| r.next_wake));
         }
         candidates.extend(self.promote_at);
-        if let Some(w) = self.wakeup {
+        if let Some(w) = self.next_wake {
             candidates.push(w);
         }
         for (i, fired) in self.fired.iter().enumerate() {

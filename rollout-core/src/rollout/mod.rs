@@ -5,7 +5,8 @@
 //! - [`replicas`]: pure replica math (basic canary, traffic-routed, DSS, minPods, thresholds).
 //! - [`hash`]: step hash and pod-template hash.
 //! - [`args`]: Rollout-side analysis argument resolution.
-//! - [`observed`]: the observed snapshot, coordinator inputs, actions and decisions.
+//! - [`observed`]: the machine's input: the observed snapshot and the coordinator inputs.
+//! - [`decision`]: the machine's output: the decision, its actions and events.
 //! - [`phase`]: `status.phase` / `status.message` (upstream `CalculateRolloutPhase`) and what a
 //!   reader shows for a Rollout object (upstream `GetRolloutPhase`, [`rollout_phase`]).
 //! - [`why`]: the structured cause of every abort, hold and degraded condition (`status.why`).
@@ -32,6 +33,7 @@
 //!   false` still blocks a step), AnalysisRun history limits, ephemeral metadata.
 
 pub mod args;
+pub mod decision;
 pub mod failures;
 pub mod hash;
 pub mod machine;
@@ -44,6 +46,7 @@ pub mod status;
 pub mod validation;
 pub mod why;
 
+pub use decision::*;
 pub use machine::reconcile;
 pub use observed::*;
 pub use phase::{calculate_phase, rollout_phase};

@@ -224,7 +224,7 @@ impl FakeCluster {
     }
 
     /// Ticks until a decision has no actions other than events and leaves the status unchanged,
-    /// jumping the clock to `next_wakeup` when idle and `follow_wakeups` is set. Returns the
+    /// jumping the clock to `next_wake` when idle and `follow_wakeups` is set. Returns the
     /// number of ticks run (at most `max_ticks`).
     pub fn settle(&mut self, max_ticks: usize, follow_wakeups: bool) -> usize {
         for i in 0..max_ticks {
@@ -236,7 +236,7 @@ impl FakeCluster {
                 && before == self.rollout.status
                 && observed == self.observed;
             if quiet {
-                match d.next_wakeup {
+                match d.next_wake {
                     Some(t) if follow_wakeups && t > self.now => {
                         let secs = (t.as_second() - self.now.as_second()).max(1);
                         self.advance(secs);

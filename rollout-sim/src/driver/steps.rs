@@ -23,7 +23,7 @@ impl Simulation {
                 .map_or(0, |w| w.replicas);
             let (actions, status_changed) = match self.driver.tick(self.now).await {
                 Ok(outcome) => {
-                    self.wakeup = outcome.decision.next_wakeup;
+                    self.next_wake = outcome.decision.next_wake;
                     (outcome.decision.actions, outcome.status_written)
                 }
                 // The in-memory adapters fail only for an object that vanished (the driver records
@@ -386,23 +386,7 @@ impl Simulation {
 
     /// `kubectl argo rollouts promote`.
     pub(super) fn promote(&mut self) {
-        let mut world = self.io.world();
-        let rollout = Arc::make_mut(&mut world.rollout);
-        rollout.spec.paused = false;
-        let n = i32::try_from(rollout.steps().len()).unwrap_or(i32::MAX);
-        let st = &mut rollout.status;
-        if st.pause_conditions.is_empty()
-            || st
-                .pause_conditions
-                .iter()
-                .all(|p| p.reason == PauseReason::CanaryPauseStep)
-        {
-            let idx = st.current_step_index.unwrap_or(0);
-            if idx < n {
-                st.current_step_index = Some(idx + 1);
-            }
-        }
-        st.pause_conditions.clear();
+        self.io.promote();
     }
 
     /// The latest run that ended Failed, Error or Inconclusive, with its message and the verdict

@@ -7,10 +7,10 @@ use super::Ctx;
 use crate::analysis::AnalysisPhase;
 use crate::rollout::args::resolve_args;
 use crate::rollout::hash::POD_TEMPLATE_HASH_LABEL;
-use crate::rollout::observed::{Action, AnalysisRunKind, AnalysisRunRequest, ObservedAnalysisRun};
 use crate::rollout::spec::RolloutAnalysis;
 use crate::rollout::status::{PauseReason, RolloutAnalysisRunStatus};
 use crate::rollout::why::Why;
+use crate::rollout::{Action, AnalysisRunKind, AnalysisRunRequest, ObservedAnalysisRun};
 
 /// What happened to one tracked run this tick.
 pub(super) enum RunOutcome {

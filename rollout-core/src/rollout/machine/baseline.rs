@@ -33,9 +33,9 @@
 
 use super::Ctx;
 use crate::rollout::hash::POD_TEMPLATE_HASH_LABEL;
-use crate::rollout::observed::{Action, EventType, Observed, ObservedReplicaSet};
 use crate::rollout::spec::{Rollout, RolloutAnalysis};
 use crate::rollout::validation::{FieldError, FieldErrorKind};
+use crate::rollout::{Action, EventType, Observed, ObservedReplicaSet};
 
 /// Suffix of the baseline arm's `rollouts-pod-template-hash` value and ReplicaSet name.
 pub const BASELINE_HASH_SUFFIX: &str = "-baseline";

@@ -3,10 +3,10 @@
 use super::canary::promote_stable;
 use super::{Ctx, plus_secs};
 use crate::analysis::AnalysisPhase;
-use crate::rollout::observed::{Action, AnalysisRunKind, ObservedReplicaSet};
 use crate::rollout::spec::{BlueGreenStrategy, DEFAULT_SCALE_DOWN_DELAY_SECONDS};
 use crate::rollout::status::PauseReason;
 use crate::rollout::why::Why;
+use crate::rollout::{Action, AnalysisRunKind, ObservedReplicaSet};
 
 pub(super) fn run(c: &mut Ctx) {
     let Some(bg) = c.ro.blue_green() else { return };

@@ -1,7 +1,6 @@
 //! The canary strategy (`rollout/canary.go`, `rollout/sync.go:syncRolloutStatusCanary`).
 
 use super::{Ctx, analysis, plus_secs, workload};
-use crate::rollout::observed::{Action, EventType, ObservedReplicaSet};
 use crate::rollout::replicas::{
     BasicCanary, RsCounts, TrafficRoutedCanary, dss_abort_weight, progress_threshold_met,
     resolve_surge_unavailable,
@@ -9,6 +8,7 @@ use crate::rollout::replicas::{
 use crate::rollout::spec::{CanaryStep, CanaryStrategy, DEFAULT_SCALE_DOWN_DELAY_SECONDS};
 use crate::rollout::status::{PauseReason, TrafficWeights, WeightDestination};
 use crate::rollout::why::Why;
+use crate::rollout::{Action, EventType, ObservedReplicaSet};
 
 fn counts(rs: &ObservedReplicaSet) -> RsCounts {
     RsCounts {

@@ -2,7 +2,7 @@
 //! `rollout/sync.go:calculateRolloutConditions`); the phase is in [`crate::rollout::phase`].
 
 use super::Ctx;
-use crate::rollout::observed::EventType;
+use crate::rollout::EventType;
 use crate::rollout::status::{ConditionStatus, ConditionType};
 use crate::rollout::why::Why;
 

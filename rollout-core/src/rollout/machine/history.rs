@@ -28,7 +28,7 @@
 
 use super::Ctx;
 use crate::analysis::AnalysisPhase;
-use crate::rollout::observed::{Action, ObservedAnalysisRun};
+use crate::rollout::{Action, ObservedAnalysisRun};
 
 /// Upstream default of `spec.analysis.successfulRunHistoryLimit`.
 pub const DEFAULT_SUCCESSFUL_RUN_HISTORY_LIMIT: i32 = 5;

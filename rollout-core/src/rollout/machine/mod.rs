@@ -17,8 +17,9 @@ mod workload;
 
 use serde_json::Value;
 
+use super::decision::{Action, Decision, Event, EventType};
 use super::hash::{self, POD_TEMPLATE_HASH_LABEL};
-use super::observed::{Action, Decision, Event, EventType, Inputs, Observed, ObservedReplicaSet};
+use super::observed::{Inputs, Observed, ObservedReplicaSet};
 use super::spec::Rollout;
 use super::status::{ConditionStatus, ConditionType, PauseCondition, PauseReason, RolloutStatus};
 use super::why::{self, Why};
@@ -46,7 +47,7 @@ const INVALID_SPEC_REQUEUE_SECS: i64 = 20;
 ///
 /// Give it the Rollout (spec + last persisted status), what the driver observed, `now` and the
 /// coordinator [`Inputs`]; apply [`Decision::actions`] in order, persist
-/// [`Decision::status`], and call again (at the latest at [`Decision::next_wakeup`]).
+/// [`Decision::status`], and call again (at the latest at [`Decision::next_wake`]).
 ///
 /// ```
 /// use rollout_core::rollout::{Rollout, machine::reconcile, Observed, Inputs, Action};
@@ -100,7 +101,7 @@ pub(crate) struct Ctx<'a> {
     pub prev: &'a RolloutStatus,
     pub st: RolloutStatus,
     pub actions: Vec<Action>,
-    pub wake: Option<Timestamp>,
+    pub next_wake: Option<Timestamp>,
     pub template: &'a Value,
     pub step_hash: String,
     /// The step hash differs from the persisted `currentStepHash`.
@@ -134,7 +135,7 @@ impl<'a> Ctx<'a> {
             prev: &ro.status,
             st: ro.status.clone(),
             actions: Vec::new(),
-            wake: None,
+            next_wake: None,
             template: &NULL,
             step_hash: String::new(),
             step_changed: false,
@@ -345,7 +346,7 @@ impl<'a> Ctx<'a> {
         Decision {
             status: self.st,
             actions: self.actions,
-            next_wakeup: self.wake,
+            next_wake: self.next_wake,
         }
     }
 
@@ -405,7 +406,7 @@ impl<'a> Ctx<'a> {
     }
 
     pub fn wake_at(&mut self, t: Timestamp) {
-        self.wake = Some(self.wake.map_or(t, |w| w.min(t)));
+        self.next_wake = Some(self.next_wake.map_or(t, |w| w.min(t)));
     }
 
     /// The revision of the current update (new RS revision, else the Rollout annotation).

@@ -2,8 +2,8 @@
 
 use serde_json::Value;
 
+use crate::rollout::Observed;
 use crate::rollout::hash;
-use crate::rollout::observed::Observed;
 use crate::rollout::spec::Rollout;
 use crate::rollout::validation::{FieldError, FieldErrorKind, unsupported_steps, validate};
 

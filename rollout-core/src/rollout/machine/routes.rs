@@ -11,7 +11,7 @@
 //!   failed action keeps the previous status, so the next tick emits it again.
 
 use super::Ctx;
-use crate::rollout::observed::Action;
+use crate::rollout::Action;
 use crate::rollout::routing::{self, HeaderRoute, MirrorRoute};
 use crate::rollout::spec::{CanaryStep, CanaryStrategy};
 

@@ -7,7 +7,7 @@
 //! keeps `replicas - readyReplicas`), so reverting never leaves the service without pods.
 
 use super::Ctx;
-use crate::rollout::observed::Action;
+use crate::rollout::Action;
 use crate::rollout::spec::ScaleDownMode;
 use crate::rollout::status::RolloutPhase;
 
