@@ -7,6 +7,10 @@
 //! carries out their actions and persists status is the `rollout-driver` crate; drivers (the
 //! Kubernetes controller, the in-memory simulator, your own operator) implement its adapter traits.
 //!
+//! The API most embedders need is re-exported here: [`reconcile`] (one Rollout decision) and
+//! [`step`] (one AnalysisRun decision) with their inputs and outputs. The modules hold the rest
+//! (validation details, replica math, router functions, judge input building).
+//!
 //! Map of the crate:
 //! - [`common`]: small shared value types (durations, `IntOrString`, timestamps).
 //! - [`rollout`]: Rollout spec/status types, validation, replica math and the rollout machine.
@@ -21,3 +25,13 @@ pub mod common;
 pub mod rollout;
 #[cfg(feature = "testing")]
 pub mod testing;
+
+pub use analysis::{
+    AnalysisPhase, AnalysisRun, AnalysisRunStatus, AnalysisTemplate, Measurement, MeasurementResult,
+    MeasurementTask, RunStep, finish_measurement, step,
+};
+pub use common::Timestamp;
+pub use rollout::{
+    Action, Cause, Decision, Event, Inputs, Observed, Rollout, RolloutPhase, RolloutStatus, Why,
+    reconcile, validate,
+};

@@ -127,11 +127,11 @@ impl SimTransport {
             .lock()
             .map_err(|_| ProviderError::Failed("simulated metric source is poisoned".to_string()))?;
         if guard.unreachable(guard.now) {
-            return Err(ProviderError::Failed(
-                "prometheus query failed: connection refused (simulated outage)".to_string(),
+            return Err(ProviderError::unreachable(
+                "prometheus query failed: connection refused (simulated outage)",
             ));
         }
-        f(&guard.store).map_err(|e| ProviderError::Failed(format!("prometheus returned HTTP 400: {e}")))
+        f(&guard.store).map_err(|e| ProviderError::http_status(400, format!("prometheus returned HTTP 400: {e}")))
     }
 }
 
