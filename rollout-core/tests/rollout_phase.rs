@@ -3,7 +3,8 @@
 //! the machine persists read back through `rollout_phase`.
 
 use rollout_core::rollout::phase::{
-    WORKLOAD_GENERATION_ANNOTATION, is_generation_observed, is_unpausing, is_workload_generation_observed,
+    AnnotationChange, WORKLOAD_GENERATION_ANNOTATION, is_generation_observed, is_unpausing,
+    is_workload_generation_observed, workload_generation_change,
 };
 use rollout_core::rollout::{Inputs, Observed, Rollout, RolloutPhase, reconcile, rollout_phase};
 use serde_json::{Value, json};
@@ -382,6 +383,45 @@ fn is_workload_generation_observed_matches_upstream() {
         .insert(WORKLOAD_GENERATION_ANNOTATION.into(), "not-a-number".into());
     r.status.workload_observed_generation = "1".into();
     assert!(is_workload_generation_observed(&r), "unreadable annotation");
+}
+
+#[test]
+fn the_workload_generation_annotation_follows_the_observed_workload() {
+    let mut v = canary();
+    v["spec"]["workloadRef"] = json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"});
+    let mut r = ro(v);
+    let set = |g: &str| Some(AnnotationChange::Set(g.into()));
+    assert_eq!(
+        workload_generation_change(&r, &r.status),
+        None,
+        "no workload observed yet"
+    );
+    let mut st = r.status.clone();
+    st.workload_observed_generation = "3".into();
+    assert_eq!(workload_generation_change(&r, &st), set("3"), "first resolve");
+    r.metadata
+        .annotations
+        .insert(WORKLOAD_GENERATION_ANNOTATION.into(), "3".into());
+    assert_eq!(workload_generation_change(&r, &st), None, "unchanged: no write");
+    st.workload_observed_generation = "4".into();
+    assert_eq!(
+        workload_generation_change(&r, &st),
+        set("4"),
+        "the workload was edited"
+    );
+    r.status = st.clone();
+    r.metadata
+        .annotations
+        .insert(WORKLOAD_GENERATION_ANNOTATION.into(), "4".into());
+    assert!(is_workload_generation_observed(&r));
+    r.spec.workload_ref = None;
+    assert_eq!(
+        workload_generation_change(&r, &st),
+        Some(AnnotationChange::Remove),
+        "no workloadRef any more"
+    );
+    r.metadata.annotations.clear();
+    assert_eq!(workload_generation_change(&r, &st), None);
 }
 
 #[test]

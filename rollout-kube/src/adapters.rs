@@ -18,6 +18,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use kube::api::{Api, Patch, PatchParams};
 use kube::{Client, ResourceExt};
+use rollout_core::rollout::phase::{
+    AnnotationChange, WORKLOAD_GENERATION_ANNOTATION, workload_generation_change,
+};
 use rollout_core::rollout::{self as core, Event, RolloutStatus};
 use rollout_driver::{AdapterError, Applied, EventSink, Loaded, RolloutStore, TrafficRouter};
 use serde_json::{Map, Value, json};
@@ -88,6 +91,8 @@ struct LoadedRollout {
     resource_version: Option<String>,
     /// The status read, when the spec was readable.
     status: Option<RolloutStatus>,
+    /// The Rollout read, when the spec was readable.
+    rollout: Option<Arc<core::Rollout>>,
 }
 
 impl std::fmt::Debug for RolloutStatusStore {
@@ -114,6 +119,35 @@ impl RolloutStatusStore {
     /// The status of the last [`load`](RolloutStore::load), when the Rollout was readable.
     pub fn loaded_status(&self) -> Option<RolloutStatus> {
         self.loaded.lock().ok()?.as_ref()?.status.clone()
+    }
+
+    /// Keeps the Rollout's [`WORKLOAD_GENERATION_ANNOTATION`] as upstream does, once the tick
+    /// left `status` on the Rollout last [`load`](RolloutStore::load)ed (persisted, or unchanged):
+    /// one metadata merge patch when [`workload_generation_change`] asks for one. Returns whether
+    /// it wrote. Nothing is done for an unreadable spec.
+    pub async fn sync_workload_generation(&self, status: &RolloutStatus) -> Result<bool, AdapterError> {
+        let loaded = self
+            .loaded
+            .lock()
+            .ok()
+            .and_then(|l| l.as_ref().and_then(|l| l.rollout.clone()));
+        let Some(ro) = loaded else { return Ok(false) };
+        let value = match workload_generation_change(&ro, status) {
+            None => return Ok(false),
+            Some(AnnotationChange::Set(g)) => Value::String(g),
+            Some(AnnotationChange::Remove) => Value::Null,
+        };
+        let patch = json!({"metadata": {"annotations": {WORKLOAD_GENERATION_ANNOTATION: value}}});
+        let pp = PatchParams {
+            field_manager: Some(self.field_manager.clone()),
+            ..Default::default()
+        };
+        let (ns, name) = (&self.namespace, &self.name);
+        self.api()
+            .patch(name, &pp, &Patch::Merge(&patch))
+            .await
+            .map_err(request_err(format!("annotate Rollout {ns}/{name}")))?;
+        Ok(true)
     }
 
     fn api(&self) -> Api<Rollout> {
@@ -164,16 +198,19 @@ impl RolloutStore for RolloutStatusStore {
         let resource_version = fresh.resource_version();
         Ok(match fresh.to_core() {
             Ok(ro) => {
+                let ro = Arc::new(ro);
                 self.remember(LoadedRollout {
                     resource_version,
                     status: Some(ro.status.clone()),
+                    rollout: Some(ro.clone()),
                 });
-                Loaded::Valid(Arc::new(ro))
+                Loaded::Valid(ro)
             }
             Err(e) => {
                 self.remember(LoadedRollout {
                     resource_version,
                     status: None,
+                    rollout: None,
                 });
                 Loaded::Invalid {
                     status: Box::new(lenient_status(&fresh.status)),
@@ -363,6 +400,58 @@ mod tests {
         assert_eq!(st.phase, Some(RolloutPhase::Paused));
         assert_eq!(st.message, "waiting");
         assert_eq!(lenient_status(&Value::Null), RolloutStatus::default());
+    }
+
+    /// The workload-generation annotation is written once, after the status, with the generation
+    /// the tick observed; nothing is sent when it already matches.
+    #[tokio::test]
+    async fn the_workload_generation_annotation_is_patched_only_when_it_changes() {
+        const RO: &str = "/apis/argoproj.io/v1alpha1/namespaces/ns/rollouts/web";
+        let live = |annotation: &str| {
+            json!({
+                "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+                "metadata": {"name": "web", "namespace": "ns", "resourceVersion": "7", "generation": 1,
+                             "annotations": {WORKLOAD_GENERATION_ANNOTATION: annotation}},
+                "spec": {"replicas": 1,
+                         "workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                         "strategy": {"canary": {}}},
+                "status": {"workloadObservedGeneration": annotation}
+            })
+        };
+        for (annotation, observed, want) in [("1", "2", Some("2")), ("2", "2", None)] {
+            let stored = live(annotation);
+            let (out, seen) = crate::ops::tests::sent(
+                move |_, _, _| stored.clone(),
+                |client| async move {
+                    let store = RolloutStatusStore::new(client, "ns", "web", "test");
+                    assert!(matches!(store.load().await.unwrap(), Loaded::Valid(_)));
+                    let st = RolloutStatus {
+                        workload_observed_generation: observed.into(),
+                        ..Default::default()
+                    };
+                    store.sync_workload_generation(&st).await
+                },
+            )
+            .await;
+            assert_eq!(out.unwrap(), want.is_some());
+            assert_eq!(seen[0].method, "GET");
+            let patches: Vec<_> = seen[1..]
+                .iter()
+                .map(|s| (s.method.as_str(), s.uri.as_str(), &s.body))
+                .collect();
+            match want {
+                Some(g) => assert_eq!(
+                    patches,
+                    [(
+                        "PATCH",
+                        format!("{RO}?&fieldManager=test").as_str(),
+                        &json!({"metadata": {"annotations": {WORKLOAD_GENERATION_ANNOTATION: g}}})
+                    )],
+                    "{seen:#?}"
+                ),
+                None => assert!(patches.is_empty(), "{seen:#?}"),
+            }
+        }
     }
 
     #[test]

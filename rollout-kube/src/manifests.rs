@@ -52,8 +52,9 @@ pub type Rule = (&'static str, &'static [&'static str], &'static [&'static str])
 /// Every permission the controller uses, and why (kept in sync with the controller's requests;
 /// the e2e tests run the controller under exactly these rules).
 pub const RULES: &[Rule] = &[
-    // Watched (label-selected) and read; status written with merge patches on /status.
-    (GROUP, &["rollouts"], &["get", "list", "watch"]),
+    // Watched (label-selected) and read; status written with merge patches on /status; the
+    // `rollout.argoproj.io/workload-generation` annotation kept with a metadata merge patch.
+    (GROUP, &["rollouts"], &["get", "list", "watch", "patch"]),
     (GROUP, &["rollouts/status"], &["patch"]),
     // Runs are created, watched, measured (status patch) and deleted with their rollout revision.
     (

@@ -213,6 +213,12 @@ impl Reconciler {
             .with_inputs(self.inputs.clone())
             .tick(now)
             .await?;
+        outcome.writes += usize::from(
+            store
+                .sync_workload_generation(&outcome.decision.status)
+                .await
+                .map_err(DriverError::Persist)?,
+        );
         if let Some(before) = store.loaded_status() {
             let created_run = outcome
                 .decision

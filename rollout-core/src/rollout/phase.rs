@@ -79,6 +79,34 @@ pub fn is_workload_generation_observed(ro: &Rollout) -> bool {
     }
 }
 
+/// A change to one annotation of the Rollout object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnnotationChange {
+    /// Set the annotation to this value.
+    Set(String),
+    /// Remove the annotation.
+    Remove,
+}
+
+/// The change, if any, that keeps [`WORKLOAD_GENERATION_ANNOTATION`] on `ro` (the Rollout as read)
+/// as upstream's template resolver keeps it (`rollout/templateref.go` `Resolve`): the referenced
+/// workload's `metadata.generation`, and absent on a Rollout without `workloadRef`.
+///
+/// `st` is the status persisted for `ro`: its `workloadObservedGeneration` is the generation of
+/// the workload the controller observed and acted on (empty while it has not resolved one; then
+/// the annotation is left as it is). Upstream writes the annotation when it resolves the
+/// workload, before it writes the status; a driver applies this change once the status is
+/// persisted, so the two agree whenever the controller is between ticks and readers
+/// ([`is_workload_generation_observed`], Argo CD's health check) see the Rollout as observed.
+pub fn workload_generation_change(ro: &Rollout, st: &RolloutStatus) -> Option<AnnotationChange> {
+    let current = ro.metadata.annotations.get(WORKLOAD_GENERATION_ANNOTATION);
+    if ro.spec.workload_ref.is_none() {
+        return current.map(|_| AnnotationChange::Remove);
+    }
+    let observed = &st.workload_observed_generation;
+    (!observed.is_empty() && current != Some(observed)).then(|| AnnotationChange::Set(observed.clone()))
+}
+
 /// Upstream `IsUnpausing`: the controller paused the rollout (`status.controllerPause`) and a user
 /// cleared `status.pauseConditions`, but the controller has not acted on it yet.
 pub fn is_unpausing(st: &RolloutStatus) -> bool {
