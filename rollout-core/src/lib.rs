@@ -32,6 +32,6 @@ pub use analysis::{
 };
 pub use common::Timestamp;
 pub use rollout::{
-    Action, Cause, Decision, Event, Inputs, Observed, Rollout, RolloutPhase, RolloutStatus, Why,
-    reconcile, validate,
+    Action, Cause, Decision, Event, Inputs, Observed, Rollout, RolloutPhase, RolloutStatus, Why, reconcile,
+    validate,
 };

@@ -91,6 +91,16 @@ pub const RULES: &[Rule] = &[
         &["virtualservices", "destinationrules"],
         &["get", "patch"],
     ),
+    // NGINX (canary Ingress created and patched) and ALB (annotations patched) traffic routers.
+    ("networking.k8s.io", &["ingresses"], &["get", "create", "patch"]),
+    // SMI traffic router: the TrafficSplit is created and patched.
+    (
+        "split.smi-spec.io",
+        &["trafficsplits"],
+        &["get", "create", "patch"],
+    ),
+    // Traefik traffic router: the weighted TraefikService is patched.
+    ("traefik.io", &["traefikservices"], &["get", "patch"]),
     // Events on transitions.
     ("events.k8s.io", &["events"], &["create", "patch"]),
     // One Lease per shard.

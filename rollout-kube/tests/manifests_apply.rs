@@ -144,16 +144,22 @@ async fn manifests_apply_and_argo_examples_round_trip() {
         .await
         .unwrap();
     assert_eq!(patched.data["status"]["phase"], "Progressing");
-    // Spec writes, deletes, pod access, listing Deployments or Secrets: all forbidden.
-    assert!(is_forbidden(
-        in_ns
-            .patch(
-                &name0,
-                &PatchParams::default(),
-                &Patch::Merge(serde_json::json!({"spec": {"paused": true}}))
-            )
-            .await
-    ));
+    // Rollouts may be patched: the controller keeps the `rollout.argoproj.io/workload-generation`
+    // annotation (RBAC cannot narrow a patch to metadata; the controller writes nothing else).
+    let annotated = in_ns
+        .patch(
+            &name0,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"metadata": {"annotations":
+                {"rollout.argoproj.io/workload-generation": "1"}}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        annotated.metadata.annotations.unwrap_or_default()["rollout.argoproj.io/workload-generation"],
+        "1"
+    );
+    // Deletes, pod access, listing Deployments or Secrets: all forbidden.
     assert!(is_forbidden(in_ns.delete(&name0, &DeleteParams::default()).await));
     assert!(is_forbidden(
         Api::<Pod>::all(as_sa.clone()).list(&ListParams::default()).await

@@ -131,7 +131,8 @@ impl SimTransport {
                 "prometheus query failed: connection refused (simulated outage)",
             ));
         }
-        f(&guard.store).map_err(|e| ProviderError::http_status(400, format!("prometheus returned HTTP 400: {e}")))
+        f(&guard.store)
+            .map_err(|e| ProviderError::http_status(400, format!("prometheus returned HTTP 400: {e}")))
     }
 }
 
