@@ -1,5 +1,7 @@
 //! The canary strategy (`rollout/canary.go`, `rollout/sync.go:syncRolloutStatusCanary`).
 
+mod traffic;
+
 use super::{Ctx, analysis, plus_secs, workload};
 use crate::rollout::replicas::{
     BasicCanary, RsCounts, TrafficRoutedCanary, dss_abort_weight, progress_threshold_met,
@@ -44,7 +46,7 @@ fn run_canary<'a>(c: &mut Ctx<'a>, canary: &'a CanaryStrategy) {
         return;
     }
     c.revision_history_gc();
-    reconcile_services_and_traffic(c, canary);
+    traffic::reconcile_services_and_traffic(c, canary);
     let halted = c.ro.spec.paused
         || c.prev
             .pause_condition(PauseReason::InconclusiveAnalysisRun)
@@ -288,138 +290,6 @@ fn at_desired(c: &Ctx, canary: &CanaryStrategy) -> bool {
         return false;
     }
     true
-}
-
-fn reconcile_services_and_traffic(c: &mut Ctx, canary: &CanaryStrategy) {
-    let aborted = c.is_aborted();
-    let m = c.ro.max_traffic_weight();
-    let fully_promoted = !c.prev.stable_rs.is_empty() && c.prev.stable_rs == c.hash;
-    let mut w = 0;
-    if canary.traffic_routing.is_some() {
-        w = if fully_promoted {
-            0
-        } else if aborted {
-            abort_weight(c, canary)
-        } else if c.new_rs.is_none_or(|r| r.available == 0) {
-            0
-        } else if c.st.promote_full {
-            if canary.dynamic_stable_scale {
-                let r = c.replicas().max(1);
-                mul_div(m, c.new_rs.map_or(0, |n| n.available), r)
-            } else {
-                c.prev.canary.weights.as_ref().map_or(0, |x| x.canary.weight)
-            }
-        } else {
-            stepped_weight(c, canary)
-        };
-    }
-    let stable_hash = c.prev.stable_rs.clone();
-    let canary_target =
-        if aborted && (canary.traffic_routing.is_none() || !canary.dynamic_stable_scale || w == 0) {
-            stable_hash.clone()
-        } else {
-            c.hash.clone()
-        };
-    c.ensure_service(&canary.stable_service, &stable_hash);
-    c.ensure_service(&canary.canary_service, &canary_target);
-    if canary.traffic_routing.is_none() || stable_hash.is_empty() {
-        return;
-    }
-    let canary_hash = if fully_promoted {
-        stable_hash.clone()
-    } else {
-        c.hash.clone()
-    };
-    let weights = TrafficWeights {
-        canary: WeightDestination {
-            weight: w,
-            service_name: canary.canary_service.clone(),
-            pod_template_hash: canary_hash.clone(),
-        },
-        stable: WeightDestination {
-            weight: m - w,
-            service_name: canary.stable_service.clone(),
-            pod_template_hash: stable_hash.clone(),
-        },
-        additional: Vec::new(),
-        verified: None,
-    };
-    let prev = c.prev.canary.weights.clone();
-    let changed = prev.as_ref() != Some(&weights);
-    let prev_w = prev.as_ref().map_or(0, |p| p.canary.weight);
-    // Do not shift traffic back to a stable that cannot take it yet.
-    let r = c.replicas();
-    let needed = if m == 0 { 0 } else { mul_div(m - w, r, m) };
-    let stable_avail = c.stable_rs.map_or(0, |s| s.available);
-    if changed && w < prev_w && stable_avail < needed && !canary.dynamic_stable_scale {
-        return;
-    }
-    // Header and mirror routes go before the weight, as upstream.
-    super::routes::set_step_route(c, aborted, fully_promoted);
-    if changed {
-        c.actions.push(Action::SetTrafficWeight {
-            canary_hash,
-            stable_hash,
-            weight: w,
-        });
-        if prev_w != w {
-            c.event(
-                EventType::Normal,
-                "TrafficWeightUpdated",
-                format!("Traffic weight updated from {prev_w} to {w}"),
-            );
-        }
-        c.st.canary.weights = Some(weights);
-    }
-}
-
-/// The weight while progressing through the steps (upstream `reconcileTrafficRouting`, `index != nil`
-/// branch): until the canary is at its desired counts the weight stays at the last `setWeight`
-/// *before* the current index, also once every step is done (index == number of steps); only a
-/// ready canary gets the current step's weight, or the maximum after the last step. No steps: 0.
-fn stepped_weight(c: &Ctx, canary: &CanaryStrategy) -> i32 {
-    let steps = c.ro.steps();
-    if steps.is_empty() {
-        return 0;
-    }
-    let idx = c.st.current_step_index.unwrap_or(0);
-    if !at_desired(c, canary) {
-        let before = usize::try_from(idx).unwrap_or(0).min(steps.len());
-        return steps[..before]
-            .iter()
-            .rev()
-            .find_map(|s| s.set_weight)
-            .unwrap_or(0);
-    }
-    if usize::try_from(idx).ok() == Some(steps.len()) {
-        c.ro.max_traffic_weight()
-    } else {
-        current_set_weight(c, false)
-    }
-}
-
-/// `abortOrRollbackWeight` (dynamic stable scale drains gradually; otherwise 0).
-fn abort_weight(c: &Ctx, canary: &CanaryStrategy) -> i32 {
-    let r = c.replicas();
-    let (Some(_), Some(stable)) = (c.new_rs, c.stable_rs) else {
-        return 0;
-    };
-    if !canary.dynamic_stable_scale || r == 0 {
-        return 0;
-    }
-    let m = c.ro.max_traffic_weight();
-    let (_, d) = canary_replicas_or_weight(c, canary);
-    let e = (m - mul_div(m, stable.available, r)).max(0);
-    let Some(cur) = c.prev.canary.weights.as_ref().map(|w| w.canary.weight) else {
-        return e.max(d);
-    };
-    if d <= 0 {
-        e.min(cur)
-    } else if mul_div(m, stable.available, r) < m - d {
-        cur
-    } else {
-        d.min(cur)
-    }
 }
 
 /// Scales stable, then new, then old ReplicaSets; returns true if anything was scaled.
