@@ -8,7 +8,6 @@ use common::*;
 use k8s_openapi::api::core::v1::Service;
 use kube::ResourceExt;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
-use rollout_kube::manifests::ManifestOptions;
 use rollout_kube::ops;
 use rollout_kube::testenv::apply_objects;
 use serde_json::{Value, json};
