@@ -21,6 +21,8 @@ mod logic;
 
 #[path = "../tests/common/sdk.rs"]
 mod sdk;
+
+mod shipped_inputs;
 use sdk::sdk_input;
 
 fn component() -> Vec<u8> {
@@ -137,5 +139,56 @@ fn other_languages(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, evaluate, load, other_languages);
+/// Every Rust and C component we ship (the two reference judges and the five judges), fresh
+/// instance per evaluation, on realistic 50-window inputs, in one group on one host. Each judge's
+/// verdict is checked first and printed with its peak memory and fuel: a judge answering with its
+/// own error would time the wrong path.
+fn shipped(c: &mut Criterion) {
+    let dist = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/dist");
+    let host = JudgeHost::new(HostConfig::default()).expect("host");
+    let mut group = c.benchmark_group("fresh-instance-50-windows");
+    let next = shipped_inputs::shipped(shipped_inputs::WINDOWS + 1);
+    for ((file, input), (_, mut next)) in shipped_inputs::shipped(shipped_inputs::WINDOWS)
+        .into_iter()
+        .zip(next)
+    {
+        let bytes = std::fs::read(dist.join(file)).expect("component in plugins/dist");
+        let judge = host.load_bytes(&bytes, &LoadOptions::default()).expect("loads");
+        let first = judge.evaluate(&input).expect("evaluates");
+        let verdict = match &first.outcome {
+            Ok(v) => v,
+            Err(e) => panic!("{file}: the judge answered with its own error: {e}"),
+        };
+        eprintln!(
+            "{file}: {} bytes, verdict {:?} {:?}, peak memory {} KiB, {} instructions",
+            bytes.len(),
+            verdict.phase,
+            verdict.code,
+            first.peak_memory_bytes / 1024,
+            first.instructions
+        );
+        group.bench_function(file.trim_end_matches(".wasm"), |b| {
+            b.iter(|| black_box(judge.evaluate(black_box(&input)).map(|e| e.instructions)))
+        });
+        // A judge that keeps state folds only the new window into it: the steady-state cost of an
+        // evaluation in a run (the one above is the first, or one after a long initial delay).
+        let Some(state) = verdict.state.clone() else {
+            continue;
+        };
+        next.state = Some(state);
+        let carried = judge.evaluate(&next).expect("evaluates");
+        let verdict = carried.outcome.as_ref().expect("verdict on carried state");
+        eprintln!(
+            "{file} +1 window on carried state: verdict {:?} {:?}, {} instructions",
+            verdict.phase, verdict.code, carried.instructions
+        );
+        let name = format!("{} +1 window on carried state", file.trim_end_matches(".wasm"));
+        group.bench_function(name, |b| {
+            b.iter(|| black_box(judge.evaluate(black_box(&next)).map(|e| e.instructions)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, evaluate, load, other_languages, shipped);
 criterion_main!(benches);

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use analysis_host::{HostConfig, HostError, JudgeHost, LoadOptions};
 use common::{dist, healthy, load, small_host};
-use rollout_core::analysis::judge::VerdictPhase;
+use rollout_core::analysis::judge::{JudgeInput, VerdictPhase};
 
 /// The host still works: the reference judge gives its normal verdict.
 fn assert_healthy(host: &JudgeHost) {
@@ -80,6 +80,25 @@ fn stack_overflow_is_caught() {
     let err = judge.evaluate(&healthy()).unwrap_err();
     assert!(matches!(err, HostError::StackOverflow), "{err:?}");
     assert_eq!(err.to_string(), "judge overflowed its call stack");
+    assert_healthy(&host);
+}
+
+/// The Rust judges keep a 64 KiB stack first in linear memory (`plugins/build-rust`): running out
+/// of it moves the stack pointer below address 0, so the judge traps instead of writing over its
+/// own data, and the host stays healthy.
+#[test]
+fn stack_in_linear_memory_running_out_is_a_trap() {
+    let host = small_host();
+    let judge = load(&host, "hostile-stack-overflow");
+    let input = JudgeInput {
+        metric: "shadow-stack".into(),
+        ..healthy()
+    };
+    let err = judge.evaluate(&input).unwrap_err();
+    match &err {
+        HostError::Trap(message) => assert!(message.contains("out of bounds memory access"), "{message}"),
+        other => panic!("expected an out-of-bounds trap, got {other:?}"),
+    }
     assert_healthy(&host);
 }
 

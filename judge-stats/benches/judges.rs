@@ -72,12 +72,6 @@ fn bench(c: &mut Criterion) {
     };
     let (_, lean_st) = error_ratio::judge(&equal(10), &lean, None);
     let eleventh = equal(11);
-    eprintln!(
-        "TMP {}",
-        error_ratio::judge(&eleventh, &lean, Some(lean_st.clone()))
-            .0
-            .reason
-    );
     c.bench_function("error_ratio/incremental_window_without_bayes", |b| {
         b.iter(|| error_ratio::judge(black_box(&eleventh), &lean, Some(lean_st.clone())))
     });

@@ -111,42 +111,6 @@ pub fn check_rate(field: &'static str, rate: Option<f64>) -> Result<(), ConfigEr
     rate.map_or(Ok(()), |r| check_open(field, r, 0.0, 1.0))
 }
 
-/// Serde for `f64` that survives JSON: non-finite values are written as the strings `"inf"`,
-/// `"-inf"` and `"nan"` (serde_json would write `null` and then fail to read it back).
-pub mod nonfinite {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    /// Serializes `v`, as a string when it is not finite.
-    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
-        if v.is_finite() {
-            s.serialize_f64(*v)
-        } else if v.is_nan() {
-            s.serialize_str("nan")
-        } else if *v > 0.0 {
-            s.serialize_str("inf")
-        } else {
-            s.serialize_str("-inf")
-        }
-    }
-
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Repr {
-        Num(f64),
-        Text(String),
-        Null(()),
-    }
-
-    /// Reads a number, one of the strings above, or `null` (NaN).
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-        Ok(match Repr::deserialize(d)? {
-            Repr::Num(v) => v,
-            Repr::Text(t) => match t.as_str() {
-                "inf" | "+inf" | "Infinity" => f64::INFINITY,
-                "-inf" | "-Infinity" => f64::NEG_INFINITY,
-                _ => f64::NAN,
-            },
-            Repr::Null(()) => f64::NAN,
-        })
-    }
-}
+/// Serde for `f64` that survives JSON (non-finite values as `"inf"`, `"-inf"`, `"nan"`): the one
+/// form of the judge types.
+pub use judge_types::serde_forms::nonfinite;

@@ -54,7 +54,7 @@ pub fn clopper_pearson_upper(k: f64, n: f64, alpha: f64) -> f64 {
         return 1.0;
     }
     // Upper bound u solves P(X <= k | u) = alpha, i.e. I_u(k+1, n-k) = 1 - alpha.
-    bisect(|u| beta_reg(k + 1.0, n - k, u) - (1.0 - alpha))
+    beta_quantile(k + 1.0, n - k, 1.0 - alpha)
 }
 
 /// Lower one-sided Clopper-Pearson bound at level `alpha` for `k` events in `n` trials.
@@ -66,21 +66,43 @@ pub fn clopper_pearson_lower(k: f64, n: f64, alpha: f64) -> f64 {
         return alpha.powf(1.0 / n);
     }
     // Lower bound l solves P(X >= k | l) = alpha, i.e. I_l(k, n-k+1) = alpha.
-    bisect(|l| beta_reg(k, n - k + 1.0, l) - alpha)
+    beta_quantile(k, n - k + 1.0, alpha)
 }
 
-/// Root of an increasing function on [0, 1] by bisection (60 halvings, ~1e-18).
-fn bisect(f: impl Fn(f64) -> f64) -> f64 {
+/// The `p`-quantile of Beta(a, b): the root of `I_x(a, b) = p`, by Newton's method on the
+/// incomplete beta (its derivative is the density) inside a bisection bracket that every step
+/// narrows; a step leaving the bracket becomes a bisection. From the mean, 4-8 evaluations reach
+/// 1e-14 relative where plain bisection took 60.
+fn beta_quantile(a: f64, b: f64, p: f64) -> f64 {
+    let ln_b = ln_beta(a, b);
     let (mut lo, mut hi) = (0.0_f64, 1.0_f64);
-    for _ in 0..60 {
-        let mid = 0.5 * (lo + hi);
-        if f(mid) < 0.0 {
-            lo = mid;
-        } else {
-            hi = mid;
+    let mut x = a / (a + b);
+    for _ in 0..200 {
+        let fx = beta_reg(a, b, x) - p;
+        if fx.is_nan() {
+            return f64::NAN;
         }
+        if fx == 0.0 {
+            return x;
+        }
+        if fx < 0.0 {
+            lo = x;
+        } else {
+            hi = x;
+        }
+        let density = ((a - 1.0) * x.ln() + (b - 1.0) * (1.0 - x).ln() - ln_b).exp();
+        let newton = x - fx / density;
+        let next = if newton > lo && newton < hi {
+            newton
+        } else {
+            0.5 * (lo + hi)
+        };
+        if (next - x).abs() <= 1e-14 * next || hi - lo <= 1e-15 * hi {
+            return next;
+        }
+        x = next;
     }
-    0.5 * (lo + hi)
+    x
 }
 
 /// Arithmetic mean; NaN for an empty slice.
@@ -191,6 +213,47 @@ mod tests {
         assert!((normal_quantile(0.5)).abs() < 1e-15);
         assert!((normal_quantile(1e-10) - (-6.361_340_902_404_056)).abs() < 1e-9);
         assert!(normal_quantile(1.5).is_nan());
+    }
+
+    #[test]
+    fn beta_quantile_agrees_with_bisection() {
+        let bisect = |f: &dyn Fn(f64) -> f64| {
+            let (mut lo, mut hi) = (0.0_f64, 1.0_f64);
+            for _ in 0..80 {
+                let mid = 0.5 * (lo + hi);
+                if f(mid) < 0.0 {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            0.5 * (lo + hi)
+        };
+        for (k, n) in [
+            (0.0, 10.0),
+            (1.0, 1e6),
+            (3.0, 1000.0),
+            (50.0, 100.0),
+            (999.0, 1000.0),
+            (12.0, 3e7),
+        ] {
+            for alpha in [1e-6, 0.001, 0.05, 0.5] {
+                let upper = clopper_pearson_upper(k, n, alpha);
+                let want = bisect(&|u| beta_reg(k + 1.0, n - k, u) - (1.0 - alpha));
+                assert!(
+                    (upper - want).abs() <= 1e-9 * want,
+                    "upper {k}/{n} {alpha}: {upper} vs {want}"
+                );
+                if k > 0.0 {
+                    let lower = clopper_pearson_lower(k, n, alpha);
+                    let want = bisect(&|l| beta_reg(k, n - k + 1.0, l) - alpha);
+                    assert!(
+                        (lower - want).abs() <= 1e-9 * want,
+                        "lower {k}/{n} {alpha}: {lower} vs {want}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -209,7 +209,7 @@ fn bad_input_is_one_error_line() {
     std::fs::write(
         &wrong_digest,
         std::fs::read_to_string(s.join("analysis.yaml")).unwrap().replace(
-            "7026999e6eb9aa0f78e4b5b69d336d9a28b6db3372256c12ec0a2192d3fb7c1b",
+            "8776afb9576d6d11093bd2711f7dee659b0023c557fc5560e9e4c34f10d688dc",
             &"ab".repeat(32),
         ),
     )

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 /// The judge component and its digest (`plugins/dist/SHA256SUMS`).
 const JUDGE_FILE: &str = "judge-error-ratio.wasm";
-const JUDGE_SHA256: &str = "7026999e6eb9aa0f78e4b5b69d336d9a28b6db3372256c12ec0a2192d3fb7c1b";
+const JUDGE_SHA256: &str = "8776afb9576d6d11093bd2711f7dee659b0023c557fc5560e9e4c34f10d688dc";
 
 fn dist() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/dist")
