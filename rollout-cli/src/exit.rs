@@ -22,12 +22,16 @@ pub enum Exit {
     Paused,
     /// `simulate`: the rollout became Degraded without an abort (e.g. its progress deadline passed).
     Degraded,
-    /// `simulate`: the scenario's `maxDuration` passed before an outcome.
+    /// `simulate`: the scenario's `maxDuration` passed before an outcome; `revert`: the Deployment
+    /// did not become available within `--timeout` (the Rollout was left in place).
     TimedOut,
+    /// `migrate`: a ResourceQuota would refuse the pods the hand-over adds (with `--apply`:
+    /// nothing applied).
+    QuotaRefused,
 }
 
 /// Every code in order, for the table.
-pub const ALL: [Exit; 7] = [
+pub const ALL: [Exit; 8] = [
     Exit::Success,
     Exit::Invalid,
     Exit::Error,
@@ -35,6 +39,7 @@ pub const ALL: [Exit; 7] = [
     Exit::Paused,
     Exit::Degraded,
     Exit::TimedOut,
+    Exit::QuotaRefused,
 ];
 
 impl Exit {
@@ -48,6 +53,7 @@ impl Exit {
             Exit::Paused => 4,
             Exit::Degraded => 5,
             Exit::TimedOut => 6,
+            Exit::QuotaRefused => 7,
         }
     }
 
@@ -63,7 +69,13 @@ impl Exit {
                  --promote-after); judge run: Inconclusive"
             }
             Exit::Degraded => "simulate: degraded without an abort (e.g. progress deadline exceeded)",
-            Exit::TimedOut => "simulate: the scenario's maxDuration passed first",
+            Exit::TimedOut => {
+                "simulate: the scenario's maxDuration passed first; revert: the Deployment was not available \
+                 within --timeout (the Rollout is left in place)"
+            }
+            Exit::QuotaRefused => {
+                "migrate: a ResourceQuota would refuse the hand-over's peak (--apply: nothing applied)"
+            }
         }
     }
 
@@ -109,7 +121,7 @@ mod tests {
         assert_eq!(table.lines().count(), ALL.len() + 1);
         let mut codes: Vec<u8> = ALL.iter().map(|e| e.code()).collect();
         codes.dedup();
-        assert_eq!(codes, (0..7).collect::<Vec<u8>>());
+        assert_eq!(codes, (0..8).collect::<Vec<u8>>());
     }
 
     #[test]

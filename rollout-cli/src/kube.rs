@@ -136,6 +136,11 @@ pub struct ControllerArgs {
     /// After SIGINT/SIGTERM, wait at most this many seconds for in-flight reconciles.
     #[arg(long, default_value_t = 30)]
     shutdown_timeout: u64,
+    /// Decide but do not act, for every Rollout: record what would be done (events, a `DryRun`
+    /// condition, a log line per action); write no ReplicaSet, Service, route, AnalysisRun or
+    /// Deployment. One Rollout: annotate it `rollout.io/dry-run: "true"`.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -170,7 +175,7 @@ struct ManifestArgs {
     shard: Option<String>,
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -178,7 +183,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 }
 
 /// A rate-limited client from the kubeconfig / in-cluster config, and the default namespace.
-async fn client(qps: f64, burst: u32) -> Result<(Client, String), CliError> {
+pub(crate) async fn client(qps: f64, burst: u32) -> Result<(Client, String), CliError> {
     let config = Config::infer().await.map_err(|e| {
         CliError::new(format!(
             "no usable Kubernetes configuration (KUBECONFIG, ~/.kube/config or in-cluster): {e}"
@@ -203,14 +208,25 @@ pub fn get(args: &GetArgs) -> Result<(), CliError> {
         if !args.watch {
             let view = ops::get(&client, &ns, name).await.map_err(op_error)?;
             crate::outf!("{}", crate::view::render(&view));
+            let group = rollout_kube::group::group_view(&client, &ns, name)
+                .await
+                .map_err(op_error)?;
+            crate::outf!("{}", crate::view::render_group(group.as_ref()));
             return Ok(());
         }
         let ctrl_c = tokio::signal::ctrl_c();
         tokio::pin!(ctrl_c);
         loop {
             let view = ops::get(&client, &ns, name).await.map_err(op_error)?;
+            let group = rollout_kube::group::group_view(&client, &ns, name)
+                .await
+                .map_err(op_error)?;
             // Clear the screen and redraw, like `watch`.
-            crate::outf!("\x1b[2J\x1b[H{}", crate::view::render(&view));
+            crate::outf!(
+                "\x1b[2J\x1b[H{}{}",
+                crate::view::render(&view),
+                crate::view::render_group(group.as_ref())
+            );
             tokio::select! {
                 _ = &mut ctrl_c => return Ok(()),
                 () = tokio::time::sleep(Duration::from_secs(2)) => {}
@@ -229,6 +245,19 @@ pub fn promote(args: &PromoteArgs) -> Result<(), CliError> {
             .map_err(op_error)?;
         let what = if args.full { "fully promoted" } else { "promoted" };
         crate::outln!("rollout '{ns}/{}' {what}", args.target.name);
+        // A group moves together: the other members are promoted too (only those paused, since
+        // promoting a running Rollout skips its step).
+        let members = rollout_kube::group::members_in_write_order(&client, &ns, &args.target.name)
+            .await
+            .map_err(op_error)?;
+        for (member, paused) in members {
+            if member != args.target.name && (paused || args.full) {
+                ops::promote(&client, &ns, &member, args.full)
+                    .await
+                    .map_err(op_error)?;
+                crate::outln!("rollout '{ns}/{member}' {what} (same group)");
+            }
+        }
         Ok(())
     })
 }
@@ -239,13 +268,27 @@ pub fn operate(op: Op, target: &Target) -> Result<(), CliError> {
         let (client, default_ns) = client(20.0, 40).await?;
         let ns = target.namespace.clone().unwrap_or(default_ns);
         let name = &target.name;
-        let (result, done) = match op {
-            Op::Abort => (ops::abort(&client, &ns, name).await, "aborted"),
-            Op::Retry => (ops::retry(&client, &ns, name).await, "retried"),
-            Op::Pause => (ops::pause(&client, &ns, name).await, "paused"),
-        };
-        result.map_err(op_error)?;
-        crate::outln!("rollout '{ns}/{name}' {done}");
+        // Abort and retry apply to the whole group (retry: members aborted by their own cause
+        // first, so none is aborted again by the group); pause applies to one Rollout.
+        let mut names = vec![name.clone()];
+        if matches!(op, Op::Abort | Op::Retry) {
+            let members = rollout_kube::group::members_in_write_order(&client, &ns, name)
+                .await
+                .map_err(op_error)?;
+            if !members.is_empty() {
+                names = members.into_iter().map(|(m, _)| m).collect();
+            }
+        }
+        for member in &names {
+            let (result, done) = match op {
+                Op::Abort => (ops::abort(&client, &ns, member).await, "aborted"),
+                Op::Retry => (ops::retry(&client, &ns, member).await, "retried"),
+                Op::Pause => (ops::pause(&client, &ns, member).await, "paused"),
+            };
+            result.map_err(op_error)?;
+            let same = if member == name { "" } else { " (same group)" };
+            crate::outln!("rollout '{ns}/{member}' {done}{same}");
+        }
         Ok(())
     })
 }
@@ -340,8 +383,9 @@ async fn run_controller(args: &ControllerArgs) -> Result<(), CliError> {
         ..ControllerConfig::default()
     };
     let mut registry = Registry::default();
-    let controller =
-        RolloutController::new(client, config, &mut registry).with_providers(providers(&args.judges)?);
+    let controller = RolloutController::new(client, config, &mut registry)
+        .with_providers(providers(&args.judges)?)
+        .with_dry_run(args.dry_run);
     let registry = Arc::new(registry);
     let listener = TcpListener::bind(args.metrics_addr)
         .await

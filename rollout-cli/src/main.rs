@@ -2,11 +2,16 @@
 
 mod docs;
 mod exit;
+mod fleet;
 mod input;
 mod judge;
 mod kube;
+mod migrate;
 mod plan;
+mod revert;
 mod simulate;
+mod simulate_dry;
+mod simulate_group;
 mod validate;
 mod view;
 
@@ -99,6 +104,20 @@ enum Command {
     /// Run the controller for Argo-compatible Rollouts, or print its install manifests.
     #[command(after_help = crate::kube::CONTROLLER_EXAMPLES)]
     Controller(crate::kube::ControllerArgs),
+    /// Release one version to many environments in waves: simulate a plan over a fleet.
+    #[command(after_help = "Examples:
+  rollout fleet simulate examples/fleet/plan.yaml")]
+    Fleet {
+        #[command(subcommand)]
+        command: fleet::Command,
+    },
+    /// Write the Rollout that takes over a Deployment (workloadRef) and show the hand-over plan:
+    /// replicas at each moment, ResourceQuota verdict.
+    #[command(after_help = crate::migrate::MIGRATE_EXAMPLES)]
+    Migrate(crate::migrate::MigrateArgs),
+    /// Give a migrated Rollout's pods back to its Deployment, never below the availability floor.
+    #[command(after_help = crate::revert::REVERT_EXAMPLES)]
+    Revert(crate::revert::RevertArgs),
 }
 
 /// Examples and the exit codes, after the top-level `--help`.
@@ -129,6 +148,9 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Retry(t) => crate::kube::operate(crate::kube::Op::Retry, &t).map(|()| Exit::Success.into()),
         Command::Pause(t) => crate::kube::operate(crate::kube::Op::Pause, &t).map(|()| Exit::Success.into()),
         Command::Controller(args) => crate::kube::controller(&args).map(|()| Exit::Success.into()),
+        Command::Fleet { command } => fleet::main(command),
+        Command::Migrate(args) => crate::migrate::main(&args),
+        Command::Revert(args) => crate::revert::main(&args),
     }
 }
 

@@ -22,7 +22,9 @@ pub const EXAMPLES: &str = "Examples:
   rollout simulate --scenario error-spike --report timeline.html
   rollout simulate --scenario low-traffic --json     # the event log and timeline as JSON
   rollout simulate examples/scenarios/rollout.yaml --analysis examples/templates/error-ratio.yaml
-  rollout simulate ROLLOUT.yaml --promote-after 1m    # act as a person at indefinite pauses";
+  rollout simulate ROLLOUT.yaml --promote-after 1m    # act as a person at indefinite pauses
+  rollout simulate --scenario group --report group.html   # two Rollouts of one group, side by side
+  rollout simulate examples/scenarios/group-rollouts.yaml --analysis examples/scenarios/analysis.yaml --scenario examples/scenarios/group.yaml";
 
 /// The examples and the exit code of each outcome, so CI can gate on a simulation.
 fn help() -> String {
@@ -41,12 +43,16 @@ fn help() -> String {
 #[derive(Debug, clap::Args)]
 #[command(after_help = help())]
 pub struct Args {
-    /// The Rollout (it may also hold AnalysisTemplates).
+    /// The Rollout (it may also hold AnalysisTemplates; several Rollouts: a group).
     pub rollout: Option<PathBuf>,
+    /// More Rollouts: all of them are simulated as one group on one clock (`rollout.io/group`).
+    #[arg(value_name = "MORE_ROLLOUTS")]
+    pub more: Vec<PathBuf>,
     /// AnalysisTemplate / ClusterAnalysisTemplate files.
     #[arg(long, value_name = "TEMPLATES.yaml")]
     pub analysis: Vec<PathBuf>,
-    /// A scenario file, or a bundled one: healthy, error-spike, low-traffic, already-failing.
+    /// A scenario file, or a bundled one: healthy, error-spike, low-traffic, already-failing,
+    /// deleted-config.
     #[arg(long, value_name = "SCENARIO")]
     pub scenario: Option<String>,
     /// Seed of the traffic model (default: the scenario's, else 1).
@@ -71,11 +77,25 @@ pub struct Args {
     /// Refuse to simulate when the files have warnings (unknown fields), as `validate --strict`.
     #[arg(long)]
     pub strict: bool,
+    /// Dry run: show what the controller would do to an empty cluster (the withheld actions,
+    /// the `DryRun` condition) over three ticks, and that it does none of it.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Runs `rollout simulate`; the exit code says the outcome ([`Exit::of_outcome`]).
 pub fn main(args: Args) -> Result<std::process::ExitCode, CliError> {
-    let report = run(&Options {
+    if args.dry_run {
+        let report = crate::simulate_dry::run(args.rollout.as_ref(), &args.workload)?;
+        if args.json {
+            let text = serde_json::to_string_pretty(&report).map_err(|e| CliError::new(e.to_string()))?;
+            crate::outln!("{text}");
+        } else {
+            crate::outf!("{}", crate::simulate_dry::render(&report));
+        }
+        return Ok(Exit::Success.into());
+    }
+    let opts = Options {
         rollout: args.rollout,
         analysis: args.analysis,
         scenario: args.scenario,
@@ -86,7 +106,12 @@ pub fn main(args: Args) -> Result<std::process::ExitCode, CliError> {
         promote_after: args.promote_after,
         workload: args.workload,
         strict: args.strict,
-    })?;
+    };
+    if crate::simulate_group::wanted(&opts, &args.more)? {
+        let report = crate::simulate_group::run(&opts, &args.more)?;
+        return Ok(Exit::of_outcome(report.outcome).into());
+    }
+    let report = run(&opts)?;
     Ok(Exit::of_outcome(report.outcome).into())
 }
 
@@ -125,7 +150,7 @@ pub const BUNDLED_JUDGES: [(&str, &[u8]); 6] = [
 ];
 
 /// Bundled scenarios by name.
-pub const SCENARIOS: [(&str, &str); 4] = [
+pub const SCENARIOS: [(&str, &str); 5] = [
     ("healthy", include_str!("../../examples/scenarios/healthy.yaml")),
     (
         "error-spike",
@@ -138,6 +163,10 @@ pub const SCENARIOS: [(&str, &str); 4] = [
     (
         "already-failing",
         include_str!("../../examples/scenarios/already-failing.yaml"),
+    ),
+    (
+        "deleted-config",
+        include_str!("../../examples/scenarios/deleted-config.yaml"),
     ),
 ];
 
@@ -246,7 +275,10 @@ fn referenced_templates(ro: &Rollout) -> Vec<(String, bool)> {
     out
 }
 
-async fn judges(opts: &Options, templates: &[AnalysisTemplate]) -> Result<Arc<dyn JudgeRegistry>, CliError> {
+pub(crate) async fn judges(
+    opts: &Options,
+    templates: &[AnalysisTemplate],
+) -> Result<Arc<dyn JudgeRegistry>, CliError> {
     let host =
         JudgeHost::new(HostConfig::default()).map_err(|e| CliError::new(format!("judge host: {e}")))?;
     let mut dirs = opts.judges.clone();

@@ -48,6 +48,7 @@ fn write_view(f: &mut impl Write, view: &RolloutView) -> fmt::Result {
             rs.name, rs.revision, rs.role, rs.ready, rs.replicas
         )?;
     }
+    crate::migrate::write_workload(f, view)?;
     if !view.analysis_runs.is_empty() {
         writeln!(f, "AnalysisRuns:")?;
         for r in &view.analysis_runs {
@@ -58,6 +59,26 @@ fn write_view(f: &mut impl Write, view: &RolloutView) -> fmt::Result {
         }
     }
     Ok(())
+}
+
+/// The group section of `rollout get` (empty for a Rollout without a group): each member's
+/// phase and steps, and who holds whom.
+pub fn render_group(group: Option<&rollout_kube::group::GroupView>) -> String {
+    let Some(g) = group else { return String::new() };
+    let mut out = format!("Group:       {} ({} members)\n", g.name, g.members.len());
+    let width = g.members.iter().map(|m| m.name.len()).max().unwrap_or(0);
+    for m in &g.members {
+        let step = m
+            .step
+            .map_or("done".to_string(), |(i, n)| format!("step {i}/{n}"));
+        let note = match (&m.aborted, &m.held_by) {
+            (Some(a), _) => format!("aborted: {a}"),
+            (None, Some(h)) => format!("held: {h}"),
+            (None, None) => String::new(),
+        };
+        let _ = writeln!(out, "  {:<width$}  {:<11} {:<10} {note}", m.name, m.phase, step);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -89,6 +110,8 @@ mod tests {
                 message: String::new(),
                 last_measurements: vec!["error-rate: Successful 0.01".into()],
             }],
+            workload: None,
+            dry_run: None,
         };
         let text = render(&view);
         for line in [
@@ -105,6 +128,36 @@ mod tests {
     }
 
     #[test]
+    fn the_group_section_shows_members_steps_and_who_holds_whom() {
+        use rollout_kube::group::{GroupMemberView, GroupView};
+        assert_eq!(render_group(None), "");
+        let member = |name: &str, step, held_by: Option<&str>| GroupMemberView {
+            name: name.into(),
+            phase: "Progressing".into(),
+            step,
+            held_by: held_by.map(str::to_string),
+            aborted: None,
+        };
+        let g = GroupView {
+            name: "cms".into(),
+            members: vec![
+                member(
+                    "author",
+                    Some((2, 4)),
+                    Some("group cms: waiting for member publish"),
+                ),
+                member("publish", Some((1, 4)), None),
+            ],
+        };
+        assert_eq!(
+            render_group(Some(&g)),
+            "Group:       cms (2 members)\n  \
+             author   Progressing step 2/4   held: group cms: waiting for member publish\n  \
+             publish  Progressing step 1/4   \n"
+        );
+    }
+
+    #[test]
     fn a_status_without_phase_is_unknown() {
         let view = RolloutView {
             name: "ns/web".into(),
@@ -116,6 +169,8 @@ mod tests {
             replicas: (1, 0, 0, 0),
             replica_sets: vec![],
             analysis_runs: vec![],
+            workload: None,
+            dry_run: None,
         };
         let text = render(&view);
         assert!(text.contains("Status:      Unknown\n"), "{text}");

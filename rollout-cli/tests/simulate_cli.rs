@@ -293,3 +293,17 @@ fn the_html_report_labels_steps_verdicts_and_the_promotion_with_a_legend() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_deleted_config_scenario_holds_the_rollback_and_exits_aborted() {
+    let o = rollout(&["simulate", "--scenario", "deleted-config"]);
+    let out = stdout(&o);
+    assert_exit(&o, ABORTED);
+    assert_eq!(summary_line(&out, "outcome:"), "aborted", "{out}");
+    let why = summary_line(&out, "why:");
+    assert!(
+        why.starts_with("Rollback to ReplicaSet guestbook-") && why.contains("Secret \"app-config-5d8f2a\""),
+        "{why}"
+    );
+    assert!(out.contains("event RollbackHeldForConfig: "), "{out}");
+}

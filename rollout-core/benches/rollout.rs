@@ -1,5 +1,5 @@
-//! Rollout machine benchmarks: one decision (10-step canary, 3 ReplicaSets) and a whole
-//! simulated lifecycle through the fake cluster.
+//! Rollout machine benchmarks: one decision (10-step canary, 3 ReplicaSets), a whole simulated
+//! lifecycle through the fake cluster, and a grouped Rollout's decision (2 and 10 members).
 
 use std::hint::black_box;
 
@@ -106,5 +106,52 @@ fn lifecycle(cr: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, one_decision, lifecycle);
+/// Grouped rollouts (issue #13): what a coordinator adds to each member's decision (every
+/// member's state from its Rollout, then the member's inputs), for groups of 2 and 10, and the
+/// whole decision with it, against a single Rollout's `decision/…, prepared`.
+fn group_decision(cr: &mut Criterion) {
+    use rollout_core::rollout::group::{MemberState, inputs_for};
+    let (ro, obs) = mid_rollout(false);
+    let now = "2024-01-01T01:00:00Z".parse().expect("ts");
+    let prepared = Prepared::new(&ro, &obs);
+    for n in [2usize, 10] {
+        let names: Vec<String> = (0..n).map(|i| format!("m{i}")).collect();
+        let members: Vec<Rollout> = names
+            .iter()
+            .map(|name| {
+                let mut m = ro.clone();
+                m.metadata.name = name.clone();
+                m.metadata
+                    .annotations
+                    .insert("rollout.io/group".into(), "shop".into());
+                m.metadata
+                    .annotations
+                    .insert("rollout.io/group-members".into(), names.join(","));
+                m.status.observed_generation = m.metadata.generation.unwrap_or(1).to_string();
+                m
+            })
+            .collect();
+        let me = &members[0];
+        let inputs = inputs_for(
+            &me.metadata.name,
+            &members.iter().map(MemberState::of).collect::<Vec<_>>(),
+        );
+        assert!(!inputs.hold && inputs.force_abort.is_none(), "{inputs:?}");
+        cr.bench_function(&format!("group/inputs, {n} members"), |b| {
+            b.iter(|| {
+                let states: Vec<MemberState> = black_box(&members).iter().map(MemberState::of).collect();
+                inputs_for(&me.metadata.name, &states)
+            })
+        });
+        cr.bench_function(&format!("group/decision, {n} members, prepared"), |b| {
+            b.iter(|| {
+                let states: Vec<MemberState> = black_box(&members).iter().map(MemberState::of).collect();
+                let inputs = inputs_for(&me.metadata.name, &states);
+                reconcile_prepared(black_box(me), black_box(&obs), now, &inputs, &prepared)
+            })
+        });
+    }
+}
+
+criterion_group!(benches, one_decision, lifecycle, group_decision);
 criterion_main!(benches);

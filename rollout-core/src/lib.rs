@@ -15,6 +15,8 @@
 //! - [`common`]: small shared value types (durations, `IntOrString`, timestamps).
 //! - [`rollout`]: Rollout spec/status types, validation, replica math and the rollout machine.
 //! - [`analysis`]: AnalysisTemplate/AnalysisRun types, run creation, conditions and the run machine.
+//! - [`fleet`]: release plans in waves over many environments, failure classification and the
+//!   sequential release-issue test.
 //! - `testing` (feature `testing`): proptest strategies, invariant checks and a fake cluster
 //!   for property-testing your own rollout specs and drivers.
 #![forbid(unsafe_code)]
@@ -22,6 +24,7 @@
 
 pub mod analysis;
 pub mod common;
+pub mod fleet;
 pub mod rollout;
 #[cfg(feature = "testing")]
 pub mod testing;

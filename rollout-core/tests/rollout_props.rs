@@ -176,7 +176,7 @@ proptest! {
             });
             ro.status.controller_pause = true;
         }
-        let inputs = Inputs { hold, force_abort: force.then(|| "forced".to_string()) };
+        let inputs = Inputs { hold, force_abort: force.then(|| "forced".to_string()), ..Inputs::default() };
         let d = reconcile(&ro, &observed, strategies::epoch(), &inputs);
         // Decisions are plain data: they serialize.
         prop_assert!(serde_json::to_string(&d).is_ok());

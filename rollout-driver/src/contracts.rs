@@ -4,7 +4,7 @@
 //! | contract | reads | writes |
 //! |---|---|---|
 //! | [`RolloutStore`] | the Rollout | its status |
-//! | [`Workloads`] | ReplicaSets, Services, the `workloadRef` target | their replicas, selectors, annotations |
+//! | [`Workloads`] | ReplicaSets, Services, the `workloadRef` target, needed ConfigMaps/Secrets | their replicas, selectors, annotations; config protection |
 //! | [`TrafficRouter`] | — | route weights |
 //! | [`AnalysisRuns`] | the Rollout's AnalysisRuns | create / terminate / delete |
 //! | [`EventSink`] | — | events |
@@ -18,8 +18,8 @@ use rollout_core::analysis::judge::WeightPoint;
 use rollout_core::analysis::{AnalysisRun, AnalysisRunStatus, MeasurementRequest, ProviderError};
 use rollout_core::rollout::routing::{HeaderRoute, MirrorRoute};
 use rollout_core::rollout::{
-    Action, AnalysisRunRequest, Event, ObservedAnalysisRun, ObservedReplicaSet, ObservedService,
-    ObservedWorkload, Rollout, RolloutStatus,
+    Action, AnalysisRunRequest, ConfigRef, Event, ObservedAnalysisRun, ObservedConfig, ObservedReplicaSet,
+    ObservedService, ObservedWorkload, Rollout, RolloutStatus,
 };
 
 /// The error type adapters keep as the source of a failed request.
@@ -115,6 +115,40 @@ pub trait Workloads: Send + Sync {
     /// The referenced workload, if any (default: none).
     async fn referenced_workload(&self, _ro: &Rollout) -> Result<Option<ObservedWorkload>, AdapterError> {
         Ok(None)
+    }
+    /// The ConfigMaps and Secrets in `objects` (what the ReplicaSets need), each present or
+    /// missing (rollback-safe config). Default: none looked up, so nothing is missing or
+    /// protected.
+    async fn observe_config(
+        &self,
+        _ro: &Rollout,
+        _objects: &[ConfigRef],
+    ) -> Result<Vec<ObservedConfig>, AdapterError> {
+        Ok(Vec::new())
+    }
+    /// Protects `object` for the ReplicaSet `replica_set` (`ProtectConfig`). Default: refused;
+    /// the machine only asks for objects [`observe_config`](Self::observe_config) returned.
+    async fn protect_config(
+        &self,
+        _ro: &Rollout,
+        object: &ConfigRef,
+        replica_set: &str,
+    ) -> Result<Applied, AdapterError> {
+        Err(AdapterError::Unsupported(format!(
+            "protecting {object} for ReplicaSet {replica_set}"
+        )))
+    }
+    /// Removes that protection (`UnprotectConfig`); an object that is gone or not protected by
+    /// `replica_set` counts as done. Default: refused.
+    async fn unprotect_config(
+        &self,
+        _ro: &Rollout,
+        object: &ConfigRef,
+        replica_set: &str,
+    ) -> Result<Applied, AdapterError> {
+        Err(AdapterError::Unsupported(format!(
+            "unprotecting {object} for ReplicaSet {replica_set}"
+        )))
     }
     /// Applies a ReplicaSet/Service/workload action (`CreateReplicaSet`,
     /// `CreateBaselineReplicaSet`, `ScaleReplicaSet`, `SetScaleDownDeadline`,

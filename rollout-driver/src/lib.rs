@@ -8,6 +8,7 @@
 //! Map of the crate:
 //! - [`contracts`]: the adapter traits ([`RolloutStore`], [`Workloads`], [`TrafficRouter`],
 //!   [`AnalysisRuns`], [`EventSink`], [`RunStore`], [`Secrets`]) and [`AdapterError`].
+//! - [`GroupCoordinator`]: a grouped Rollout's inputs from its members ([`GroupMembers`]).
 //! - [`RolloutDriver`]: one Rollout per [`tick`](RolloutDriver::tick): load, observe,
 //!   [`reconcile`](rollout_core::rollout::reconcile), dispatch every action to its adapter,
 //!   persist the status; the same failure policy for every driver.
@@ -32,6 +33,7 @@
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod contracts;
+pub mod group;
 pub mod judges;
 pub mod providers;
 mod rollout_loop;
@@ -41,6 +43,7 @@ pub use contracts::{
     AdapterError, AnalysisRuns, Applied, BoxError, EventSink, Loaded, NoSecrets, RolloutStore, RunStore,
     Secrets, TrafficRouter, Workloads,
 };
+pub use group::{GroupCoordinator, GroupMembers};
 pub use judges::{Judge, JudgeProvider, JudgeRegistry, StaticJudges};
 pub use providers::{MeasurementProvider, Providers};
 pub use rollout_loop::{DriverError, Outcome, RolloutDriver, RolloutIo, action_kind};

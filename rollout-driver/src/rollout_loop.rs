@@ -4,6 +4,8 @@
 use std::sync::Arc;
 
 use rollout_core::common::Timestamp;
+use rollout_core::rollout::config_deps;
+use rollout_core::rollout::dry_run;
 use rollout_core::rollout::failures::{invalid_spec, is_replica_action, replica_failure, replica_success};
 use rollout_core::rollout::machine::{Prepared, reconcile_prepared};
 use rollout_core::rollout::{Action, Decision, Inputs, Observed, Rollout, RolloutPhase};
@@ -85,6 +87,9 @@ pub struct Outcome {
     pub phase_before: Option<RolloutPhase>,
     /// Phase after the tick.
     pub phase_after: Option<RolloutPhase>,
+    /// Dry run ([`RolloutDriver::with_dry_run`] or the `rollout.io/dry-run` annotation): the
+    /// actions decided but not carried out (`decision.actions` then holds only the events emitted).
+    pub withheld: Option<Vec<Action>>,
 }
 
 impl Outcome {
@@ -100,6 +105,7 @@ impl Outcome {
             events_failed: 0,
             phase_before: None,
             phase_after: None,
+            withheld: None,
         }
     }
 }
@@ -122,6 +128,8 @@ pub fn action_kind(action: &Action) -> &'static str {
         Action::TerminateAnalysisRun { .. } => "TerminateAnalysisRun",
         Action::DeleteAnalysisRun { .. } => "DeleteAnalysisRun",
         Action::ScaleWorkload { .. } => "ScaleWorkload",
+        Action::ProtectConfig { .. } => "ProtectConfig",
+        Action::UnprotectConfig { .. } => "UnprotectConfig",
         Action::Event(_) => "Event",
     }
 }
@@ -132,6 +140,7 @@ pub struct RolloutDriver {
     io: RolloutIo,
     inputs: Inputs,
     prepared: Option<Prepared>,
+    dry_run: bool,
 }
 
 impl std::fmt::Debug for RolloutDriver {
@@ -150,7 +159,16 @@ impl RolloutDriver {
             io,
             inputs: Inputs::default(),
             prepared: None,
+            dry_run: false,
         }
+    }
+
+    /// Dry run for every Rollout this driver ticks (a Rollout annotated `rollout.io/dry-run:
+    /// "true"` runs dry anyway): decide, record, withhold every action but events (see
+    /// [`rollout_core::rollout::dry_run`]).
+    pub fn with_dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
     }
 
     /// Sets the coordinator inputs (hold, forced abort) passed to the core from the next tick on.
@@ -172,7 +190,7 @@ impl RolloutDriver {
     /// Gathers the core's [`Observed`] snapshot for `ro`.
     pub async fn observe(&self, ro: &Rollout) -> Result<Observed, DriverError> {
         let observe = |what| move |source| DriverError::Observe { what, source };
-        Ok(Observed {
+        let mut observed = Observed {
             replica_sets: self
                 .io
                 .workloads
@@ -192,7 +210,19 @@ impl RolloutDriver {
                 .referenced_workload(ro)
                 .await
                 .map_err(observe("the referenced workload"))?,
-        })
+            config: Vec::new(),
+        };
+        // Rollback-safe config: look up what the ReplicaSets need.
+        let needed = config_deps::needed(&observed.replica_sets);
+        if !needed.is_empty() {
+            observed.config = self
+                .io
+                .workloads
+                .observe_config(ro, &needed)
+                .await
+                .map_err(observe("ConfigMaps and Secrets"))?;
+        }
+        Ok(observed)
     }
 
     /// Routes one action to the adapter that performs it.
@@ -226,6 +256,18 @@ impl RolloutDriver {
                 Some(router) => router.remove_managed_routes(ro, routes).await.map_err(failed),
                 None => Err(DriverError::NoRouter),
             },
+            Action::ProtectConfig { object, replica_set } => self
+                .io
+                .workloads
+                .protect_config(ro, object, replica_set)
+                .await
+                .map_err(failed),
+            Action::UnprotectConfig { object, replica_set } => self
+                .io
+                .workloads
+                .unprotect_config(ro, object, replica_set)
+                .await
+                .map_err(failed),
             Action::CreateAnalysisRun(req) => self.io.runs.create(ro, req).await.map_err(failed),
             Action::TerminateAnalysisRun { name } => self.io.runs.terminate(ro, name).await.map_err(failed),
             Action::DeleteAnalysisRun { name } => self.io.runs.delete(ro, name).await.map_err(failed),
@@ -276,6 +318,7 @@ impl RolloutDriver {
                         next_wake: None,
                     },
                     events_failed: 0,
+                    withheld: None,
                 });
             }
             Loaded::Valid(ro) => ro,
@@ -287,6 +330,9 @@ impl RolloutDriver {
         };
         let decision = reconcile_prepared(&ro, &obs, now, &self.inputs, &prepared);
         self.prepared = Some(prepared);
+        if dry_run::requested(&ro, self.dry_run) {
+            return self.record_dry_run(&ro, decision, now).await;
+        }
 
         let mut writes = 0;
         let mut events_failed = 0;
@@ -307,7 +353,7 @@ impl RolloutDriver {
         }
         let before = ro.status.clone();
         let status = match &failure {
-            None => replica_success(decision.status.clone()),
+            None => replica_success(dry_run::ended(decision.status.clone())),
             Some((action, DriverError::Action { source, .. })) if is_replica_action(action) => {
                 let reason = match source {
                     AdapterError::Request { reason, .. } => reason.as_str(),
@@ -335,6 +381,55 @@ impl RolloutDriver {
             status_written,
             writes: writes + usize::from(status_written),
             events_failed,
+            withheld: None,
+        })
+    }
+
+    /// The dry-run end of a tick: only events and the status go through, and only when the
+    /// decision changed since the last tick ([`dry_run::withhold`]), so a steady dry run writes
+    /// and emits nothing.
+    async fn record_dry_run(
+        &self,
+        ro: &Rollout,
+        decision: Decision,
+        now: Timestamp,
+    ) -> Result<Outcome, DriverError> {
+        let before = &ro.status;
+        let dry = dry_run::withhold(before, &decision, now);
+        for action in &dry.actions {
+            let what = dry_run::describe(action);
+            if dry.changed {
+                tracing::info!(rollout = %ro.metadata.name, action = %what, "dry run: withheld");
+            } else {
+                tracing::debug!(rollout = %ro.metadata.name, action = %what, "dry run: withheld (unchanged)");
+            }
+        }
+        let mut events_failed = 0;
+        for event in &dry.events {
+            if let Err(e) = self.io.events.emit(ro, event).await {
+                tracing::warn!(rollout = %ro.metadata.name, error = %e, "event not recorded");
+                events_failed += 1;
+            }
+        }
+        let status_written = dry.status != *before
+            && self
+                .io
+                .store
+                .persist(before, &dry.status)
+                .await
+                .map_err(DriverError::Persist)?;
+        Ok(Outcome {
+            phase_before: before.phase,
+            phase_after: dry.status.phase,
+            decision: Decision {
+                status: dry.status,
+                actions: dry.events.into_iter().map(Action::Event).collect(),
+                next_wake: decision.next_wake,
+            },
+            status_written,
+            writes: usize::from(status_written),
+            events_failed,
+            withheld: Some(dry.actions),
         })
     }
 }

@@ -5,7 +5,7 @@
 //! | contract | here |
 //! |---|---|
 //! | [`RolloutStore`] | [`RolloutStatusStore`]: GET the Rollout fresh, merge-patch `/status` |
-//! | [`Workloads`](rollout_driver::Workloads), [`AnalysisRuns`](rollout_driver::AnalysisRuns) | [`Reconciler`](crate::Reconciler) ([`workloads`]) |
+//! | [`Workloads`](rollout_driver::Workloads), [`AnalysisRuns`](rollout_driver::AnalysisRuns) | [`Reconciler`](crate::Reconciler) ([`workloads`]; ConfigMap/Secret protection: [`config`]) |
 //! | [`TrafficRouter`] | [`KubeRouter`]: the router the Rollout's `trafficRouting` names |
 //! | [`EventSink`] | [`TickEvents`]: published once the tick succeeded |
 //! | [`RunStore`](rollout_driver::RunStore), [`Secrets`](rollout_driver::Secrets) | [`crate::analysis`] |
@@ -29,6 +29,7 @@ use crate::merge_patch::merge_diff;
 use crate::resources::Rollout;
 use crate::router::{GATEWAY_API_PLUGIN, Routers, routers_for};
 
+pub mod config;
 pub mod workloads;
 
 /// The machine-readable reason of a failed request: the `Status` reason of an API error, else

@@ -89,6 +89,10 @@ struct Ctx {
     config: ControllerConfig,
     metrics: Metrics,
     failures: Mutex<HashMap<ObjectRef<Rollout>, u32>>,
+    /// The Rollout cache (metadata and the group annotation).
+    rollouts: reflector::Store<Rollout>,
+    /// Reconciles a group's other members once a member's status changed.
+    group_trigger: tokio::sync::mpsc::UnboundedSender<ObjectRef<Rollout>>,
 }
 
 fn error_kind(e: &Error) -> &'static str {
@@ -110,6 +114,12 @@ async fn reconcile(ro: Arc<Rollout>, ctx: Arc<Ctx>) -> Result<Requeue, Error> {
         ctx.metrics.rollout_outcome(&outcome);
         if let Ok(mut f) = ctx.failures.lock() {
             f.remove(&ObjectRef::from_obj(&*ro));
+        }
+        if outcome.status_written {
+            for member in crate::group::others_in_group(&ctx.rollouts, &ro) {
+                // The receiver lives as long as the controller; a closed one means shutdown.
+                let _ = ctx.group_trigger.send(member);
+            }
         }
         // Events: only the transitions the core reports (step completed, RS created, aborted, ...),
         // published by the reconciler once the tick succeeded.
@@ -190,6 +200,7 @@ pub struct RolloutController {
     metrics: Metrics,
     inputs: rollout_core::rollout::Inputs,
     providers: rollout_driver::Providers,
+    dry_run: bool,
 }
 
 impl std::fmt::Debug for RolloutController {
@@ -210,6 +221,7 @@ impl RolloutController {
             metrics,
             inputs: Default::default(),
             providers: Default::default(),
+            dry_run: false,
         }
     }
 
@@ -221,7 +233,16 @@ impl RolloutController {
             metrics,
             inputs: Default::default(),
             providers: Default::default(),
+            dry_run: false,
         }
+    }
+
+    /// Dry run for every Rollout it manages: decisions are recorded (events, a `DryRun`
+    /// condition, log lines) and no ReplicaSet, Service, route, AnalysisRun or Deployment is
+    /// written (see [`rollout_core::rollout::dry_run`]).
+    pub fn with_dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
     }
 
     /// The configuration this controller runs with.
@@ -249,6 +270,7 @@ impl RolloutController {
             metrics,
             inputs,
             providers,
+            dry_run,
         } = self;
         let shutdown = shutdown.shared();
         let (rollouts, replica_sets, runs): (Api<Rollout>, Api<ReplicaSet>, Api<AnalysisRun>) =
@@ -274,8 +296,10 @@ impl RolloutController {
                     .any_semantic(),
             )
             .modify(|o| {
-                // The snapshot needs metadata, spec.replicas and status counts only.
+                // The snapshot needs metadata, spec.replicas, status counts and the ConfigMaps
+                // and Secrets the pods need (kept in memory before the template is dropped).
                 o.managed_fields_mut().clear();
+                crate::adapters::config::keep_needs(o);
                 o.spec.template = None;
             }),
         )
@@ -301,36 +325,46 @@ impl RolloutController {
         let mut reconciler = Reconciler::new(client.clone());
         reconciler.field_manager = config.name.clone();
         reconciler.inputs = inputs;
+        reconciler.dry_run = dry_run;
         reconciler.instance_id = config.instance_id.clone();
         reconciler.events = Some(EventPublisher::new(
             client,
             config.name.clone(),
             config.instance.clone(),
         ));
+        let (ro_reader, ro_writer) = reflector::store();
         reconciler.caches = Caches {
             replica_sets: Some(rs_reader),
             analysis_runs: Some(ar_reader),
+            rollouts: Some(ro_reader.clone()),
         };
+        let (group_trigger, group_triggers) = tokio::sync::mpsc::unbounded_channel();
         let ctx = Arc::new(Ctx {
             reconciler,
             metrics,
             failures: Mutex::new(HashMap::new()),
             config: config.clone(),
+            rollouts: ro_reader.clone(),
+            group_trigger,
+        });
+        let group_triggers = futures::stream::unfold(group_triggers, |mut rx| async move {
+            rx.recv().await.map(|member| (member, rx))
         });
         let wc = watcher::Config::default()
             .labels(&config.rollout_selector())
             .any_semantic();
         // The cached Rollout is only a trigger: each reconcile reads the Rollout fresh, so the
-        // cache keeps metadata only (no spec, status, annotations or managedFields), plus the few
-        // fields Argo's per-object gauges read when `per_object_metrics` is on.
-        let (ro_reader, ro_writer) = reflector::store();
+        // cache keeps metadata only (no spec, status, managedFields, and of the annotations only
+        // `rollout.io/group`, which finds a group's members), plus the few fields Argo's
+        // per-object gauges read when `per_object_metrics` is on.
         let per_object_metrics = config.per_object_metrics;
         let metrics_reader = ro_reader.clone();
         let ro_stream = reflector::reflector(
             ro_writer,
             watcher(rollouts, wc).modify(move |o| {
                 o.managed_fields_mut().clear();
-                o.annotations_mut().clear();
+                o.annotations_mut()
+                    .retain(|k, _| k == rollout_core::rollout::group::GROUP_ANNOTATION);
                 trim_cached_rollout(o, per_object_metrics);
             }),
         )
@@ -339,6 +373,7 @@ impl RolloutController {
             .with_config(RuntimeConfig::default().concurrency(config.concurrency))
             .owns_stream(rs_stream)
             .owns_stream(ar_stream)
+            .reconcile_on(group_triggers)
             .graceful_shutdown_on(shutdown.clone())
             .run(reconcile, error_policy, ctx.clone())
             .for_each(|_| async {});
@@ -376,7 +411,12 @@ impl RolloutController {
                 runner,
             )
             .for_each(|_| async {});
-        futures::join!(rollout_loop, run_loop);
+        if dry_run {
+            // A controller-wide dry run writes no AnalysisRun either: the runs' loop stays off.
+            rollout_loop.await;
+        } else {
+            futures::join!(rollout_loop, run_loop);
+        }
     }
 }
 

@@ -15,11 +15,13 @@
 //! - [`merge_patch`]: merge patches of only the changed fields (status writes).
 //! - [`snapshot`]: the observed snapshot (owned ReplicaSets/AnalysisRuns, Services, workloadRef).
 //! - [`controller`]: the `kube::runtime` controller: watches, concurrency, backoff, events, metrics.
+//! - [`group`]: grouped rollouts: members from the Rollout cache, per-Rollout group inputs.
 //! - [`events`]: one Kubernetes Event per transition the core reports.
 //! - [`metrics`]: Prometheus metrics, with Argo Rollouts' per-object series behind a flag.
 //! - [`router`]: traffic routers behind the core's trait: Gateway API `HTTPRoute` weights.
 //! - [`weights`]: the canary weight timeline kept on each AnalysisRun for `exposure: weights` judges.
 //! - [`sharding`]: shard label + one Lease per shard, so several replicas split the work.
+//! - [`migrate`]: `rollout migrate` / `rollout revert` on the API server (plans from the core).
 //! - [`ops`]: `get`, `promote`, `abort`, `retry`, `pause` — the same patches as Argo's kubectl plugin.
 //! - [`ratelimit`]: a client-side QPS/burst token bucket for `kube::Client`.
 //! - [`manifests`]: CRDs, least-privilege RBAC, ServiceAccount and controller Deployment as YAML.
@@ -31,9 +33,11 @@ pub mod adapters;
 pub mod analysis;
 pub mod controller;
 pub mod events;
+pub mod group;
 pub mod manifests;
 pub mod merge_patch;
 pub mod metrics;
+pub mod migrate;
 pub mod ops;
 pub mod ratelimit;
 pub mod reconciler;

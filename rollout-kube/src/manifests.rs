@@ -79,8 +79,10 @@ pub const RULES: &[Rule] = &[
     ("apps", &["deployments"], &["get", "patch"]),
     // Stable/canary/active/preview Services: read by name, selectors switched.
     ("", &["services"], &["get", "patch"]),
-    // `secretKeyRef` analysis args and provider credentials, read at measurement time.
-    ("", &["secrets"], &["get"]),
+    // `secretKeyRef` analysis args and provider credentials, read at measurement time; the
+    // ConfigMaps and Secrets the ReplicaSets need, read by name and protected by owner
+    // references (rollback-safe config).
+    ("", &["configmaps", "secrets"], &["get", "patch"]),
     // The `job` analysis provider.
     ("batch", &["jobs"], &["get", "create", "delete"]),
     // Gateway API traffic router.

@@ -180,6 +180,10 @@ pub struct RolloutView {
     pub replica_sets: Vec<ReplicaSetView>,
     /// Analysis runs.
     pub analysis_runs: Vec<AnalysisRunView>,
+    /// The `workloadRef` Deployment, with the migration annotations the Rollout set on it.
+    pub workload: Option<crate::migrate::WorkloadView>,
+    /// The `DryRun` condition's message while the Rollout runs dry.
+    pub dry_run: Option<String>,
 }
 
 /// Reads a Rollout, its ReplicaSets and AnalysisRuns into a [`RolloutView`].
@@ -332,6 +336,8 @@ pub async fn get(client: &Client, ns: &str, name: &str) -> Result<RolloutView, E
         ),
         replica_sets,
         analysis_runs,
+        workload: crate::migrate::workload_view(client, ns, &ro).await?,
+        dry_run: crate::migrate::dry_run_message(&ro.status),
     })
 }
 

@@ -130,6 +130,8 @@ pub struct Caches {
     pub replica_sets: Option<Store<ReplicaSet>>,
     /// AnalysisRuns.
     pub analysis_runs: Option<Store<AnalysisRun>>,
+    /// Rollouts (metadata and the `rollout.io/group` annotation only): a group's members.
+    pub rollouts: Option<Store<Rollout>>,
 }
 
 impl std::fmt::Debug for Caches {
@@ -137,6 +139,7 @@ impl std::fmt::Debug for Caches {
         f.debug_struct("Caches")
             .field("replica_sets", &self.replica_sets.is_some())
             .field("analysis_runs", &self.analysis_runs.is_some())
+            .field("rollouts", &self.rollouts.is_some())
             .finish()
     }
 }
@@ -151,12 +154,16 @@ pub struct Reconciler {
     pub field_manager: String,
     /// Owned-object caches (optional).
     pub caches: Caches,
-    /// Coordinator inputs passed to the core.
+    /// Coordinator inputs passed to the core for every Rollout; a grouped Rollout gets its
+    /// group's inputs on top ([`Reconciler::group_inputs`]).
     pub inputs: Inputs,
     /// Argo instance id: copied as a label onto the AnalysisRuns we create.
     pub instance_id: Option<String>,
     /// Where the machine's events are published once a tick succeeded (`None`: not published).
     pub events: Option<EventPublisher>,
+    /// Dry run for every Rollout (the controller's `--dry-run`; one Rollout: the
+    /// `rollout.io/dry-run` annotation): nothing but events and the status is written.
+    pub dry_run: bool,
 }
 
 impl std::fmt::Debug for Reconciler {
@@ -179,6 +186,7 @@ impl Reconciler {
             inputs: Inputs::default(),
             instance_id: None,
             events: None,
+            dry_run: false,
         }
     }
 
@@ -209,17 +217,23 @@ impl Reconciler {
             ))),
             events: events.clone(),
         };
+        // A grouped Rollout's inputs come from its members (`crate::group`).
+        let inputs = self.group_inputs(ro).await?;
         let mut outcome = RolloutDriver::new(io)
-            .with_inputs(self.inputs.clone())
+            .with_inputs(inputs)
+            .with_dry_run(self.dry_run)
             .tick(now)
             .await?;
+        // A dry run writes nothing but events and the status (no AnalysisRun weights, no
+        // workload-generation annotation).
+        let dry = outcome.withheld.is_some();
         outcome.writes += usize::from(
-            store
+            !dry && store
                 .sync_workload_generation(&outcome.decision.status)
                 .await
                 .map_err(DriverError::Persist)?,
         );
-        if let Some(before) = store.loaded_status() {
+        if let Some(before) = store.loaded_status().filter(|_| !dry) {
             let created_run = outcome
                 .decision
                 .actions

@@ -155,6 +155,7 @@ impl Reconciler {
                 // The server defaults RS templates, so they never equal the Rollout's template:
                 // the core matches ReplicaSets by hash label only.
                 template: None,
+                needs: crate::adapters::config::needs_of(&rs),
             });
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -164,16 +165,9 @@ impl Reconciler {
     /// The Services the strategy names that exist, with their pod-template-hash selector.
     pub async fn observed_services(&self, ro: &core::Rollout) -> Result<Vec<ObservedService>, Error> {
         let (ns, _) = Self::owner_of(ro)?;
-        let mut names = Vec::new();
-        if let Some(c) = ro.canary() {
-            names.extend([c.canary_service.clone(), c.stable_service.clone()]);
-        }
-        if let Some(b) = ro.blue_green() {
-            names.extend([b.active_service.clone(), b.preview_service.clone()]);
-        }
         let services: Api<Service> = Api::namespaced(self.client.clone(), &ns);
         let mut out = Vec::new();
-        for name in names.into_iter().filter(|s| !s.is_empty()) {
+        for name in ro.service_names().map(str::to_string) {
             let svc = services
                 .get_opt(&name)
                 .await

@@ -33,8 +33,9 @@ use rollout_core::analysis::judge::WeightPoint;
 use rollout_core::analysis::{AnalysisPhase, AnalysisRun, AnalysisRunStatus, AnalysisTemplate};
 use rollout_core::rollout::routing::{HeaderRoute, MirrorRoute};
 use rollout_core::rollout::{
-    Action, AnalysisRunKind, AnalysisRunRequest, DecidingMetric, Event, ObservedAnalysisRun,
-    ObservedReplicaSet, ObservedService, ObservedWorkload, PauseReason, Rollout, RolloutStatus, WorkloadRef,
+    Action, AnalysisRunKind, AnalysisRunRequest, ConfigRef, DecidingMetric, Event, ObservedAnalysisRun,
+    ObservedConfig, ObservedReplicaSet, ObservedService, ObservedWorkload, PauseReason, Rollout,
+    RolloutStatus, WorkloadRef,
 };
 use rollout_driver::{
     AdapterError, AnalysisRuns, Applied, EventSink, Loaded, NoSecrets, Providers, RolloutIo, RolloutStore,
@@ -343,6 +344,40 @@ impl Workloads for InMemory {
 
     async fn list_services(&self, _ro: &Rollout) -> Result<Vec<ObservedService>, AdapterError> {
         Ok(self.world().cluster.services.clone())
+    }
+
+    async fn observe_config(
+        &self,
+        _ro: &Rollout,
+        objects: &[ConfigRef],
+    ) -> Result<Vec<ObservedConfig>, AdapterError> {
+        Ok(self.world().cluster.observe_config(objects))
+    }
+
+    async fn protect_config(
+        &self,
+        _ro: &Rollout,
+        object: &ConfigRef,
+        replica_set: &str,
+    ) -> Result<Applied, AdapterError> {
+        let mut w = self.world();
+        Ok(w.cluster
+            .config
+            .as_mut()
+            .map_or(Applied::Unchanged, |c| c.protect(object, replica_set)))
+    }
+
+    async fn unprotect_config(
+        &self,
+        _ro: &Rollout,
+        object: &ConfigRef,
+        replica_set: &str,
+    ) -> Result<Applied, AdapterError> {
+        let mut w = self.world();
+        Ok(w.cluster
+            .config
+            .as_mut()
+            .map_or(Applied::Unchanged, |c| c.unprotect(object, replica_set)))
     }
 
     async fn apply(&self, _ro: &Rollout, action: &Action) -> Result<Applied, AdapterError> {

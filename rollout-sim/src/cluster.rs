@@ -11,9 +11,12 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
+use rollout_core::rollout::config_deps::{self, ConfigRef};
 use rollout_core::rollout::{
-    Action, Event, Observed, ObservedReplicaSet, ObservedService, ObservedWorkload, Rollout,
+    Action, Event, Observed, ObservedConfig, ObservedReplicaSet, ObservedService, ObservedWorkload, Rollout,
 };
+
+use crate::config::ConfigStore;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -130,36 +133,25 @@ pub struct Cluster {
     /// The object `workloadRef` points at (its template is the Rollout's; `ScaleWorkload`
     /// scales it).
     pub workload: Option<ObservedWorkload>,
+    /// ConfigMaps and Secrets, when the scenario models them (`None`: every object the pods
+    /// need counts as present and none is observed).
+    pub config: Option<ConfigStore>,
 }
 
 impl Cluster {
     /// A cluster for `rollout` with the Services its strategy names.
     pub fn new(rollout: &Rollout, ready_after: Duration) -> Self {
-        let mut services = Vec::new();
-        if let Some(c) = rollout.canary() {
-            for s in [&c.canary_service, &c.stable_service] {
-                if !s.is_empty() {
-                    services.push(ObservedService {
-                        name: s.clone(),
-                        selector_hash: None,
-                    });
-                }
-            }
-        }
+        let services = rollout
+            .service_names()
+            .map(|name| ObservedService {
+                name: name.to_string(),
+                selector_hash: None,
+            })
+            .collect();
         let active_service = rollout
             .blue_green()
             .map(|b| b.active_service.clone())
             .filter(|s| !s.is_empty());
-        if let Some(b) = rollout.blue_green() {
-            for s in [&b.active_service, &b.preview_service] {
-                if !s.is_empty() {
-                    services.push(ObservedService {
-                        name: s.clone(),
-                        selector_hash: None,
-                    });
-                }
-            }
-        }
         Cluster {
             replica_sets: Vec::new(),
             services,
@@ -170,6 +162,7 @@ impl Cluster {
             events: Vec::new(),
             active_service,
             workload: None,
+            config: None,
         }
     }
 
@@ -192,13 +185,31 @@ impl Cluster {
                         available: ready,
                         scale_down_deadline: rs.scale_down_deadline,
                         template: Some(rs.template.clone()),
+                        needs: config_deps::required(&rs.template),
                     }
                 })
                 .collect(),
             services: self.services.clone(),
             analysis_runs: Vec::new(),
             workload: self.workload.clone(),
+            config: Vec::new(),
         }
+    }
+
+    /// Each of `objects` present or missing (nothing when config is not modelled).
+    pub fn observe_config(&self, objects: &[ConfigRef]) -> Vec<ObservedConfig> {
+        self.config
+            .as_ref()
+            .map(|c| c.observe(objects))
+            .unwrap_or_default()
+    }
+
+    /// Whether the pods of the ReplicaSet `hash` cannot start: it needs a missing object.
+    fn config_missing(&self, hash: &str) -> bool {
+        self.config.as_ref().is_some_and(|c| {
+            self.by_hash(hash)
+                .is_some_and(|rs| !c.all_present(&config_deps::required(&rs.template)))
+        })
     }
 
     /// The ReplicaSet with this hash.
@@ -207,7 +218,7 @@ impl Cluster {
     }
 
     fn new_pods(&self, hash: &str, now: Timestamp, count: i32) -> PodGroup {
-        let ready_at = if self.crash_looping.iter().any(|h| h == hash) {
+        let ready_at = if self.crash_looping.iter().any(|h| h == hash) || self.config_missing(hash) {
             None
         } else {
             SignedDuration::try_from(self.ready_after)
@@ -303,7 +314,22 @@ impl Cluster {
                     rs.revision = *revision;
                 }
             }
-            Action::DeleteReplicaSet { name } => self.replica_sets.retain(|r| &r.name != name),
+            Action::DeleteReplicaSet { name } => {
+                self.replica_sets.retain(|r| &r.name != name);
+                if let Some(c) = &mut self.config {
+                    c.forget_owner(name);
+                }
+            }
+            Action::ProtectConfig { object, replica_set } => {
+                if let Some(c) = &mut self.config {
+                    c.protect(object, replica_set);
+                }
+            }
+            Action::UnprotectConfig { object, replica_set } => {
+                if let Some(c) = &mut self.config {
+                    c.unprotect(object, replica_set);
+                }
+            }
             Action::SetServiceSelector {
                 service,
                 pod_template_hash,

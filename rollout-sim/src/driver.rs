@@ -10,7 +10,10 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use rollout_core::analysis::judge::{WeightPoint, metadata_keys};
 use rollout_core::analysis::{AnalysisPhase, AnalysisTemplate, TaskKind};
-use rollout_core::rollout::{Action, ObservedWorkload, PauseReason, Rollout, RolloutPhase};
+use rollout_core::rollout::why::REASON_ROLLBACK_HELD;
+use rollout_core::rollout::{
+    Action, ConditionType, ConfigRef, ObservedWorkload, PauseReason, Rollout, RolloutPhase,
+};
 use rollout_driver::{JudgeProvider, JudgeRegistry, Providers, RolloutDriver, RunDriver};
 
 use crate::adapters::{InMemory, World};
@@ -114,6 +117,8 @@ pub struct Simulation {
     /// Measurements taken so far (at most [`MAX_MEASUREMENTS`]).
     measurements: usize,
     pod_seconds: PodSeconds,
+    /// The group this Rollout is a member of (a group simulation): its inputs before each tick.
+    pub(crate) group: Option<crate::group::GroupView>,
 }
 
 /// Gives the first container of a pod template the next image (`repo:tag` → `repo:tag-next`).
@@ -140,6 +145,9 @@ fn plus(t: Timestamp, d: Duration) -> Timestamp {
         .and_then(|d| t.checked_add(d).ok())
         .unwrap_or(t)
 }
+
+/// How long a rollback held for missing config lasts before the simulation reports it.
+const HOLD_REPORTED_AFTER: Duration = Duration::from_secs(120);
 
 impl Simulation {
     /// Sets up the cluster with the Rollout's current template deployed and healthy.
@@ -168,9 +176,22 @@ impl Simulation {
             })?),
             None => None,
         };
+        let mut workload = workload;
+        if let Some(swap) = &input.scenario.config {
+            let template = match &mut workload {
+                Some(w) => Some(&mut w.template),
+                None => rollout.spec.template.as_mut(),
+            };
+            crate::config::mount_release_secret(template.ok_or(SimError::NoTemplate)?, &swap.stable_secret);
+        }
         let mut world = World::new(rollout, ready_after, now);
         if workload.is_some() {
             world.cluster.workload = workload;
+        }
+        if let Some(swap) = &input.scenario.config {
+            let mut store = crate::config::ConfigStore::default();
+            store.create_immutable(ConfigRef::secret(swap.stable_secret.clone()));
+            world.cluster.config = Some(store);
         }
         let io = InMemory::new(world, input.templates);
         let mut sim = Simulation {
@@ -203,6 +224,7 @@ impl Simulation {
             before_start: Vec::new(),
             measurements: 0,
             pod_seconds: PodSeconds::default(),
+            group: None,
         };
         // Initial deploy: no traffic, no recording, until Healthy.
         for _ in 0..200 {
@@ -236,6 +258,21 @@ impl Simulation {
     /// Applies the update (a new image for the first container) and runs to an outcome,
     /// calling `sink` for every event as it happens.
     pub async fn run(mut self, sink: &mut dyn FnMut(&LogEvent)) -> Result<SimReport, SimError> {
+        self.begin(sink)?;
+        let mut instants = 0;
+        let (outcome, reason) = loop {
+            instants += 1;
+            if let Some(done) = self.step(instants, sink).await? {
+                break done;
+            }
+            let next = self.next_instant();
+            self.set_now(next);
+        };
+        Ok(self.finish(outcome, reason, sink))
+    }
+
+    /// Applies the update and starts recording (the start of [`Simulation::run`]).
+    pub(crate) fn begin(&mut self, sink: &mut dyn FnMut(&LogEvent)) -> Result<(), SimError> {
         self.apply_update()?;
         self.start = self.now;
         self.recording = true;
@@ -244,45 +281,59 @@ impl Simulation {
         for kind in std::mem::take(&mut self.before_start) {
             self.log(kind, sink);
         }
+        Ok(())
+    }
+
+    /// The work of one instant (the `instants`-th): faults, traffic, a scheduled promote, the
+    /// reconciles; the outcome once there is one (or the limits are reached).
+    pub(crate) async fn step(
+        &mut self,
+        instants: usize,
+        sink: &mut dyn FnMut(&LogEvent),
+    ) -> Result<Option<(Outcome, String)>, SimError> {
         let max = plus(self.start, self.scenario.max_duration()?);
-        let mut instants = 0;
-        let (outcome, reason) = loop {
-            instants += 1;
-            self.fire_faults(sink);
-            if self.now >= self.next_traffic {
-                self.traffic_tick();
-                self.next_traffic = plus(self.next_traffic, self.tick);
-            }
-            if self.promote_at.is_some_and(|t| t <= self.now) {
-                self.promote_at = None;
-                self.promote();
-                self.log(EventKind::Promote, sink);
-            }
-            self.reconcile_instant_logged(sink).await;
-            self.fire_faults(sink);
-            if let Some(done) = self.outcome()? {
-                break done;
-            }
-            if self.now >= max {
-                break (
-                    Outcome::TimedOut,
-                    format!("still {} after maxDuration", self.phase_name()),
-                );
-            }
-            if instants >= MAX_INSTANTS || self.measurements >= MAX_MEASUREMENTS {
-                break (
-                    Outcome::TimedOut,
-                    format!(
-                        "still {} after {instants} simulated instants and {} measurements; a simulation \
-                         stops at {MAX_INSTANTS} instants or {MAX_MEASUREMENTS} measurements",
-                        self.phase_name(),
-                        self.measurements
-                    ),
-                );
-            }
-            let next = self.next_instant();
-            self.set_now(next);
-        };
+        self.fire_faults(sink);
+        if self.now >= self.next_traffic {
+            self.traffic_tick();
+            self.next_traffic = plus(self.next_traffic, self.tick);
+        }
+        if self.promote_at.is_some_and(|t| t <= self.now) {
+            self.promote_at = None;
+            self.promote();
+            self.log(EventKind::Promote, sink);
+        }
+        self.reconcile_instant_logged(sink).await;
+        self.fire_faults(sink);
+        if let Some(done) = self.outcome()? {
+            return Ok(Some(done));
+        }
+        if self.now >= max {
+            return Ok(Some((
+                Outcome::TimedOut,
+                format!("still {} after maxDuration", self.phase_name()),
+            )));
+        }
+        if instants >= MAX_INSTANTS || self.measurements >= MAX_MEASUREMENTS {
+            return Ok(Some((
+                Outcome::TimedOut,
+                format!(
+                    "still {} after {instants} simulated instants and {} measurements; a simulation \
+                     stops at {MAX_INSTANTS} instants or {MAX_MEASUREMENTS} measurements",
+                    self.phase_name(),
+                    self.measurements
+                ),
+            )));
+        }
+        Ok(None)
+    }
+
+    /// Ends the simulation with `outcome` and its `reason`: the report.
+    pub(crate) fn finish(
+        mut self,
+        outcome: Outcome,
+        reason: String,
+        sink: &mut dyn FnMut(&LogEvent),
+    ) -> SimReport {
         self.snapshot();
         self.log(
             EventKind::Finished {
@@ -291,7 +342,7 @@ impl Simulation {
             },
             sink,
         );
-        Ok(SimReport {
+        SimReport {
             rollout: self.name,
             scenario: self.scenario.name.clone(),
             seed: self.seed,
@@ -303,27 +354,40 @@ impl Simulation {
             events: self.events,
             timeline: self.timeline,
             pod_seconds: self.pod_seconds,
-        })
+        }
     }
 
     /// The update: a new image for the first container of the Rollout's template, or of the
     /// referenced workload's template for a `workloadRef` Rollout (a new workload generation).
     fn apply_update(&mut self) -> Result<(), SimError> {
         let mut world = self.io.world();
+        // A release with config creates the new Secret and mounts it.
+        let swap = self.scenario.config.as_ref().map(|c| c.canary_secret.clone());
+        if let (Some(name), Some(store)) = (&swap, &mut world.cluster.config) {
+            store.create_immutable(ConfigRef::secret(name.clone()));
+        }
+        let mount = |t: &mut serde_json::Value| {
+            if let Some(name) = &swap {
+                crate::config::mount_release_secret(t, name);
+            }
+        };
         if world.rollout.spec.workload_ref.is_some() {
             let workload = world.cluster.workload.as_mut().ok_or(SimError::NoTemplate)?;
             next_image(&mut workload.template)?;
+            mount(&mut workload.template);
             workload.generation = workload.generation.saturating_add(1);
             return Ok(());
         }
         let rollout = Arc::make_mut(&mut world.rollout);
-        next_image(rollout.spec.template.as_mut().ok_or(SimError::NoTemplate)?)?;
+        let template = rollout.spec.template.as_mut().ok_or(SimError::NoTemplate)?;
+        next_image(template)?;
+        mount(template);
         rollout.metadata.generation = Some(rollout.metadata.generation.unwrap_or(1).saturating_add(1));
         Ok(())
     }
 
     /// Moves the simulated clock (the simulation's, the adapters' and the metric source's).
-    fn set_now(&mut self, now: Timestamp) {
+    pub(crate) fn set_now(&mut self, now: Timestamp) {
         self.now = now;
         self.io.set_now(now);
         if let Ok(mut source) = self.source.lock() {
@@ -347,7 +411,7 @@ impl Simulation {
     }
 
     /// The next instant anything can happen.
-    fn next_instant(&self) -> Timestamp {
+    pub(crate) fn next_instant(&self) -> Timestamp {
         let mut candidates = vec![self.next_traffic];
         {
             let w = self.io.world();

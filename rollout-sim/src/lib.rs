@@ -12,19 +12,27 @@
 //!   simulation: `analysis-providers`' Prometheus provider over the in-memory evaluator.
 //! - [`cluster`]: ReplicaSets, pods with start-up delays or crash loops, Services, router weight
 //!   and managed routes.
+//! - [`config`]: ConfigMaps and Secrets the pods need, and their protection (rollback-safe config).
 //! - [`adapters`]: `rollout-driver`'s adapter contracts implemented in memory over the Rollout,
 //!   the cluster and the runs.
 //! - [`driver`]: the simulation: `rollout-driver`'s Rollout and AnalysisRun loops on the simulated
 //!   clock, the traffic, the faults and the log, to an outcome; [`simulate`] is the one-call entry.
+//! - [`group`]: grouped Rollouts simulated side by side on one clock, in lockstep
+//!   ([`simulate_group`](group::simulate_group)).
 //! - [`log`]: the event log, timeline and report.
 //! - [`report`]: the SVG / HTML timeline chart.
+//! - [`fleet`]: fleet releases: a seeded fleet of environments released in waves with the core's
+//!   failure classification and gating, to a report (text, JSON, HTML).
 //! - `testing` (feature `testing`): proptest strategies for scenarios.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod adapters;
 pub mod cluster;
+pub mod config;
 pub mod driver;
+pub mod fleet;
+pub mod group;
 pub mod log;
 pub mod model;
 pub mod promql;

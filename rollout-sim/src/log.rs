@@ -288,6 +288,17 @@ impl LogEvent {
         };
         format!("[{:>9}] {body}", human_duration(self.t))
     }
+
+    /// [`LogEvent::line`] of a group member's event (`rollout simulate` with several Rollouts):
+    /// the member's name, padded to `width`, after the time, e.g.
+    /// `[    1m30s] author  | step 3/8: setWeight: 40`.
+    pub fn member_line(&self, member: &str, width: usize) -> String {
+        let line = self.line();
+        match line.split_once("] ") {
+            Some((time, body)) => format!("{time}] {member:<width$} | {body}"),
+            None => line,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -102,6 +102,21 @@ pub struct Scenario {
     /// templates that select on labels the traffic model does not set.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// Rollback-safe config: the pods need an immutable Secret named by content, and the update
+    /// swaps it. Unset: ConfigMaps and Secrets are not modelled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<ConfigSwap>,
+}
+
+/// The Secret a release swaps (a release tool names immutable Secrets by content: each release
+/// creates a new one and may delete the previous one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConfigSwap {
+    /// The Secret the deployed revision mounts.
+    pub stable_secret: String,
+    /// The Secret the update creates and mounts instead.
+    pub canary_secret: String,
 }
 
 fn is_zero(x: &f64) -> bool {
@@ -132,6 +147,7 @@ impl Default for Scenario {
             faults: Vec::new(),
             labels: Default::default(),
             fresh_pod_extra_error_rate: 0.0,
+            config: None,
         }
     }
 }
@@ -245,6 +261,10 @@ pub struct Fault {
     /// From then on new canary pods crash-loop and never become ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary_crash_loop: Option<bool>,
+    /// The stable revision's Secret (`config.stableSecret`) is deleted, as a release tool does
+    /// after creating the new one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_stable_config: Option<bool>,
 }
 
 /// A fault's effect, validated.
@@ -260,6 +280,8 @@ pub enum Effect {
     MetricsUnreachable(Duration),
     /// Canary pods crash-loop.
     CanaryCrashLoop,
+    /// The stable revision's Secret is deleted.
+    DeleteStableConfig,
 }
 
 /// A fault's trigger, validated.
@@ -332,6 +354,32 @@ impl Scenario {
             self.fault(i)?;
         }
         crate::provider::check_labels(&self.labels)?;
+        if let Some(c) = &self.config {
+            for (field, name) in [
+                ("config.stableSecret", &c.stable_secret),
+                ("config.canarySecret", &c.canary_secret),
+            ] {
+                let valid = !name.is_empty()
+                    && name.len() <= 253
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+                if !valid {
+                    return Err(bad(
+                        field,
+                        format!(
+                            "{name:?} is not a Secret name (lowercase letters, digits, '-' and '.', at most 253)"
+                        ),
+                    ));
+                }
+            }
+            if c.stable_secret == c.canary_secret {
+                return Err(bad(
+                    "config.canarySecret",
+                    "must differ from config.stableSecret".into(),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -416,12 +464,21 @@ impl Scenario {
         if f.canary_crash_loop == Some(true) {
             effects.push(Effect::CanaryCrashLoop);
         }
+        if f.delete_stable_config == Some(true) {
+            if self.config.is_none() {
+                return Err(ScenarioError::Invalid {
+                    field: path("deleteStableConfig"),
+                    message: "needs `config` (the Secrets the release swaps)".into(),
+                });
+            }
+            effects.push(Effect::DeleteStableConfig);
+        }
         match effects.as_slice() {
             [one] => Ok((when, *one)),
             _ => Err(ScenarioError::Invalid {
                 field: path(""),
                 message: "give exactly one effect: canaryErrorRate, stableErrorRate, canaryLatencyP50Ms, \
-                          metricsUnreachable or canaryCrashLoop: true"
+                          metricsUnreachable, canaryCrashLoop: true or deleteStableConfig: true"
                     .into(),
             }),
         }

@@ -209,6 +209,23 @@ pub enum Action {
         /// New `spec.replicas`.
         replicas: i32,
     },
+    /// Protect a ConfigMap or Secret for a ReplicaSet that needs it (rollback-safe config): an
+    /// owner reference from the ReplicaSet, so garbage collection keeps the object while it
+    /// exists. An object already protected by it counts as done.
+    ProtectConfig {
+        /// The object.
+        object: super::config_deps::ConfigRef,
+        /// The ReplicaSet that needs it.
+        replica_set: String,
+    },
+    /// Remove that protection: the ReplicaSet will not serve again. An object that is gone or not
+    /// protected by it counts as done.
+    UnprotectConfig {
+        /// The object.
+        object: super::config_deps::ConfigRef,
+        /// The ReplicaSet that no longer needs it.
+        replica_set: String,
+    },
     /// Emit an event.
     Event(Event),
 }

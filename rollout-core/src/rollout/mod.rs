@@ -5,10 +5,15 @@
 //! - [`replicas`]: pure replica math (basic canary, traffic-routed, DSS, minPods, thresholds).
 //! - [`hash`]: step hash and pod-template hash.
 //! - [`args`]: Rollout-side analysis argument resolution.
+//! - [`config_deps`]: the ConfigMaps and Secrets a pod template needs and which ReplicaSets'
+//!   needs are protected (rollback-safe config).
 //! - [`observed`]: the machine's input: the observed snapshot and the coordinator inputs.
 //! - [`decision`]: the machine's output: the decision, its actions and events.
 //! - [`phase`]: `status.phase` / `status.message` (upstream `CalculateRolloutPhase`) and what a
 //!   reader shows for a Rollout object (upstream `GetRolloutPhase`, [`rollout_phase`]).
+//! - [`dry_run`]: which actions a dry run withholds and the `DryRun` condition it records.
+//! - [`migration`]: the hand-over from a Deployment (`workloadRef`) and the way back, as plans.
+//! - [`group`]: grouped rollouts: a member's coordinator inputs from every member's state.
 //! - [`why`]: the structured cause of every abort, hold and degraded condition (`status.why`).
 //! - [`machine`]: the state machine, [`reconcile`] (and [`machine::reconcile_prepared`] with
 //!   spec-derived values cached per generation).
@@ -33,10 +38,14 @@
 //!   false` still blocks a step), AnalysisRun history limits, ephemeral metadata.
 
 pub mod args;
+pub mod config_deps;
 pub mod decision;
+pub mod dry_run;
 pub mod failures;
+pub mod group;
 pub mod hash;
 pub mod machine;
+pub mod migration;
 pub mod observed;
 pub mod phase;
 pub mod replicas;
@@ -46,6 +55,7 @@ pub mod status;
 pub mod validation;
 pub mod why;
 
+pub use config_deps::{ConfigKind, ConfigRef};
 pub use decision::*;
 pub use machine::reconcile;
 pub use observed::*;

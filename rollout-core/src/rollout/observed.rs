@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::config_deps::ConfigRef;
 use super::spec::LabelSelector;
 use super::why::DecidingMetric;
 use crate::analysis::AnalysisPhase;
@@ -25,6 +26,11 @@ pub struct Observed {
     /// The object `workloadRef` points at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload: Option<ObservedWorkload>,
+    /// The ConfigMaps and Secrets the ReplicaSets need ([`ObservedReplicaSet::needs`]) that the
+    /// driver looked up, present or missing. An object not listed is neither missing nor
+    /// protected (a driver without config support lists none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub config: Vec<ObservedConfig>,
 }
 
 /// One ReplicaSet as the machine needs it.
@@ -53,6 +59,37 @@ pub struct ObservedReplicaSet {
     /// Pod template (used to adopt RSs created with another hash scheme); optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<Value>,
+    /// The ConfigMaps and Secrets its pods cannot start without
+    /// ([`config_deps::required`](super::config_deps::required) of its pod template).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub needs: Vec<ConfigRef>,
+}
+
+/// A ConfigMap or Secret a ReplicaSet needs, as the driver found it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedConfig {
+    /// The object.
+    pub object: ConfigRef,
+    /// It exists (and is not being deleted).
+    pub exists: bool,
+    /// `immutable: true`.
+    #[serde(default)]
+    pub immutable: bool,
+    /// The [`PROTECTION_ANNOTATION`](super::config_deps::PROTECTION_ANNOTATION) value, if set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protection: Option<bool>,
+    /// The ReplicaSets (of any Rollout) that protect it now: its `ReplicaSet` owner references.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub protected_by: Vec<String>,
+}
+
+impl ObservedConfig {
+    /// Whether the machine protects it: it exists and is immutable, or opted in by annotation
+    /// (the annotation `"false"` opts out).
+    pub fn protectable(&self) -> bool {
+        self.exists && self.protection.unwrap_or(self.immutable)
+    }
 }
 
 /// A Service and the pod-template hash its selector pins (if any).
@@ -137,4 +174,12 @@ pub struct Inputs {
     /// Abort the update now with this reason (as if analysis failed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub force_abort: Option<String>,
+    /// The group cause of `hold` or `force_abort` ([`group`](super::group)): the machine writes a
+    /// `GroupHold` condition with it while holding, and records it as the abort's cause.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<super::group::GroupCause>,
+    /// The group's members and their revisions, written to `status.group` (analysis args of one
+    /// member read the others' hashes there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_status: Option<super::group::GroupStatus>,
 }

@@ -8,7 +8,8 @@
 //!   persisted phase otherwise, and a client-side calculation for statuses written without one.
 
 use crate::rollout::spec::Rollout;
-use crate::rollout::status::{ConditionType, RolloutPhase, RolloutStatus};
+use crate::rollout::status::{ConditionStatus, ConditionType, RolloutPhase, RolloutStatus};
+use crate::rollout::why::REASON_ROLLBACK_HELD;
 
 /// Annotation holding the `metadata.generation` of the workload a `workloadRef` Rollout takes its
 /// template from (upstream `WorkloadGenerationAnnotation`).
@@ -129,6 +130,14 @@ pub fn calculate_phase(ro: &Rollout, st: &RolloutStatus) -> (RolloutPhase, Strin
         if c.reason == REASON_ABORTED || c.reason == REASON_TIMED_OUT {
             return (RolloutPhase::Degraded, format!("{}: {}", c.reason, c.message));
         }
+    }
+    // A held rollback (rollback-safe config) is Degraded; a missing object alone is reported by
+    // the `Degraded` condition without changing the phase (an update may go on).
+    if let Some(c) = st
+        .condition(ConditionType::Degraded)
+        .filter(|c| c.status == ConditionStatus::True && c.reason == REASON_ROLLBACK_HELD)
+    {
+        return (RolloutPhase::Degraded, format!("{}: {}", c.reason, c.message));
     }
     if ro.spec.paused {
         return (RolloutPhase::Paused, "manually paused".into());

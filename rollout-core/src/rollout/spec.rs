@@ -605,6 +605,20 @@ impl Rollout {
     pub fn blue_green(&self) -> Option<&BlueGreenStrategy> {
         self.spec.strategy.blue_green.as_ref()
     }
+    /// The Services the strategy names (canary/stable or active/preview), without empty names.
+    pub fn service_names(&self) -> impl Iterator<Item = &str> {
+        let canary = self
+            .canary()
+            .map(|c| [c.canary_service.as_str(), c.stable_service.as_str()]);
+        let blue_green = self
+            .blue_green()
+            .map(|b| [b.active_service.as_str(), b.preview_service.as_str()]);
+        canary
+            .into_iter()
+            .chain(blue_green)
+            .flatten()
+            .filter(|name| !name.is_empty())
+    }
     /// Canary steps (empty for blue-green or a rolling update).
     pub fn steps(&self) -> &[CanaryStep] {
         self.canary().and_then(|c| c.steps.as_deref()).unwrap_or(&[])

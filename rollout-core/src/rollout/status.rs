@@ -88,6 +88,11 @@ pub struct RolloutStatus {
     /// extension, see [`why`](super::why)); the conditions' messages are rendered from them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub why: Vec<Why>,
+    /// A grouped Rollout's members and their revisions (our extension, see
+    /// [`group`](super::group)): analysis args read another member's hashes from here with
+    /// `valueFrom.fieldRef`, e.g. `status.group.members.publish.currentPodHash`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<super::group::GroupStatus>,
     /// Fields the core does not interpret (e.g. `alb`).
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -266,6 +271,14 @@ pub enum ConditionType {
     Completed,
     /// Fully healthy.
     Healthy,
+    /// Our extension: the Rollout cannot safely serve or roll back (reasons `ConfigMissing`,
+    /// `RollbackHeldForConfig`; see [`config_deps`](super::config_deps)).
+    Degraded,
+    /// Held by its group (our extension, [`group`](super::group)): the reason and message name
+    /// the member that holds it and why.
+    GroupHold,
+    /// A dry run withheld the machine's actions ([`dry_run`](super::dry_run)).
+    DryRun,
 }
 
 /// Kubernetes condition status.

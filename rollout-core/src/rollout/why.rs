@@ -18,6 +18,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::config_deps::ConfigRef;
+use super::group::GroupCause;
 use super::observed::{AnalysisRunKind, ObservedAnalysisRun};
 use super::status::{ConditionType, PauseReason, RolloutStatus};
 use crate::analysis::judge::{JudgeErrorKind, metadata_keys};
@@ -30,6 +32,13 @@ pub const REASON_ABORTED: &str = "RolloutAborted";
 pub const REASON_TIMED_OUT: &str = "ProgressDeadlineExceeded";
 /// The reason of the `InvalidSpec` condition.
 pub const REASON_INVALID_SPEC: &str = "InvalidSpec";
+/// The `Degraded` reason: a ConfigMap or Secret a ReplicaSet that may serve again needs is missing.
+pub const REASON_CONFIG_MISSING: &str = "ConfigMissing";
+/// The `Degraded` reason: an abort or rollback is held because the stable ReplicaSet's config is
+/// missing; the canary keeps serving.
+pub const REASON_ROLLBACK_HELD: &str = "RollbackHeldForConfig";
+/// Listed objects in a config cause's message; the rest are counted.
+const MAX_LISTED_CONFIG: usize = 10;
 /// Start of the message of an aborted update, followed by the revision.
 const MSG_ABORTED: &str = "Rollout aborted update to revision";
 /// Start of the event message of a pause, followed by the pause reason.
@@ -56,6 +65,15 @@ pub enum Cause {
     UserAbort,
     /// The coordinator aborted the update (`Inputs::force_abort`).
     ForcedAbort,
+    /// Another member of the Rollout's group aborted, so the group aborts ([`Why::group`]).
+    GroupAbort,
+    /// The Rollout's group holds it at its step ([`Why::group`]: which member and why).
+    GroupHold,
+    /// A ConfigMap or Secret that a ReplicaSet which may serve again needs is missing.
+    ConfigMissing,
+    /// An abort or rollback is held: the stable ReplicaSet's ConfigMaps or Secrets are missing,
+    /// so the canary is not scaled down and traffic stays where it is.
+    RollbackHeld,
 }
 
 /// A structured cause of an abort, hold or degraded condition (one entry of `status.why`).
@@ -84,6 +102,35 @@ pub struct Why {
     /// The metric that decided the run, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metric: Option<MetricWhy>,
+    /// The group member concerned, for group causes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<GroupCause>,
+    /// The missing ConfigMaps and Secrets, for config causes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_config: Vec<MissingConfig>,
+}
+
+/// A missing ConfigMap or Secret and the ReplicaSets that need it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MissingConfig {
+    /// The object.
+    pub object: ConfigRef,
+    /// ReplicaSets that may serve again and need it.
+    pub needed_by: Vec<String>,
+}
+
+/// `Secret "a" (needed by r1, r2), ...`, at most [`MAX_LISTED_CONFIG`] objects.
+fn list_missing(missing: &[MissingConfig]) -> String {
+    let mut parts: Vec<String> = missing
+        .iter()
+        .take(MAX_LISTED_CONFIG)
+        .map(|m| format!("{} (needed by {})", m.object, m.needed_by.join(", ")))
+        .collect();
+    if missing.len() > MAX_LISTED_CONFIG {
+        parts.push(format!("and {} more", missing.len() - MAX_LISTED_CONFIG));
+    }
+    parts.join(", ")
 }
 
 /// The AnalysisRun a cause refers to.
@@ -295,7 +342,45 @@ impl Why {
             detail,
             run: None,
             metric: None,
+            group: None,
+            missing_config: Vec::new(),
         }
+    }
+
+    /// ConfigMaps or Secrets needed by ReplicaSets that may serve again are missing (deleted by
+    /// hand or by a release tool).
+    pub fn config_missing(missing: Vec<MissingConfig>) -> Self {
+        let detail = format!(
+            "ConfigMaps or Secrets needed by ReplicaSets that may serve again are missing: {}",
+            list_missing(&missing)
+        );
+        let mut why = Why::new(
+            Cause::ConfigMissing,
+            ConditionType::Degraded,
+            REASON_CONFIG_MISSING,
+            detail,
+        );
+        why.missing_config = missing;
+        why
+    }
+
+    /// The abort or rollback to the ReplicaSet `stable` is held because the objects in `missing`
+    /// are gone.
+    pub fn rollback_held(stable: &str, missing: Vec<MissingConfig>) -> Self {
+        let detail = format!(
+            "Rollback to ReplicaSet {stable} held: its pods need missing {}; the canary keeps \
+             serving until they are restored",
+            list_missing(&missing)
+        );
+        let mut why = Why::new(
+            Cause::RollbackHeld,
+            ConditionType::Degraded,
+            REASON_ROLLBACK_HELD,
+            detail,
+        );
+        why.replica_set = Some(stable.to_string());
+        why.missing_config = missing;
+        why
     }
 
     /// The cause of a Failed, Error or Inconclusive run: an abort (Failed: analysis failed;
@@ -368,6 +453,30 @@ impl Why {
             REASON_ABORTED,
             reason,
         )
+    }
+
+    /// An abort because another member of the group aborted.
+    pub fn group_abort(cause: &GroupCause) -> Self {
+        let mut why = Why::new(
+            Cause::GroupAbort,
+            ConditionType::Progressing,
+            REASON_ABORTED,
+            cause.message(),
+        );
+        why.group = Some(cause.clone());
+        why
+    }
+
+    /// A hold by the group, carried by the `GroupHold` condition.
+    pub fn group_hold(cause: &GroupCause) -> Self {
+        let mut why = Why::new(
+            Cause::GroupHold,
+            ConditionType::GroupHold,
+            cause.reason(),
+            cause.message(),
+        );
+        why.group = Some(cause.clone());
+        why
     }
 
     /// The progress deadline passed; `message` is the condition's sentence, `replica_set` the new

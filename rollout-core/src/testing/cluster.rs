@@ -35,27 +35,13 @@ impl FakeCluster {
         if rollout.metadata.generation.is_none() {
             rollout.metadata.generation = Some(1);
         }
-        let mut services = Vec::new();
-        if let Some(c) = rollout.canary() {
-            for s in [&c.canary_service, &c.stable_service] {
-                if !s.is_empty() {
-                    services.push(ObservedService {
-                        name: s.clone(),
-                        selector_hash: None,
-                    });
-                }
-            }
-        }
-        if let Some(b) = rollout.blue_green() {
-            for s in [&b.active_service, &b.preview_service] {
-                if !s.is_empty() {
-                    services.push(ObservedService {
-                        name: s.clone(),
-                        selector_hash: None,
-                    });
-                }
-            }
-        }
+        let services = rollout
+            .service_names()
+            .map(|name| ObservedService {
+                name: name.to_string(),
+                selector_hash: None,
+            })
+            .collect();
         FakeCluster {
             rollout,
             observed: Observed {
@@ -111,6 +97,7 @@ impl FakeCluster {
                     available: 0,
                     scale_down_deadline: None,
                     template: Some(template.clone()),
+                    needs: crate::rollout::config_deps::required(template),
                 });
             }
             Action::CreateBaselineReplicaSet {
@@ -133,6 +120,7 @@ impl FakeCluster {
                     available: 0,
                     scale_down_deadline: None,
                     template: None,
+                    needs: source.map(|r| r.needs.clone()).unwrap_or_default(),
                 });
             }
             Action::ScaleReplicaSet { name, to, .. } => {
@@ -200,6 +188,18 @@ impl FakeCluster {
             Action::ScaleWorkload { replicas, .. } => {
                 if let Some(w) = self.observed.workload.as_mut() {
                     w.replicas = *replicas;
+                }
+            }
+            Action::ProtectConfig { object, replica_set } => {
+                if let Some(c) = self.observed.config.iter_mut().find(|c| &c.object == object)
+                    && !c.protected_by.contains(replica_set)
+                {
+                    c.protected_by.push(replica_set.clone());
+                }
+            }
+            Action::UnprotectConfig { object, replica_set } => {
+                if let Some(c) = self.observed.config.iter_mut().find(|c| &c.object == object) {
+                    c.protected_by.retain(|r| r != replica_set);
                 }
             }
             Action::Event(e) => self.events.push(e.clone()),

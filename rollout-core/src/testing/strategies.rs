@@ -161,6 +161,7 @@ pub fn observed_snapshot() -> impl Strategy<Value = Observed> {
                 available: avail,
                 scale_down_deadline: deadline.map(|d| crate::rollout::machine::plus_secs_pub(epoch(), d)),
                 template: None,
+                needs: Vec::new(),
             },
         );
     let run = (
@@ -198,6 +199,7 @@ pub fn observed_snapshot() -> impl Strategy<Value = Observed> {
                 selector_hash: sel.map(str::to_string),
             }],
             workload: None,
+            config: Vec::new(),
         })
 }
 

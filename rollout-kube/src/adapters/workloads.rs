@@ -12,8 +12,8 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Resource, ResourceExt};
 use rollout_core::rollout::hash::POD_TEMPLATE_HASH_LABEL;
 use rollout_core::rollout::{
-    self as core, Action, AnalysisRunRequest, ObservedAnalysisRun, ObservedReplicaSet, ObservedService,
-    ObservedWorkload, REVISION_ANNOTATION,
+    self as core, Action, AnalysisRunRequest, ConfigRef, ObservedAnalysisRun, ObservedConfig,
+    ObservedReplicaSet, ObservedService, ObservedWorkload, REVISION_ANNOTATION,
 };
 use rollout_driver::{AdapterError, AnalysisRuns, Applied, Workloads, action_kind};
 use serde_json::{Value, json};
@@ -152,6 +152,32 @@ impl Workloads for Reconciler {
         Ok(self.observed_workload(ro).await?)
     }
 
+    async fn observe_config(
+        &self,
+        ro: &core::Rollout,
+        objects: &[ConfigRef],
+    ) -> Result<Vec<ObservedConfig>, AdapterError> {
+        super::config::observe(&self.client, namespace(ro)?, objects).await
+    }
+
+    async fn protect_config(
+        &self,
+        ro: &core::Rollout,
+        object: &ConfigRef,
+        replica_set: &str,
+    ) -> Result<Applied, AdapterError> {
+        super::config::protect(&self.client, &self.field_manager, ro, object, replica_set).await
+    }
+
+    async fn unprotect_config(
+        &self,
+        ro: &core::Rollout,
+        object: &ConfigRef,
+        replica_set: &str,
+    ) -> Result<Applied, AdapterError> {
+        super::config::unprotect(&self.client, &self.field_manager, ro, object, replica_set).await
+    }
+
     async fn apply(&self, ro: &core::Rollout, action: &Action) -> Result<Applied, AdapterError> {
         let ns = namespace(ro)?;
         match action {
@@ -231,11 +257,19 @@ impl Workloads for Reconciler {
                 Ok(Applied::Written)
             }
             Action::ScaleWorkload { kind, name, replicas } if kind == "Deployment" => {
+                // Whoever meets the drained Deployment reads which Rollout manages it and how to
+                // revert (`rollout get` shows it too).
+                let annotations: serde_json::Map<String, Value> =
+                    core::migration::deployment_annotations(&ro.metadata.name, ns)
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), Value::String(v)))
+                        .collect();
                 let api: Api<Deployment> = Api::namespaced(self.client.clone(), ns);
                 api.patch(
                     name,
                     &self.patch_params(),
-                    &Patch::Merge(json!({"spec": {"replicas": replicas}})),
+                    &Patch::Merge(json!({"metadata": {"annotations": annotations},
+                                         "spec": {"replicas": replicas}})),
                 )
                 .await
                 .map_err(request_err(format!("scale Deployment {ns}/{name} to {replicas}")))?;

@@ -21,6 +21,9 @@ impl Simulation {
                 .workload
                 .as_ref()
                 .map_or(0, |w| w.replicas);
+            if let Some(group) = &self.group {
+                self.driver.set_inputs(group.inputs(&self.name));
+            }
             let (actions, status_changed) = match self.driver.tick(self.now).await {
                 Ok(outcome) => {
                     self.next_wake = outcome.decision.next_wake;
@@ -309,6 +312,14 @@ impl Simulation {
                     }
                     "canary pods crash-loop".to_string()
                 }
+                Effect::DeleteStableConfig => {
+                    let name = self.scenario.config.as_ref().map(|c| c.stable_secret.clone());
+                    let name = name.unwrap_or_default();
+                    if let Some(store) = &mut self.io.world().cluster.config {
+                        store.delete(&ConfigRef::secret(name.clone()));
+                    }
+                    format!("Secret {name:?} of the stable revision deleted (as a release tool does)")
+                }
             };
             self.log(EventKind::Fault { description }, sink);
         }
@@ -445,6 +456,19 @@ impl Simulation {
                 return Ok(Some((
                     Outcome::Aborted,
                     format!("rolled back to the stable version: {why}"),
+                )));
+            }
+            // Rollback-safe config: the stable revision's config is gone, so the machine holds
+            // the rollback and the canary keeps serving.
+            // Reported once the hold has outlasted any abort scale-down delay.
+            if let Some(held) = st.condition(ConditionType::Degraded).filter(|c| {
+                c.reason == REASON_ROLLBACK_HELD
+                    && self.now >= plus(c.last_transition_time, HOLD_REPORTED_AFTER)
+            }) {
+                let why = self.failed_analysis().unwrap_or_else(|| st.message.clone());
+                return Ok(Some((
+                    Outcome::Aborted,
+                    format!("{}; the abort: {why}", held.message),
                 )));
             }
             return Ok(None);

@@ -5,7 +5,6 @@ use super::{Ctx, plus_secs};
 use crate::analysis::AnalysisPhase;
 use crate::rollout::spec::{BlueGreenStrategy, DEFAULT_SCALE_DOWN_DELAY_SECONDS};
 use crate::rollout::status::PauseReason;
-use crate::rollout::why::Why;
 use crate::rollout::{Action, AnalysisRunKind, ObservedReplicaSet};
 
 pub(super) fn run(c: &mut Ctx) {
@@ -14,7 +13,7 @@ pub(super) fn run(c: &mut Ctx) {
         && !c.prev.abort
         && c.prev.stable_rs != c.hash
     {
-        c.abort(Why::forced_abort(reason));
+        c.abort(c.inputs.abort_why(reason));
     }
     if c.new_rs.is_none() || c.prev.current_pod_hash != c.hash {
         new_update(c, bg);
@@ -96,7 +95,8 @@ pub(super) fn run(c: &mut Ctx) {
     let full = new.replicas == c.replicas() && new.available >= c.replicas();
     let mut active_now = active_hash.clone();
     if aborted {
-        if !c.prev.stable_rs.is_empty() {
+        // Rollback-safe config: the active Service stays while the stable's config is missing.
+        if !c.prev.stable_rs.is_empty() && c.config_hold().is_none() {
             c.ensure_service(&bg.active_service, &c.prev.stable_rs.clone());
             active_now = c.prev.stable_rs.clone();
         }
@@ -218,7 +218,8 @@ fn reconcile_replica_sets(c: &mut Ctx, bg: &BlueGreenStrategy, active_hash: &str
         let mut target = new_target(c, bg, active_hash);
         if aborted && new.pod_template_hash != c.prev.stable_rs {
             target = new.replicas;
-            if let Some(delay) = abort_delay(bg) {
+            // Rollback-safe config: no scale-down deadline while the stable's config is missing.
+            if let Some(delay) = abort_delay(bg).filter(|_| c.config_hold().is_none()) {
                 match new.scale_down_deadline {
                     Some(d) if c.now >= d => target = 0,
                     Some(d) => c.wake_at(d),

@@ -10,6 +10,8 @@ mod bluegreen;
 mod canary;
 mod causes;
 mod conditions;
+mod config;
+mod group;
 pub mod history;
 mod prepared;
 mod routes;
@@ -30,6 +32,7 @@ pub use baseline::{
     ARM_BASELINE, ARM_LABEL, BASELINE_HASH_SUFFIX, BASELINE_HASH_VALUE, arm_template, baseline_hash,
     is_baseline_hash, validate as validate_baseline,
 };
+pub use config::CONFIG_RECHECK_SECS;
 pub use prepared::Prepared;
 
 static NULL: Value = Value::Null;
@@ -175,7 +178,9 @@ impl<'a> Ctx<'a> {
             self.step_hash.clone_from(&prepared.step_hash);
         }
         // 3. paused-condition bookkeeping (its own status-only pass, as upstream).
-        if self.check_paused_conditions() {
+        // A forced abort (a group member aborted) is never deferred by the status-only pass.
+        let forced = self.inputs.force_abort.is_some() && !self.prev.abort;
+        if self.check_paused_conditions() && !forced {
             self.status_only = true;
             return;
         }
@@ -327,6 +332,10 @@ impl<'a> Ctx<'a> {
             (Some(_), Some(w)) => w.generation.to_string(),
             _ => String::new(),
         };
+        if !self.status_only {
+            self.group_hold_condition();
+            self.reconcile_config();
+        }
         self.st.why = why::merge(&self.prev.why, std::mem::take(&mut self.found_whys), &self.st);
         let (phase, message) = calculate_phase(self.ro, &self.st);
         self.st.phase = Some(phase);

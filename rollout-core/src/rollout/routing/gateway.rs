@@ -163,11 +163,7 @@ pub fn has_weight(route: &Value, services: &Services, weights: &Weights, managed
 /// The first rule that sends traffic to the canary backendRef (not a managed rule).
 fn weighted_rule<'a>(rules: &'a [Value], canary: &str, managed: &[String]) -> Option<&'a Value> {
     rules.iter().find(|r| {
-        !rule_name(r).is_some_and(|n| managed.iter().any(|m| m == n))
-            && r.get("backendRefs").and_then(Value::as_array).is_some_and(|b| {
-                b.iter()
-                    .any(|x| x.get("name").and_then(Value::as_str) == Some(canary))
-            })
+        !rule_name(r).is_some_and(|n| managed.iter().any(|m| m == n)) && canary_backend(r, canary).is_some()
     })
 }
 
@@ -198,6 +194,42 @@ fn upsert_rule(rules: &mut Vec<Value>, name: &str, rule: Value) {
     }
 }
 
+/// The backendRef of `rule` that names the canary Service.
+fn canary_backend<'a>(rule: &'a Value, canary: &str) -> Option<&'a Value> {
+    rule.get("backendRefs")
+        .and_then(Value::as_array)?
+        .iter()
+        .find(|x| x.get("name").and_then(Value::as_str) == Some(canary))
+}
+
+/// The merge patch that puts the managed rule `name` in place (built by `build` from the weighted
+/// rule the canary is routed by) or, when `removes`, takes it out (`None`: already so).
+fn upsert_managed_rule(
+    route: &Value,
+    services: &Services,
+    managed: &[String],
+    name: &str,
+    removes: bool,
+    build: impl FnOnce(&Value) -> Result<Value, RoutingError>,
+) -> Result<Option<Value>, RoutingError> {
+    let old = rules_of(route);
+    let mut rules: Vec<Value> = old.as_array().cloned().unwrap_or_default();
+    if removes {
+        rules.retain(|r| rule_name(r) != Some(name));
+    } else {
+        let base = weighted_rule(&rules, &services.canary, managed).ok_or_else(|| {
+            object_err(
+                KIND,
+                route,
+                format!("no rule with a backendRef named {:?}", services.canary),
+            )
+        })?;
+        let rule = build(base)?;
+        upsert_rule(&mut rules, name, rule);
+    }
+    Ok(rules_patch(&old, Value::Array(rules)))
+}
+
 /// The merge patch for a `setHeaderRoute` step on one HTTPRoute (`None`: already so).
 pub fn set_header_route(
     route: &Value,
@@ -205,59 +237,40 @@ pub fn set_header_route(
     header: &HeaderRoute,
     managed: &[String],
 ) -> Result<Option<Value>, RoutingError> {
-    let old = rules_of(route);
-    let mut rules: Vec<Value> = old.as_array().cloned().unwrap_or_default();
-    if header.removes() {
-        rules.retain(|r| rule_name(r) != Some(header.name.as_str()));
-        return Ok(rules_patch(&old, Value::Array(rules)));
-    }
-    let base = weighted_rule(&rules, &services.canary, managed).ok_or_else(|| {
-        object_err(
-            KIND,
-            route,
-            format!("no rule with a backendRef named {:?}", services.canary),
-        )
-    })?;
-    let mut backend = base
-        .get("backendRefs")
-        .and_then(Value::as_array)
-        .and_then(|b| {
-            b.iter()
-                .find(|x| x.get("name").and_then(Value::as_str) == Some(services.canary.as_str()))
-        })
-        .cloned()
-        .unwrap_or_else(|| json!({"name": services.canary}));
-    if let Some(o) = backend.as_object_mut() {
-        o.remove("weight");
-    }
-    let headers: Vec<Value> = header
-        .matches
-        .iter()
-        .flatten()
-        .map(|m| header_match(&m.header_name, &m.header_value))
-        .collect();
-    let base_matches = base
-        .get("matches")
-        .and_then(Value::as_array)
-        .filter(|m| !m.is_empty())
-        .cloned()
-        .unwrap_or_else(|| vec![json!({})]);
-    let matches: Vec<Value> = base_matches
-        .into_iter()
-        .map(|mut m| {
-            let mut all: Vec<Value> = m
-                .get("headers")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            all.extend(headers.iter().cloned());
-            m["headers"] = Value::Array(all);
-            m
-        })
-        .collect();
-    let rule = json!({"name": header.name, "matches": matches, "backendRefs": [backend]});
-    upsert_rule(&mut rules, &header.name, rule);
-    Ok(rules_patch(&old, Value::Array(rules)))
+    upsert_managed_rule(route, services, managed, &header.name, header.removes(), |base| {
+        let mut backend = canary_backend(base, &services.canary)
+            .cloned()
+            .unwrap_or_else(|| json!({"name": services.canary}));
+        if let Some(o) = backend.as_object_mut() {
+            o.remove("weight");
+        }
+        let headers: Vec<Value> = header
+            .matches
+            .iter()
+            .flatten()
+            .map(|m| header_match(&m.header_name, &m.header_value))
+            .collect();
+        let base_matches = base
+            .get("matches")
+            .and_then(Value::as_array)
+            .filter(|m| !m.is_empty())
+            .cloned()
+            .unwrap_or_else(|| vec![json!({})]);
+        let matches: Vec<Value> = base_matches
+            .into_iter()
+            .map(|mut m| {
+                let mut all: Vec<Value> = m
+                    .get("headers")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                all.extend(headers.iter().cloned());
+                m["headers"] = Value::Array(all);
+                m
+            })
+            .collect();
+        Ok(json!({"name": header.name, "matches": matches, "backendRefs": [backend]}))
+    })
 }
 
 /// The merge patch for a `setMirrorRoute` step on one HTTPRoute (`None`: already so).
@@ -267,70 +280,53 @@ pub fn set_mirror_route(
     mirror: &MirrorRoute,
     managed: &[String],
 ) -> Result<Option<Value>, RoutingError> {
-    let old = rules_of(route);
-    let mut rules: Vec<Value> = old.as_array().cloned().unwrap_or_default();
-    if mirror.removes() {
-        rules.retain(|r| rule_name(r) != Some(mirror.name.as_str()));
-        return Ok(rules_patch(&old, Value::Array(rules)));
-    }
-    let base = weighted_rule(&rules, &services.canary, managed).ok_or_else(|| {
-        object_err(
-            KIND,
-            route,
-            format!("no rule with a backendRef named {:?}", services.canary),
-        )
-    })?;
-    let backends = base.get("backendRefs").cloned().unwrap_or_else(|| json!([]));
-    let port = backends.as_array().and_then(|b| {
-        b.iter()
-            .find(|x| x.get("name").and_then(Value::as_str) == Some(services.canary.as_str()))
-            .and_then(|x| x.get("port").cloned())
-    });
-    let mut matches = Vec::new();
-    for m in mirror.matches.iter().flatten() {
-        let mut out = serde_json::Map::new();
-        if let Some(p) = &m.path {
-            let (kind, value) = if let Some(prefix) = &p.prefix {
-                ("PathPrefix", prefix.clone())
-            } else {
-                string_match(p)
-            };
-            out.insert("path".into(), json!({"type": kind, "value": value}));
+    upsert_managed_rule(route, services, managed, &mirror.name, mirror.removes(), |base| {
+        let backends = base.get("backendRefs").cloned().unwrap_or_else(|| json!([]));
+        let port = canary_backend(base, &services.canary).and_then(|x| x.get("port").cloned());
+        let mut matches = Vec::new();
+        for m in mirror.matches.iter().flatten() {
+            let mut out = serde_json::Map::new();
+            if let Some(p) = &m.path {
+                let (kind, value) = if let Some(prefix) = &p.prefix {
+                    ("PathPrefix", prefix.clone())
+                } else {
+                    string_match(p)
+                };
+                out.insert("path".into(), json!({"type": kind, "value": value}));
+            }
+            if let Some(method) = &m.method {
+                let Some(exact) = &method.exact else {
+                    return Err(config_err(
+                        "gatewayAPI",
+                        format!(
+                            "setMirrorRoute {:?}: Gateway API matches methods exactly only",
+                            mirror.name
+                        ),
+                    ));
+                };
+                out.insert("method".into(), json!(exact));
+            }
+            if !m.headers.is_empty() {
+                let h: Vec<Value> = m.headers.iter().map(|(k, v)| header_match(k, v)).collect();
+                out.insert("headers".into(), Value::Array(h));
+            }
+            matches.push(Value::Object(out));
         }
-        if let Some(method) = &m.method {
-            let Some(exact) = &method.exact else {
-                return Err(config_err(
-                    "gatewayAPI",
-                    format!(
-                        "setMirrorRoute {:?}: Gateway API matches methods exactly only",
-                        mirror.name
-                    ),
-                ));
-            };
-            out.insert("method".into(), json!(exact));
+        let mut target = json!({"name": services.canary});
+        if let Some(p) = port {
+            target["port"] = p;
         }
-        if !m.headers.is_empty() {
-            let h: Vec<Value> = m.headers.iter().map(|(k, v)| header_match(k, v)).collect();
-            out.insert("headers".into(), Value::Array(h));
+        let mut request_mirror = json!({"backendRef": target});
+        if mirror.percent() < 100 {
+            request_mirror["percent"] = json!(mirror.percent());
         }
-        matches.push(Value::Object(out));
-    }
-    let mut target = json!({"name": services.canary});
-    if let Some(p) = port {
-        target["port"] = p;
-    }
-    let mut request_mirror = json!({"backendRef": target});
-    if mirror.percent() < 100 {
-        request_mirror["percent"] = json!(mirror.percent());
-    }
-    let rule = json!({
-        "name": mirror.name,
-        "matches": matches,
-        "backendRefs": backends,
-        "filters": [{"type": "RequestMirror", "requestMirror": request_mirror}],
-    });
-    upsert_rule(&mut rules, &mirror.name, rule);
-    Ok(rules_patch(&old, Value::Array(rules)))
+        Ok(json!({
+            "name": mirror.name,
+            "matches": matches,
+            "backendRefs": backends,
+            "filters": [{"type": "RequestMirror", "requestMirror": request_mirror}],
+        }))
+    })
 }
 
 /// The merge patch removing the rules named in `names` (`None`: none present).

@@ -9,7 +9,6 @@ use crate::rollout::replicas::{
 };
 use crate::rollout::spec::{CanaryStep, CanaryStrategy, DEFAULT_SCALE_DOWN_DELAY_SECONDS};
 use crate::rollout::status::{PauseReason, TrafficWeights, WeightDestination};
-use crate::rollout::why::Why;
 use crate::rollout::{Action, EventType, ObservedReplicaSet};
 
 fn counts(rs: &ObservedReplicaSet) -> RsCounts {
@@ -31,7 +30,7 @@ fn run_canary<'a>(c: &mut Ctx<'a>, canary: &'a CanaryStrategy) {
         && !c.prev.abort
         && c.prev.stable_rs != c.hash
     {
-        c.abort(Why::forced_abort(reason));
+        c.abort(c.inputs.abort_why(reason));
     }
     if c.new_rs.is_none() || c.prev.current_pod_hash != c.hash || c.step_changed {
         let step_hash = std::mem::take(&mut c.step_hash);
@@ -326,7 +325,11 @@ fn reconcile_replica_sets(c: &mut Ctx, canary: &CanaryStrategy) -> bool {
     }
     if let Some(new) = c.new_rs {
         let mut target = dn;
-        if delay_on_abort && !same {
+        // Rollback-safe config: the stable cannot start pods, so the canary keeps its pods.
+        let config_hold = !same && c.config_hold().is_some();
+        if config_hold {
+            target = target.max(new.replicas);
+        } else if delay_on_abort && !same {
             if let Some(deadline) = new.scale_down_deadline {
                 if c.now < deadline {
                     c.wake_at(deadline);
@@ -373,6 +376,10 @@ fn is_referenced(c: &Ctx, rs: &ObservedReplicaSet) -> bool {
 
 /// Upstream `scaleDownOldReplicaSetsForCanary`.
 fn scale_down_old(c: &mut Ctx, canary: &CanaryStrategy) -> bool {
+    // Rollback-safe config: never scale away pods while the stable's config is missing.
+    if c.config_hold().is_some() {
+        return false;
+    }
     let r = c.replicas();
     let (_, unavailable) =
         resolve_surge_unavailable(canary.max_surge.as_ref(), canary.max_unavailable.as_ref(), r);

@@ -7,10 +7,15 @@ pub(super) fn reconcile_services_and_traffic(c: &mut Ctx, canary: &CanaryStrateg
     let aborted = c.is_aborted();
     let m = c.ro.max_traffic_weight();
     let fully_promoted = !c.prev.stable_rs.is_empty() && c.prev.stable_rs == c.hash;
+    // Rollback-safe config: while the stable's config is missing, an abort keeps the canary's
+    // weight and Service.
+    let config_hold = aborted && c.config_hold().is_some();
     let mut w = 0;
     if canary.traffic_routing.is_some() {
         w = if fully_promoted {
             0
+        } else if config_hold {
+            c.prev.canary.weights.as_ref().map_or(0, |x| x.canary.weight)
         } else if aborted {
             abort_weight(c, canary)
         } else if c.new_rs.is_none_or(|r| r.available == 0) {
@@ -27,12 +32,14 @@ pub(super) fn reconcile_services_and_traffic(c: &mut Ctx, canary: &CanaryStrateg
         };
     }
     let stable_hash = c.prev.stable_rs.clone();
-    let canary_target =
-        if aborted && (canary.traffic_routing.is_none() || !canary.dynamic_stable_scale || w == 0) {
-            stable_hash.clone()
-        } else {
-            c.hash.clone()
-        };
+    let canary_target = if aborted
+        && !config_hold
+        && (canary.traffic_routing.is_none() || !canary.dynamic_stable_scale || w == 0)
+    {
+        stable_hash.clone()
+    } else {
+        c.hash.clone()
+    };
     c.ensure_service(&canary.stable_service, &stable_hash);
     c.ensure_service(&canary.canary_service, &canary_target);
     if canary.traffic_routing.is_none() || stable_hash.is_empty() {
