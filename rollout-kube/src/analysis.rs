@@ -14,8 +14,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Secret;
-use kube::Client;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, PropagationPolicy};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Client, ResourceExt};
 use rollout_core::analysis::create::resolve_placeholders_lenient;
 use rollout_core::analysis::judge::WeightPoint;
 use rollout_core::analysis::{
@@ -29,7 +30,7 @@ use serde_json::json;
 use crate::adapters::{request_err, serialize_err};
 use crate::merge_patch::merge_diff;
 use crate::reconciler::Error;
-use crate::resources::AnalysisRun;
+use crate::resources::{AnalysisRun, Rollout};
 
 pub use rollout_driver::RunOutcome;
 
@@ -82,6 +83,21 @@ impl AnalysisRunner {
         let core = run.to_core()?;
         Ok(self.driver().tick(&core, now).await?)
     }
+}
+
+/// Whether the Rollout that owns `run` runs dry by annotation
+/// ([`DRY_RUN_ANNOTATION`](rollout_core::rollout::dry_run::DRY_RUN_ANNOTATION)), as the controller's
+/// Rollout cache has it: such a run is left as it is (no measurement, no status write), like every
+/// other write of a dry run. A run without a cached owner is not held.
+pub fn owner_runs_dry(run: &AnalysisRun, rollouts: &Store<Rollout>) -> bool {
+    let ns = run.metadata.namespace.clone().unwrap_or_default();
+    run.metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .filter(|o| o.kind == "Rollout")
+        .filter_map(|o| rollouts.get(&ObjectRef::new(&o.name).within(&ns)))
+        .any(|ro| rollout_core::rollout::dry_run::annotated(ro.annotations()))
 }
 
 /// AnalysisRun statuses on the API server: a JSON merge patch on `/status` of only the fields that
@@ -368,7 +384,55 @@ impl MeasurementProvider for JobProvider {
 
 #[cfg(test)]
 mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+    use kube::runtime::reflector;
+    use kube::runtime::watcher::Event;
+
     use super::*;
+
+    #[test]
+    fn runs_of_a_rollout_annotated_dry_are_held() {
+        let rollout = |name: &str, dry: Option<&str>| {
+            let mut ro = Rollout::default();
+            ro.metadata.name = Some(name.into());
+            ro.metadata.namespace = Some("shop".into());
+            if let Some(v) = dry {
+                ro.annotations_mut().insert(
+                    rollout_core::rollout::dry_run::DRY_RUN_ANNOTATION.into(),
+                    v.into(),
+                );
+            }
+            ro
+        };
+        let (store, mut writer) = reflector::store::<Rollout>();
+        for ro in [
+            rollout("dry", Some("true")),
+            rollout("wet", Some("false")),
+            rollout("plain", None),
+        ] {
+            writer.apply_watcher_event(&Event::Apply(ro));
+        }
+        let run = |owner: &str, ns: &str| {
+            let mut run = AnalysisRun::default();
+            run.metadata.namespace = Some(ns.into());
+            run.metadata.owner_references = Some(vec![OwnerReference {
+                kind: "Rollout".into(),
+                name: owner.into(),
+                ..OwnerReference::default()
+            }]);
+            run
+        };
+        assert!(owner_runs_dry(&run("dry", "shop"), &store));
+        for (owner, ns) in [
+            ("wet", "shop"),
+            ("plain", "shop"),
+            ("gone", "shop"),
+            ("dry", "other"),
+        ] {
+            assert!(!owner_runs_dry(&run(owner, ns), &store), "{owner} in {ns}");
+        }
+        assert!(!owner_runs_dry(&AnalysisRun::default(), &store));
+    }
 
     #[test]
     fn short_names_are_only_lower_cased() {

@@ -34,12 +34,14 @@ pub const MAX_EVENTS: usize = 20;
 
 /// Whether `ro` runs dry: the controller-wide flag, or the annotation set to `"true"`.
 pub fn requested(ro: &Rollout, controller_wide: bool) -> bool {
-    controller_wide
-        || ro
-            .metadata
-            .annotations
-            .get(DRY_RUN_ANNOTATION)
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+    controller_wide || annotated(&ro.metadata.annotations)
+}
+
+/// Whether these annotations (a Rollout's) ask for a dry run: [`DRY_RUN_ANNOTATION`] is `"true"`.
+pub fn annotated(annotations: &std::collections::BTreeMap<String, String>) -> bool {
+    annotations
+        .get(DRY_RUN_ANNOTATION)
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
 }
 
 /// Whether a dry run withholds `action`: everything but events.
