@@ -4,7 +4,7 @@
 //! | contract | reads | writes |
 //! |---|---|---|
 //! | [`RolloutStore`] | the Rollout | its status |
-//! | [`Workloads`] | ReplicaSets, Services, the `workloadRef` target, needed ConfigMaps/Secrets | their replicas, selectors, annotations; config protection |
+//! | [`Workloads`] | ReplicaSets, Services, the `workloadRef` target, needed ConfigMaps/Secrets, pods (restarts) | their replicas, selectors, annotations; config protection; pod evictions |
 //! | [`TrafficRouter`] | — | route weights |
 //! | [`AnalysisRuns`] | the Rollout's AnalysisRuns | create / terminate / delete |
 //! | [`EventSink`] | — | events |
@@ -18,8 +18,8 @@ use rollout_core::analysis::judge::WeightPoint;
 use rollout_core::analysis::{AnalysisRun, AnalysisRunStatus, MeasurementRequest, ProviderError};
 use rollout_core::rollout::routing::{HeaderRoute, MirrorRoute};
 use rollout_core::rollout::{
-    Action, AnalysisRunRequest, ConfigRef, Event, ObservedAnalysisRun, ObservedConfig, ObservedReplicaSet,
-    ObservedService, ObservedWorkload, Rollout, RolloutStatus,
+    Action, AnalysisRunRequest, ConfigRef, Event, ObservedAnalysisRun, ObservedConfig, ObservedPod,
+    ObservedReplicaSet, ObservedService, ObservedWorkload, Rollout, RolloutStatus,
 };
 
 /// The error type adapters keep as the source of a failed request.
@@ -148,6 +148,25 @@ pub trait Workloads: Send + Sync {
     ) -> Result<Applied, AdapterError> {
         Err(AdapterError::Unsupported(format!(
             "unprotecting {object} for ReplicaSet {replica_set}"
+        )))
+    }
+    /// The pods of `replica_sets` (the Rollout's), listed while a `spec.restartAt` restart is
+    /// pending. Default: `None`, the adapter cannot list pods; the core then evicts nothing and
+    /// leaves the restart pending (phase `Progressing`, "rollout is restarting") while any
+    /// ReplicaSet has pods, rather than claim pods restarted that it never saw.
+    async fn list_pods(
+        &self,
+        _ro: &Rollout,
+        _replica_sets: &[ObservedReplicaSet],
+    ) -> Result<Option<Vec<ObservedPod>>, AdapterError> {
+        Ok(None)
+    }
+    /// Evicts the pod `name` of `replica_set` (`EvictPod`). A pod already gone, or whose eviction
+    /// a PodDisruptionBudget refuses (HTTP 429), counts as `Unchanged`: the restarter checks
+    /// again. Default: refused (only asked for pods [`list_pods`](Self::list_pods) returned).
+    async fn evict_pod(&self, _ro: &Rollout, name: &str, replica_set: &str) -> Result<Applied, AdapterError> {
+        Err(AdapterError::Unsupported(format!(
+            "evicting pod {name} of ReplicaSet {replica_set}"
         )))
     }
     /// Applies a ReplicaSet/Service/workload action (`CreateReplicaSet`,

@@ -7,7 +7,7 @@ use rollout_core::common::Timestamp;
 use rollout_core::rollout::config_deps;
 use rollout_core::rollout::dry_run;
 use rollout_core::rollout::failures::{invalid_spec, is_replica_action, replica_failure, replica_success};
-use rollout_core::rollout::machine::{Prepared, reconcile_prepared};
+use rollout_core::rollout::machine::{Prepared, reconcile_prepared, restart_pending};
 use rollout_core::rollout::{Action, Decision, Inputs, Observed, Rollout, RolloutPhase};
 
 use crate::contracts::{
@@ -130,6 +130,7 @@ pub fn action_kind(action: &Action) -> &'static str {
         Action::ScaleWorkload { .. } => "ScaleWorkload",
         Action::ProtectConfig { .. } => "ProtectConfig",
         Action::UnprotectConfig { .. } => "UnprotectConfig",
+        Action::EvictPod { .. } => "EvictPod",
         Action::Event(_) => "Event",
     }
 }
@@ -211,6 +212,7 @@ impl RolloutDriver {
                 .await
                 .map_err(observe("the referenced workload"))?,
             config: Vec::new(),
+            pods: None,
         };
         // Rollback-safe config: look up what the ReplicaSets need.
         let needed = config_deps::needed(&observed.replica_sets);
@@ -221,6 +223,15 @@ impl RolloutDriver {
                 .observe_config(ro, &needed)
                 .await
                 .map_err(observe("ConfigMaps and Secrets"))?;
+        }
+        // `spec.restartAt`: pods are listed only while a restart is pending.
+        if restart_pending(ro) {
+            observed.pods = self
+                .io
+                .workloads
+                .list_pods(ro, &observed.replica_sets)
+                .await
+                .map_err(observe("pods"))?;
         }
         Ok(observed)
     }
@@ -266,6 +277,12 @@ impl RolloutDriver {
                 .io
                 .workloads
                 .unprotect_config(ro, object, replica_set)
+                .await
+                .map_err(failed),
+            Action::EvictPod { name, replica_set } => self
+                .io
+                .workloads
+                .evict_pod(ro, name, replica_set)
                 .await
                 .map_err(failed),
             Action::CreateAnalysisRun(req) => self.io.runs.create(ro, req).await.map_err(failed),
@@ -328,16 +345,34 @@ impl RolloutDriver {
             Some(p) if p.is_current(&ro, &obs) => p,
             _ => Prepared::new(&ro, &obs),
         };
-        let decision = reconcile_prepared(&ro, &obs, now, &self.inputs, &prepared);
-        self.prepared = Some(prepared);
+        let mut decision = reconcile_prepared(&ro, &obs, now, &self.inputs, &prepared);
         if dry_run::requested(&ro, self.dry_run) {
+            self.prepared = Some(prepared);
             return self.record_dry_run(&ro, decision, now).await;
         }
 
         let mut writes = 0;
+        // `spec.restartAt`: a decision that evicts persists no status. If no eviction went
+        // through (PodDisruptionBudgets refused them all, or the pods were gone), nothing changed:
+        // decide again without the pods, as upstream's pass goes on after refused evictions.
+        let evicts = |a: &Action| matches!(a, Action::EvictPod { .. });
+        if decision.actions.iter().any(evicts) {
+            for action in decision.actions.iter().filter(|a| evicts(a)) {
+                if self.dispatch(&ro, action).await? == Applied::Written {
+                    writes += 1;
+                }
+            }
+            if writes == 0 {
+                let without = Observed { pods: None, ..obs };
+                let recheck = decision.next_wake;
+                decision = reconcile_prepared(&ro, &without, now, &self.inputs, &prepared);
+                decision.next_wake = decision.next_wake.min(recheck).or(recheck);
+            }
+        }
+        self.prepared = Some(prepared);
         let mut events_failed = 0;
         let mut failure = None;
-        for action in &decision.actions {
+        for action in decision.actions.iter().filter(|a| !evicts(a)) {
             match self.dispatch(&ro, action).await {
                 Ok(Applied::Written) => writes += 1,
                 Ok(Applied::Unchanged) => {}

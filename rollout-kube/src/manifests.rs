@@ -77,6 +77,10 @@ pub const RULES: &[Rule] = &[
     ),
     // workloadRef: only the referenced Deployment, read by name and scaled down.
     ("apps", &["deployments"], &["get", "patch"]),
+    // `spec.restartAt`: the ReplicaSets' pods are listed while a restart is pending and evicted
+    // through the Eviction API (PodDisruptionBudgets honoured).
+    ("", &["pods"], &["get", "list"]),
+    ("", &["pods/eviction"], &["create"]),
     // Stable/canary/active/preview Services: read by name, selectors switched.
     ("", &["services"], &["get", "patch"]),
     // `secretKeyRef` analysis args and provider credentials, read at measurement time; the

@@ -7,13 +7,13 @@
 //! [`AnalysisRuns`]: rollout_driver::AnalysisRuns
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 use rollout_core::common::Timestamp;
 use rollout_core::rollout::hash::POD_TEMPLATE_HASH_LABEL;
 use rollout_core::rollout::{
-    self as core, AnalysisRunKind, ObservedAnalysisRun, ObservedReplicaSet, ObservedService,
+    self as core, AnalysisRunKind, ObservedAnalysisRun, ObservedPod, ObservedReplicaSet, ObservedService,
     ObservedWorkload, REVISION_ANNOTATION,
 };
 use serde_json::{Value, json};
@@ -207,6 +207,29 @@ impl Reconciler {
         Ok(out)
     }
 
+    /// The pods of `replica_sets` (the Rollout's, by controller owner reference), listed by the
+    /// `rollouts-pod-template-hash` label, sorted by name. Only listed while a `spec.restartAt`
+    /// restart is pending, so no pod cache is kept.
+    pub async fn observed_pods(
+        &self,
+        ro: &core::Rollout,
+        replica_sets: &[ObservedReplicaSet],
+    ) -> Result<Vec<ObservedPod>, Error> {
+        let (ns, _) = Self::owner_of(ro)?;
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+        let list = api
+            .list(&ListParams::default().labels(POD_TEMPLATE_HASH_LABEL))
+            .await
+            .map_err(kube_err(format!("list pods in {ns}")))?;
+        let mut out: Vec<ObservedPod> = list
+            .items
+            .iter()
+            .filter_map(|pod| observe_pod(pod, replica_sets))
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
     /// For `workloadRef`, only the referenced Deployment (read by name, never cached wholesale).
     pub async fn observed_workload(&self, ro: &core::Rollout) -> Result<Option<ObservedWorkload>, Error> {
         let Some(wr) = ro.spec.workload_ref.as_ref().filter(|wr| wr.kind == "Deployment") else {
@@ -226,6 +249,30 @@ impl Reconciler {
             replicas: dep.spec.replicas.unwrap_or(1),
         }))
     }
+}
+
+/// `pod` as the restarter sees it, if one of `replica_sets` controls it.
+fn observe_pod(pod: &Pod, replica_sets: &[ObservedReplicaSet]) -> Option<ObservedPod> {
+    let owner = pod
+        .owner_references()
+        .iter()
+        .find(|o| o.kind == "ReplicaSet" && o.controller == Some(true))?;
+    let replica_set = replica_sets.iter().find(|r| r.name == owner.name)?;
+    let ready = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"));
+    Some(ObservedPod {
+        name: pod.name_any(),
+        replica_set: replica_set.name.clone(),
+        created_at: pod.creation_timestamp().as_ref().and_then(time_of)?,
+        ready: ready.is_some_and(|c| c.status == "True"),
+        ready_since: ready
+            .and_then(|c| c.last_transition_time.as_ref())
+            .and_then(time_of),
+        terminating: pod.metadata.deletion_timestamp.is_some(),
+    })
 }
 
 fn observe_run(run: &AnalysisRun) -> Option<ObservedAnalysisRun> {
@@ -261,4 +308,59 @@ fn observe_run(run: &AnalysisRun) -> Option<ObservedAnalysisRun> {
             .ok()
             .and_then(|status| core::DecidingMetric::of_run(&status)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rs(name: &str) -> ObservedReplicaSet {
+        ObservedReplicaSet {
+            name: name.into(),
+            pod_template_hash: "h".into(),
+            revision: 1,
+            created_at: Timestamp::UNIX_EPOCH,
+            replicas: 1,
+            status_replicas: 1,
+            ready: 1,
+            available: 1,
+            scale_down_deadline: None,
+            template: None,
+            needs: Vec::new(),
+        }
+    }
+
+    fn pod(owner_kind: &str, owner: &str, ready: &str, deleting: bool) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {
+                "name": "p", "creationTimestamp": "2024-01-01T00:00:00Z",
+                "deletionTimestamp": if deleting { json!("2024-01-01T00:01:00Z") } else { Value::Null },
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": owner_kind, "name": owner,
+                                      "uid": "u", "controller": true}]
+            },
+            "status": {"conditions": [{"type": "Ready", "status": ready,
+                                       "lastTransitionTime": "2024-01-01T00:00:30Z"}]}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn pods_are_the_rollouts_replica_sets_pods_with_readiness_and_deletion() {
+        let rss = [rs("demo-abc")];
+        let p = observe_pod(&pod("ReplicaSet", "demo-abc", "True", false), &rss).unwrap();
+        assert_eq!(p.replica_set, "demo-abc");
+        assert_eq!(p.created_at, "2024-01-01T00:00:00Z".parse().unwrap());
+        assert!(p.ready && !p.terminating);
+        assert_eq!(p.ready_since, "2024-01-01T00:00:30Z".parse().ok());
+        let p = observe_pod(&pod("ReplicaSet", "demo-abc", "False", true), &rss).unwrap();
+        assert!(!p.ready && p.terminating);
+        assert_eq!(
+            observe_pod(&pod("ReplicaSet", "other", "True", false), &rss),
+            None
+        );
+        assert_eq!(
+            observe_pod(&pod("StatefulSet", "demo-abc", "True", false), &rss),
+            None
+        );
+    }
 }

@@ -229,17 +229,30 @@ async fn restart_action_sets_restart_at_and_reads_as_restarting() {
         .unwrap_or_else(|| panic!("no restartAt timestamp in {patch}"));
     let live = rollouts(&c).get("api").await.unwrap();
     assert_eq!(live.to_core().unwrap().spec.restart_at, Some(at));
-    let restarting = wait_for(&c, "api", 60, "restart observed", |r| {
-        observed(r) && text(r, "message") == "rollout is restarting"
+    // The restart itself now completes within seconds (each pod is replaced and ready in about a
+    // second), so the poll may see it pending or already recorded: both are checked.
+    let seen = wait_for(&c, "api", 60, "restart observed or recorded", |r| {
+        observed(r)
+            && (text(r, "message") == "rollout is restarting"
+                || text(r, "restartedAt").parse::<Timestamp>().ok() == Some(at))
     })
     .await;
-    assert_eq!(phase(&restarting), "Progressing");
-    assert_health(&cd, &restarting, "Progressing", "rollout is restarting");
+    if text(&seen, "message") == "rollout is restarting" {
+        assert_eq!(phase(&seen), "Progressing");
+        assert_health(&cd, &seen, "Progressing", "rollout is restarting");
+    } else {
+        let done = wait_for(&c, "api", 60, "Healthy after the restart", |r| {
+            phase(r) == "Healthy"
+        })
+        .await;
+        assert_health(&cd, &done, "Healthy", "");
+    }
     ctrl.shutdown().await;
 }
 
+/// Argo CD's restart action: our controller evicts every pod created before `restartAt` (the
+/// ReplicaSet controller replaces them), then records `status.restartedAt` and is Healthy again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "spec.restartAt pod restarts are not implemented (the core does not observe pods, so nothing evicts pods older than restartAt or writes status.restartedAt); tracked in issue #15. The action itself is checked by restart_action_sets_restart_at_and_reads_as_restarting"]
 async fn restart_action_restarts_the_pods() {
     let Some(cd) = ArgoCd::find() else { return };
     let Some(c) = cluster("argocd-restart").await else {

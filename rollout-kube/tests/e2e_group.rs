@@ -57,8 +57,10 @@ async fn members_move_in_lockstep_and_an_abort_of_one_aborts_both() {
     // Lockstep: promoting only `author` lets it complete its pause, but it holds at step 2 (it
     // may not complete step 3 before `publish` completed step 2), naming `publish`.
     ops::promote(&c.admin, &c.ns, "author", false).await.unwrap();
-    let held = wait_for(&c, "author", 90, "author held by publish", |r| {
-        group_hold(r).is_some_and(|(reason, _)| reason == "GroupMemberBehind")
+    // (A hold from the update itself, at step 1 while `publish` had not yet completed step 0, may
+    // still be recorded when the promote lands: wait for the one at step 2.)
+    let held = wait_for(&c, "author", 90, "author held by publish at step 2", |r| {
+        step_index(r) == 2 && group_hold(r).is_some_and(|(reason, _)| reason == "GroupMemberBehind")
     })
     .await;
     let (_, message) = group_hold(&held).unwrap();

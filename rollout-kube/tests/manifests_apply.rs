@@ -159,11 +159,20 @@ async fn manifests_apply_and_argo_examples_round_trip() {
         annotated.metadata.annotations.unwrap_or_default()["rollout.argoproj.io/workload-generation"],
         "1"
     );
-    // Deletes, pod access, listing Deployments or Secrets: all forbidden.
-    assert!(is_forbidden(in_ns.delete(&name0, &DeleteParams::default()).await));
+    // Pods: listed (and evicted) for `spec.restartAt` restarts, never deleted. Deletes, listing
+    // Deployments or Secrets: all forbidden.
+    assert!(
+        Api::<Pod>::all(as_sa.clone())
+            .list(&ListParams::default())
+            .await
+            .is_ok()
+    );
     assert!(is_forbidden(
-        Api::<Pod>::all(as_sa.clone()).list(&ListParams::default()).await
+        Api::<Pod>::namespaced(as_sa.clone(), &ns0)
+            .delete("any-pod", &DeleteParams::default())
+            .await
     ));
+    assert!(is_forbidden(in_ns.delete(&name0, &DeleteParams::default()).await));
     assert!(is_forbidden(
         Api::<Deployment>::all(as_sa.clone())
             .list(&ListParams::default())

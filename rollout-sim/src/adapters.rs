@@ -34,7 +34,7 @@ use rollout_core::analysis::{AnalysisPhase, AnalysisRun, AnalysisRunStatus, Anal
 use rollout_core::rollout::routing::{HeaderRoute, MirrorRoute};
 use rollout_core::rollout::{
     Action, AnalysisRunKind, AnalysisRunRequest, ConfigRef, DecidingMetric, Event, ObservedAnalysisRun,
-    ObservedConfig, ObservedReplicaSet, ObservedService, ObservedWorkload, PauseReason, Rollout,
+    ObservedConfig, ObservedPod, ObservedReplicaSet, ObservedService, ObservedWorkload, PauseReason, Rollout,
     RolloutStatus, WorkloadRef,
 };
 use rollout_driver::{
@@ -340,6 +340,25 @@ impl Workloads for InMemory {
 
     async fn referenced_workload(&self, _ro: &Rollout) -> Result<Option<ObservedWorkload>, AdapterError> {
         Ok(self.world().cluster.workload.clone())
+    }
+
+    async fn list_pods(
+        &self,
+        _ro: &Rollout,
+        _replica_sets: &[ObservedReplicaSet],
+    ) -> Result<Option<Vec<ObservedPod>>, AdapterError> {
+        let w = self.world();
+        Ok(w.cluster.pods(w.now))
+    }
+
+    async fn evict_pod(&self, _ro: &Rollout, name: &str, replica_set: &str) -> Result<Applied, AdapterError> {
+        let mut w = self.world();
+        let now = w.now;
+        Ok(if w.cluster.evict(name, replica_set, now) {
+            Applied::Written
+        } else {
+            Applied::Unchanged
+        })
     }
 
     async fn list_services(&self, _ro: &Rollout) -> Result<Vec<ObservedService>, AdapterError> {

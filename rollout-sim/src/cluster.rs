@@ -193,6 +193,7 @@ impl Cluster {
             analysis_runs: Vec::new(),
             workload: self.workload.clone(),
             config: Vec::new(),
+            pods: None,
         }
     }
 
@@ -217,7 +218,7 @@ impl Cluster {
         self.replica_sets.iter().find(|r| r.hash == hash)
     }
 
-    fn new_pods(&self, hash: &str, now: Timestamp, count: i32) -> PodGroup {
+    pub(crate) fn new_pods(&self, hash: &str, now: Timestamp, count: i32) -> PodGroup {
         let ready_at = if self.crash_looping.iter().any(|h| h == hash) || self.config_missing(hash) {
             None
         } else {
@@ -363,6 +364,9 @@ impl Cluster {
                 for name in routes {
                     self.managed_routes.remove(name);
                 }
+            }
+            Action::EvictPod { name, replica_set } => {
+                self.evict(name, replica_set, now);
             }
             Action::CreateAnalysisRun(_)
             | Action::TerminateAnalysisRun { .. }

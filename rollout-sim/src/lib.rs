@@ -12,6 +12,7 @@
 //!   simulation: `analysis-providers`' Prometheus provider over the in-memory evaluator.
 //! - [`cluster`]: ReplicaSets, pods with start-up delays or crash loops, Services, router weight
 //!   and managed routes.
+//! - [`pods`]: the pod groups listed as pods and evicted one by one (`spec.restartAt`).
 //! - [`config`]: ConfigMaps and Secrets the pods need, and their protection (rollback-safe config).
 //! - [`adapters`]: `rollout-driver`'s adapter contracts implemented in memory over the Rollout,
 //!   the cluster and the runs.
@@ -35,6 +36,7 @@ pub mod fleet;
 pub mod group;
 pub mod log;
 pub mod model;
+pub mod pods;
 pub mod promql;
 pub mod provider;
 pub mod report;

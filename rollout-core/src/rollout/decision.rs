@@ -226,6 +226,14 @@ pub enum Action {
         /// The ReplicaSet that no longer needs it.
         replica_set: String,
     },
+    /// Evict a pod through the Eviction API (`spec.restartAt` restarts); a pod already gone or
+    /// protected by a PodDisruptionBudget (429) counts as done: the restarter checks again.
+    EvictPod {
+        /// Pod name.
+        name: String,
+        /// The ReplicaSet that owns it.
+        replica_set: String,
+    },
     /// Emit an event.
     Event(Event),
 }

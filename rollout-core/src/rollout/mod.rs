@@ -33,8 +33,9 @@
 //!   whatever their hash, so switching controllers does not start a new rollout. The step
 //!   hash is byte-compatible with upstream.
 //! - `spec.replicas` absent is read as 1; the machine does not write it back into the spec.
-//! - Not modelled yet: `spec.restartAt` pod eviction, scaling events via the
-//!   `desired-replicas` annotation, ALB weight verification calls (a recorded `verified:
+//! - `spec.restartAt` pods are evicted only when the driver lists them (`Observed::pods`); a
+//!   driver that cannot leaves the restart pending rather than claiming it done.
+//! - Not modelled yet: scaling events via the `desired-replicas` annotation, ALB weight verification calls (a recorded `verified:
 //!   false` still blocks a step), AnalysisRun history limits, ephemeral metadata.
 
 pub mod args;

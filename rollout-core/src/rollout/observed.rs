@@ -31,6 +31,33 @@ pub struct Observed {
     /// protected (a driver without config support lists none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub config: Vec<ObservedConfig>,
+    /// The pods of the ReplicaSets, listed only while a `spec.restartAt` restart is pending
+    /// ([`machine::restart_pending`](super::machine::restart_pending)). `None`: not listed (no
+    /// restart pending, or a driver that cannot list pods); the restarter then neither evicts
+    /// nor records the restart as done while any ReplicaSet has pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pods: Option<Vec<ObservedPod>>,
+}
+
+/// One pod of a Rollout's ReplicaSet, as the restarter needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedPod {
+    /// Pod name.
+    pub name: String,
+    /// The ReplicaSet that owns it.
+    pub replica_set: String,
+    /// `metadata.creationTimestamp`.
+    pub created_at: Timestamp,
+    /// Its `Ready` condition is `True`.
+    #[serde(default)]
+    pub ready: bool,
+    /// When the `Ready` condition last changed (`minReadySeconds` counts from it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_since: Option<Timestamp>,
+    /// It has a `deletionTimestamp`.
+    #[serde(default)]
+    pub terminating: bool,
 }
 
 /// One ReplicaSet as the machine needs it.

@@ -202,6 +202,12 @@ impl FakeCluster {
                     c.protected_by.retain(|r| r != replica_set);
                 }
             }
+            // Pods are not modelled beyond the list: the evicted pod is gone (no replacement).
+            Action::EvictPod { name, .. } => {
+                if let Some(pods) = self.observed.pods.as_mut() {
+                    pods.retain(|p| &p.name != name);
+                }
+            }
             Action::Event(e) => self.events.push(e.clone()),
         }
     }

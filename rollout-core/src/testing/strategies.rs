@@ -200,6 +200,7 @@ pub fn observed_snapshot() -> impl Strategy<Value = Observed> {
             }],
             workload: None,
             config: Vec::new(),
+            pods: None,
         })
 }
 

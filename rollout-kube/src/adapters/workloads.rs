@@ -6,13 +6,13 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, EvictParams, Patch, PatchParams, PostParams};
 use kube::{Resource, ResourceExt};
 use rollout_core::rollout::hash::POD_TEMPLATE_HASH_LABEL;
 use rollout_core::rollout::{
-    self as core, Action, AnalysisRunRequest, ConfigRef, ObservedAnalysisRun, ObservedConfig,
+    self as core, Action, AnalysisRunRequest, ConfigRef, ObservedAnalysisRun, ObservedConfig, ObservedPod,
     ObservedReplicaSet, ObservedService, ObservedWorkload, REVISION_ANNOTATION,
 };
 use rollout_driver::{AdapterError, AnalysisRuns, Applied, Workloads, action_kind};
@@ -150,6 +150,40 @@ impl Workloads for Reconciler {
         ro: &core::Rollout,
     ) -> Result<Option<ObservedWorkload>, AdapterError> {
         Ok(self.observed_workload(ro).await?)
+    }
+
+    async fn list_pods(
+        &self,
+        ro: &core::Rollout,
+        replica_sets: &[ObservedReplicaSet],
+    ) -> Result<Option<Vec<ObservedPod>>, AdapterError> {
+        Ok(Some(self.observed_pods(ro, replica_sets).await?))
+    }
+
+    async fn evict_pod(
+        &self,
+        ro: &core::Rollout,
+        name: &str,
+        replica_set: &str,
+    ) -> Result<Applied, AdapterError> {
+        // The Eviction API honours PodDisruptionBudgets: a refusal (429) is skipped, not an
+        // error, as upstream; the restarter checks again. A pod already gone (404) is done.
+        let ns = namespace(ro)?;
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
+        match api.evict(name, &EvictParams::default()).await {
+            Ok(_) => Ok(Applied::Written),
+            Err(e) if is_status(&e, 429) => {
+                tracing::info!(
+                    pod = name,
+                    replica_set,
+                    "eviction refused by a PodDisruptionBudget"
+                );
+                Ok(Applied::Unchanged)
+            }
+            Err(e) => written_unless(Err::<(), _>(e), 404, || {
+                format!("evict pod {ns}/{name} of ReplicaSet {replica_set}")
+            }),
+        }
     }
 
     async fn observe_config(

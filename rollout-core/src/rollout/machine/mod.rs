@@ -14,6 +14,7 @@ mod config;
 mod group;
 pub mod history;
 mod prepared;
+mod restart;
 mod routes;
 mod workload;
 
@@ -34,6 +35,7 @@ pub use baseline::{
 };
 pub use config::CONFIG_RECHECK_SECS;
 pub use prepared::Prepared;
+pub use restart::{RESTART_CHECK_SECS, RestartPlan, max_unavailable, restart_pending, restart_plan};
 
 static NULL: Value = Value::Null;
 
@@ -126,6 +128,8 @@ pub(crate) struct Ctx<'a> {
     pub remove_abort: bool,
     /// Set when the pass persisted status only (invalid spec, paused-condition patch).
     pub status_only: bool,
+    /// The restarter evicted pods: the pass persists no status ([`restart`]).
+    pub evicted: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -155,6 +159,7 @@ impl<'a> Ctx<'a> {
             found_whys: Vec::new(),
             remove_abort: false,
             status_only: false,
+            evicted: false,
         }
     }
 
@@ -182,6 +187,9 @@ impl<'a> Ctx<'a> {
         let forced = self.inputs.force_abort.is_some() && !self.prev.abort;
         if self.check_paused_conditions() && !forced {
             self.status_only = true;
+            return;
+        }
+        if restart::reconcile(self) {
             return;
         }
         if self.ro.blue_green().is_some() {
@@ -319,6 +327,14 @@ impl<'a> Ctx<'a> {
     }
 
     fn finish(mut self) -> Decision {
+        if self.evicted {
+            // Pods were evicted: no status patch, so the next pass sees honest availability.
+            return Decision {
+                status: self.prev.clone(),
+                actions: self.actions,
+                next_wake: self.next_wake,
+            };
+        }
         if !self.status_only {
             self.calculate_pause_status();
         }
