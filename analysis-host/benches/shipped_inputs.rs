@@ -89,40 +89,26 @@ fn input(windows: usize, metric: &str, series: Vec<Series>, config: &str) -> Jud
 /// `(component file in plugins/dist, input)` for each shipped judge and the two reference judges,
 /// with `w` windows per arm (the histogram covers the whole run).
 pub fn shipped(w: usize) -> Vec<(&'static str, JudgeInput)> {
+    // The two reference judges and the shipped error-ratio judge read the same arms.
+    let error_ratio = vec![
+        ratios(w, "canary", 20.0, 0.012, 1),
+        ratios(w, "stable", 20.0, 0.010, 2),
+    ];
     vec![
         (
             "rust-error-ratio.wasm",
-            input(
-                w,
-                "error-rate",
-                vec![
-                    ratios(w, "canary", 20.0, 0.012, 1),
-                    ratios(w, "stable", 20.0, 0.010, 2),
-                ],
-                "null",
-            ),
+            input(w, "error-rate", error_ratio.clone(), "null"),
         ),
         (
             "c-error-ratio.wasm",
-            input(
-                w,
-                "error-rate",
-                vec![
-                    ratios(w, "canary", 20.0, 0.012, 1),
-                    ratios(w, "stable", 20.0, 0.010, 2),
-                ],
-                "null",
-            ),
+            input(w, "error-rate", error_ratio.clone(), "null"),
         ),
         (
             "judge-error-ratio.wasm",
             input(
                 w,
                 "error-rate",
-                vec![
-                    ratios(w, "canary", 20.0, 0.012, 1),
-                    ratios(w, "stable", 20.0, 0.010, 2),
-                ],
+                error_ratio.clone(),
                 r#"{"minRequests": 500, "maxErrorRate": 0.05}"#,
             ),
         ),
@@ -131,12 +117,14 @@ pub fn shipped(w: usize) -> Vec<(&'static str, JudgeInput)> {
             input(
                 w,
                 "errors-both-tiers",
-                vec![
-                    ratios(w, "canary", 20.0, 0.012, 1),
-                    ratios(w, "stable", 20.0, 0.010, 2),
-                    ratios(w, "canary-publish", 5.0, 0.02, 3),
-                    ratios(w, "stable-publish", 5.0, 0.02, 4),
-                ],
+                [
+                    error_ratio,
+                    vec![
+                        ratios(w, "canary-publish", 5.0, 0.02, 3),
+                        ratios(w, "stable-publish", 5.0, 0.02, 4),
+                    ],
+                ]
+                .concat(),
                 r#"{"deployments": [{"name": "author", "canary": "canary", "stable": "stable"},
                                     {"name": "publish", "canary": "canary-publish", "stable": "stable-publish"}],
                     "minRequests": 500, "minCanaryErrors": 3, "maxErrorRate": 0.05}"#,

@@ -9,6 +9,8 @@ use rollout_sim::Outcome;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// Done: `simulate` promoted, `validate` found nothing, any other command succeeded.
+    /// `fleet simulate` and `fleet status` exit with it whatever the plan decided (a halt
+    /// included): the decision is in their output, like `decision:` or the JSON's `decision`.
     Success,
     /// `validate` found problems in the files.
     Invalid,

@@ -1,7 +1,8 @@
 //! `rollout fleet simulate PLAN.yaml`: a release plan over a simulated fleet (rollout-sim's
 //! `fleet` module, the core's classification and gating), printed as text or JSON, with an
 //! optional HTML report. Exits 0 whatever the plan decided (the decision is in the output);
-//! input errors exit 2.
+//! input errors exit 2. `rollout fleet status` (the fleet view from real clusters) is in
+//! `fleet/status.rs`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -10,6 +11,10 @@ use rollout_sim::fleet::{FleetSpec, render_text, report, simulate_fleet};
 
 use crate::exit::Exit;
 use crate::{CliError, outf};
+
+mod audit;
+mod brake;
+mod status;
 
 /// `rollout fleet` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -22,6 +27,27 @@ pub enum Command {
 
 Exits 0 whatever the plan decided (read `decision:` or the JSON's `decision`); 2 on an input error.")]
     Simulate(SimulateArgs),
+    /// The fleet view from real clusters: outcomes per release, classes, the decision, the
+    /// degraded list.
+    #[command(after_help = "Examples:
+  rollout fleet status --prometheus http://prometheus:9090         # every release the controllers export
+  rollout fleet status --prometheus http://prometheus:9090 --release v2.4.0 --plan examples/fleet/plan.yaml
+  rollout fleet status --context eu-1 --context us-1 --output json # Rollouts read directly
+  rollout fleet status --prometheus http://prometheus:9090 --halt --brake-context eu-1 --brake-context us-1
+
+Reads `rollout_release_outcome` (and the duration and cost series) through Prometheus' HTTP API, or
+the Rollouts of each kubeconfig context. --halt holds a halted release in the fleet brake (`rollout
+fleet brake`). Exits 0 whatever the plan decided (read `decision:` or the
+JSON's `decision`); 2 on an input error or when Prometheus or a cluster cannot be read.")]
+    Status(status::StatusArgs),
+    /// Every rollout update not promoted in a window, with cause and class, and the false-alarm
+    /// and miss rates per AnalysisTemplate and judge; `audit mark RUN` records a review.
+    #[command(after_help = audit::EXAMPLES)]
+    Audit(audit::AuditArgs),
+    /// Hold a release on this cluster (the fleet brake): Rollouts updating to a held image pause
+    /// at their step with a FleetHold condition; `add`, `remove`, `list`.
+    #[command(after_help = brake::EXAMPLES)]
+    Brake(brake::BrakeArgs),
 }
 
 /// How the result is printed.
@@ -54,6 +80,9 @@ pub struct SimulateArgs {
 pub fn main(command: Command) -> Result<ExitCode, CliError> {
     match command {
         Command::Simulate(args) => simulate(&args).map(|()| Exit::Success.into()),
+        Command::Status(args) => status::status(&args).map(|()| Exit::Success.into()),
+        Command::Audit(args) => audit::main(&args),
+        Command::Brake(args) => brake::main(&args).map(|()| Exit::Success.into()),
     }
 }
 

@@ -13,8 +13,11 @@ use prometheus_client::registry::Registry;
 use rollout_driver::{JudgeProvider, Providers};
 use rollout_kube::controller::{ControllerConfig, RolloutController};
 use rollout_kube::manifests::{self, ManifestOptions};
+use rollout_kube::notify::{self, NotifyConfig};
 use rollout_kube::ops;
-use rollout_kube::sharding::{DEFAULT_LEASE_SECONDS, POD_NAME_ENV, ShardOptions, run_shard};
+use rollout_kube::sharding::{
+    DEFAULT_LEASE_SECONDS, POD_NAME_ENV, POD_NAMESPACE_ENV, ShardOptions, run_shard,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -43,7 +46,8 @@ pub const PAUSE_EXAMPLES: &str = "Examples:
 pub const CONTROLLER_EXAMPLES: &str = "Examples:
   rollout controller manifests | kubectl apply -f -   # CRDs, RBAC, ServiceAccount, Deployment
   rollout controller --namespace shop --metrics-addr 0.0.0.0:8090
-  rollout controller --shard 1 --judges ./judges";
+  rollout controller --shard 1 --judges ./judges
+  rollout controller --notify-url https://hooks.example/rollouts --notify-secret rollout-hook/token";
 
 /// Which Rollout a command acts on.
 #[derive(Debug, Args)]
@@ -141,6 +145,20 @@ pub struct ControllerArgs {
     /// Deployment. One Rollout: annotate it `rollout.io/dry-run: "true"`.
     #[arg(long)]
     dry_run: bool,
+    /// POST every new feedback sentence (rolled back, held, ...) as JSON to this http(s) URL.
+    /// One Rollout: annotate it `rollout.io/notify-url: URL`.
+    #[arg(long, value_name = "URL")]
+    notify_url: Option<String>,
+    /// Secret (in $POD_NAMESPACE, else rollout-system) whose key (default `token`) is sent as
+    /// `Authorization` to --notify-url: `Bearer VALUE`, or VALUE when it has a space.
+    #[arg(long, value_name = "NAME[/KEY]")]
+    notify_secret: Option<String>,
+    /// Attempts per notification (retried on connection errors, 408, 429 and 5xx).
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    notify_attempts: u32,
+    /// Wait after the first failed attempt in milliseconds; doubles per attempt, at most 30 s.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    notify_backoff_ms: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -367,7 +385,43 @@ async fn shutdown_signal() {
     }
 }
 
+/// The controller-wide notification settings from the `--notify-*` flags (checked before any
+/// API call; errors name the flag).
+fn notify_config(args: &ControllerArgs) -> Result<NotifyConfig, CliError> {
+    let url = args
+        .notify_url
+        .as_deref()
+        .map(|u| notify::parse_url(u, "--notify-url"))
+        .transpose()
+        .map_err(|e| CliError::new(e.to_string()))?;
+    let secret = args
+        .notify_secret
+        .as_deref()
+        .map(|s| notify::SecretRef::parse(s, "--notify-secret"))
+        .transpose()
+        .map_err(|e| CliError::new(e.to_string()))?;
+    if secret.is_some() && url.is_none() {
+        return Err(CliError::new("--notify-secret needs --notify-url"));
+    }
+    let defaults = NotifyConfig::default();
+    Ok(NotifyConfig {
+        url,
+        secret,
+        secret_namespace: std::env::var(POD_NAMESPACE_ENV)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or(defaults.secret_namespace),
+        retry: notify::RetryPolicy {
+            attempts: args.notify_attempts.max(1),
+            base: Duration::from_millis(args.notify_backoff_ms),
+            ..defaults.retry
+        },
+        queue: defaults.queue,
+    })
+}
+
 async fn run_controller(args: &ControllerArgs) -> Result<(), CliError> {
+    let notify = notify_config(args)?;
     let (client, _) = client(args.qps, args.burst).await?;
     let config = ControllerConfig {
         namespace: args.namespace.clone(),
@@ -380,6 +434,7 @@ async fn run_controller(args: &ControllerArgs) -> Result<(), CliError> {
             .identity
             .clone()
             .or_else(|| std::env::var(POD_NAME_ENV).ok().filter(|v| !v.is_empty())),
+        notify,
         ..ControllerConfig::default()
     };
     let mut registry = Registry::default();

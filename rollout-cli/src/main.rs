@@ -8,6 +8,7 @@ mod judge;
 mod kube;
 mod migrate;
 mod plan;
+mod policy;
 mod revert;
 mod simulate;
 mod simulate_dry;
@@ -76,7 +77,7 @@ enum Command {
     Simulate(simulate::Args),
     /// Show each canary step with its traffic weight and desired canary/stable replicas.
     Plan(plan::Args),
-    /// Check Rollout and AnalysisTemplate YAML; exit status 1 when anything is invalid.
+    /// Check Rollout, AnalysisTemplate and RolloutPolicy YAML; exit status 1 when anything is invalid.
     Validate(validate::Args),
     /// Inspect or run a WebAssembly judge.
     #[command(after_help = "Examples:

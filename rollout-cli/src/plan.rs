@@ -1,5 +1,8 @@
 //! `rollout plan`: each canary step with the desired canary/stable replicas and traffic weight,
-//! from the core's pure replica functions.
+//! from the core's pure replica functions; with `--rps`, the detection power of each step
+//! ([`power`]).
+
+mod power;
 
 use std::path::Path;
 
@@ -115,8 +118,17 @@ pub fn table(rows: &[Row], max_weight: i32) -> String {
 const HELP: &str = "Examples:
   rollout plan examples/scenarios/rollout.yaml --replicas 10
   rollout plan --strict examples/scenarios/rollout.yaml      # unknown fields are errors
+  rollout plan examples/plan/pauses.yaml --rps 20 --error-rate 1% --regression 2x --judge-template examples/templates/error-ratio.yaml --runs 20
+  rollout plan examples/scenarios/rollout.yaml --judge-template examples/scenarios/analysis.yaml --rps 50 --error-rate 0.5% --runs 20 --propose
 
-The file is validated first (as rollout validate does); any error is reported instead of a plan.";
+The file is validated first (as rollout validate does); any error is reported instead of a plan.
+
+With --rps, each step also shows its duration, extra pods (above spec.replicas), the requests each
+arm sees, and the probability that the judge detects the --regression by the end of the step
+(DETECT) and fails a canary that is as good as stable (FALSE), by simulating --runs rollouts with
+the shipped WASM judge the AnalysisTemplate pins (the Rollout's analysis, or --judge-template as a
+background analysis). Steps too short to detect anything and pauses longer than needed to reach
+--target are flagged; --propose prints a cheaper step list, re-simulated.";
 
 /// `rollout plan` arguments.
 #[derive(Debug, clap::Args)]
@@ -130,6 +142,35 @@ pub struct Args {
     /// Treat warnings (unknown fields) as errors.
     #[arg(long)]
     pub strict: bool,
+    /// Traffic estimate, requests per second: simulate each step's detection power.
+    #[arg(long)]
+    pub rps: Option<f64>,
+    /// Stable's error rate (`0.5%` or `0.005`).
+    #[arg(long, default_value = "0.5%", requires = "rps")]
+    pub error_rate: String,
+    /// The regression to detect: the canary's error rate is this times stable's.
+    #[arg(long, default_value = "2x", requires = "rps")]
+    pub regression: String,
+    /// Files with the AnalysisTemplates (and judge) to use; without analysis in the Rollout, the
+    /// first template's judge metric watches the whole rollout as a background analysis.
+    #[arg(long, value_name = "TEMPLATE.yaml", requires = "rps")]
+    pub judge_template: Vec<std::path::PathBuf>,
+    /// Monte-Carlo runs (each at the regression and at 1x, on the same seeds).
+    #[arg(long, default_value_t = 200, requires = "rps")]
+    pub runs: u32,
+    /// Seed of the simulation.
+    #[arg(long, default_value_t = 1, requires = "rps")]
+    pub seed: u64,
+    /// Per-minute variation of each version's error rate (coefficient of variation of a gamma
+    /// factor; 0: binomial noise only). Production streams vary: try 0.3.
+    #[arg(long, default_value_t = 0.0, requires = "rps")]
+    pub overdispersion: f64,
+    /// Detection power a step should reach (pauses reaching it well before their end are flagged).
+    #[arg(long, default_value = "90%", requires = "rps")]
+    pub target: String,
+    /// Also propose a cheaper step list with the same final detection power (re-simulated).
+    #[arg(long, requires = "rps")]
+    pub propose: bool,
 }
 
 /// Runs `rollout plan`: validates the file (as `rollout validate` does, except for analysis
@@ -141,8 +182,36 @@ pub fn main(args: &Args) -> Result<std::process::ExitCode, CliError> {
         validate::References::Ignore,
         args.strict,
     )?;
-    crate::outf!("{}", run(&args.rollout, args.replicas)?);
+    let mut out = run(&args.rollout, args.replicas)?;
+    if let Some(rps) = args.rps {
+        let o = power::Options {
+            rps,
+            error_rate: args.error_rate.clone(),
+            regression: args.regression.clone(),
+            judge_template: args.judge_template.clone(),
+            runs: args.runs,
+            seed: args.seed,
+            overdispersion: args.overdispersion,
+            target: args.target.clone(),
+            propose: args.propose,
+        };
+        out.push_str(&run_power(&args.rollout, args.replicas, &o)?);
+    }
+    crate::outf!("{out}");
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// The detection-power table of the Rollout in `path` (`plan --rps`).
+pub fn run_power(path: &Path, replicas: Option<i32>, o: &power::Options) -> Result<String, CliError> {
+    let label = path.display().to_string();
+    let docs = docs::load(path)?;
+    let doc = docs
+        .iter()
+        .find(|d| d.kind == "Rollout")
+        .ok_or_else(|| CliError::new(format!("{label}: no document of kind Rollout")))?;
+    let ro: Rollout = docs::typed(&label, doc)?;
+    let rows = plan(&ro, replicas)?;
+    power::run(path, &ro, &rows, replicas.unwrap_or_else(|| ro.replicas()), o)
 }
 
 /// Plans the Rollout in `path` and renders the table.

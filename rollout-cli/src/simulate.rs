@@ -23,6 +23,7 @@ pub const EXAMPLES: &str = "Examples:
   rollout simulate --scenario low-traffic --json     # the event log and timeline as JSON
   rollout simulate examples/scenarios/rollout.yaml --analysis examples/templates/error-ratio.yaml
   rollout simulate ROLLOUT.yaml --promote-after 1m    # act as a person at indefinite pauses
+  rollout simulate examples/policy/rollout.yaml --analysis examples/scenarios/analysis.yaml --policy examples/policy/policy.yaml
   rollout simulate --scenario group --report group.html   # two Rollouts of one group, side by side
   rollout simulate examples/scenarios/group-rollouts.yaml --analysis examples/scenarios/analysis.yaml --scenario examples/scenarios/group.yaml";
 
@@ -74,6 +75,10 @@ pub struct Args {
     /// Rollout's file.
     #[arg(long, value_name = "FILE")]
     pub workload: Vec<PathBuf>,
+    /// A trigger policy (`kind: RolloutPolicy`): the Rollout's `rollout.io/trigger` annotation
+    /// picks its step profile, analysis mode and on-failure choice (overrides the scenario's).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
     /// Refuse to simulate when the files have warnings (unknown fields), as `validate --strict`.
     #[arg(long)]
     pub strict: bool,
@@ -106,6 +111,7 @@ pub fn main(args: Args) -> Result<std::process::ExitCode, CliError> {
         promote_after: args.promote_after,
         workload: args.workload,
         strict: args.strict,
+        policy: args.policy,
     };
     if crate::simulate_group::wanted(&opts, &args.more)? {
         let report = crate::simulate_group::run(&opts, &args.more)?;
@@ -196,6 +202,8 @@ pub struct Options {
     pub workload: Vec<PathBuf>,
     /// Warnings (unknown fields) are errors.
     pub strict: bool,
+    /// Trigger policy file (overrides the scenario's policy).
+    pub policy: Option<PathBuf>,
 }
 
 fn load_scenario(arg: Option<&str>) -> Result<Scenario, CliError> {
@@ -447,6 +455,9 @@ pub fn run(opts: &Options) -> Result<SimReport, CliError> {
         }
     }
     let mut scenario = load_scenario(opts.scenario.as_deref())?;
+    if let Some(path) = &opts.policy {
+        scenario.policy = Some(crate::policy::load(path)?);
+    }
     if let Some(d) = &opts.promote_after {
         scenario.promote_paused_after = Some(d.clone());
         scenario
@@ -538,6 +549,7 @@ fn print_summary(r: &SimReport, chart: Option<&Path>) {
     crate::outln!("duration:  {} of simulated time", human_duration(r.duration_secs));
     crate::outln!("why:       {}", r.reason);
     crate::outln!("analysis:  {measurements} measurement(s)");
+    crate::outln!("cost:      {}", r.cost.text());
     if r.pod_seconds.baseline > 0.0 {
         crate::outln!(
             "baseline:  {:.0} pod-seconds for the baseline arm ({:.0} pod-seconds in all)",

@@ -188,7 +188,9 @@ pub fn run(opts: &Options, more: &[PathBuf]) -> Result<GroupReport, CliError> {
                 human_duration(m.duration_secs),
                 m.reason
             );
+            crate::outln!("  {:<width$}  cost: {}", "", m.cost.text());
         }
+        crate::outln!("cost:          {}", report.cost.text());
         if let Some(p) = &opts.report {
             crate::outln!("report:        {}", p.display());
         }

@@ -191,6 +191,7 @@ pub fn run(files: &[&Path]) -> Summary {
 const HELP: &str = "Examples:
   rollout validate examples/scenarios/rollout.yaml examples/scenarios/analysis.yaml
   rollout validate --strict examples/scenarios/rollout.yaml examples/templates/error-ratio.yaml
+  rollout validate examples/policy/policy.yaml          # a trigger policy (kind: RolloutPolicy)
 
 Each problem is printed as FILE: document N: FIELD.PATH: MESSAGE (line L). Warnings (unknown
 fields, analysis templates not among the files) leave the exit status 0 unless --strict.";

@@ -48,6 +48,9 @@ fn write_view(f: &mut impl Write, view: &RolloutView) -> fmt::Result {
             rs.name, rs.revision, rs.role, rs.ready, rs.replicas
         )?;
     }
+    if let Some(cost) = &view.cost {
+        writeln!(f, "Cost:        {cost}")?;
+    }
     crate::migrate::write_workload(f, view)?;
     if !view.analysis_runs.is_empty() {
         writeln!(f, "AnalysisRuns:")?;
@@ -112,9 +115,11 @@ mod tests {
             }],
             workload: None,
             dry_run: None,
+            cost: Some("extra 90.0 pod-seconds (0.025 pod-hours), wall time 2m30s".into()),
         };
         let text = render(&view);
         for line in [
+            "Cost:        extra 90.0 pod-seconds (0.025 pod-hours), wall time 2m30s",
             "Name:        ns/web",
             "Status:      Paused (CanaryPauseStep)",
             "Step:        1/4",
@@ -171,6 +176,7 @@ mod tests {
             analysis_runs: vec![],
             workload: None,
             dry_run: None,
+            cost: None,
         };
         let text = render(&view);
         assert!(text.contains("Status:      Unknown\n"), "{text}");

@@ -17,7 +17,8 @@
 //!   `TEMPLATES.yaml` and `SCENARIO.yaml` the bundled example's.
 //! - A span in the text that only names a command (`rollout plan`, `rollout judge inspect|run`) is
 //!   checked with `--help`: the command exists.
-//! - Commands that need a cluster ([`CLUSTER_COMMANDS`]; `controller` except `controller manifests`) run
+//! - Commands that need a cluster ([`CLUSTER_COMMANDS`]; `controller` except `controller manifests`;
+//!   `fleet` except `fleet simulate`, which read clusters or Prometheus) run
 //!   with `--help` appended: every argument before it must parse.
 //! - The part of a command before a pipe (`| kubectl apply -f -`, `| jq`) runs.
 //!
@@ -123,14 +124,29 @@ fn words(command: &str) -> Vec<String> {
     let command = command.split(" # ").next().unwrap_or_default();
     let command = command.split(" | ").next().unwrap_or_default();
     assert!(
-        !command.contains(['"', '\'', '$', '`']),
-        "quoting and substitution are not supported here: {command}"
+        !command.contains(['\'', '$', '`', '\\']),
+        "only double quotes are supported here, no substitution: {command}"
     );
-    command
-        .split_whitespace()
-        .map(|w| SAME_AS.iter().find(|(p, _)| *p == w).map_or(w, |(_, file)| file))
-        .map(str::to_string)
-        .collect()
+    // Words split on whitespace outside double quotes; a quoted word keeps its spaces.
+    let mut out = Vec::new();
+    for (k, part) in command.split('"').enumerate() {
+        if k % 2 == 1 {
+            out.push(part.to_string());
+        } else {
+            out.extend(part.split_whitespace().map(|w| {
+                SAME_AS
+                    .iter()
+                    .find(|(p, _)| *p == w)
+                    .map_or(w, |(_, file)| file)
+                    .to_string()
+            }));
+        }
+    }
+    assert!(
+        command.matches('"').count().is_multiple_of(2),
+        "unbalanced quotes: {command}"
+    );
+    out
 }
 
 /// Commands in a Markdown document: code block lines and inline code spans.
@@ -272,7 +288,8 @@ fn as_run(command: &DocCommand) -> Vec<Vec<String>> {
     }
     let first = args.first().map(String::as_str).unwrap_or_default();
     let needs_cluster = CLUSTER_COMMANDS.contains(&first)
-        || (first == "controller" && args.get(1).is_none_or(|a| a != "manifests"));
+        || (first == "controller" && args.get(1).is_none_or(|a| a != "manifests"))
+        || (first == "fleet" && args.get(1).is_some_and(|a| a != "simulate"));
     let mut v = args.to_vec();
     if needs_cluster {
         v.push("--help".to_string());

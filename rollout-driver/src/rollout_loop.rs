@@ -4,10 +4,12 @@
 use std::sync::Arc;
 
 use rollout_core::common::Timestamp;
+use rollout_core::fleet::brake::{self, Brake};
 use rollout_core::rollout::config_deps;
 use rollout_core::rollout::dry_run;
 use rollout_core::rollout::failures::{invalid_spec, is_replica_action, replica_failure, replica_success};
 use rollout_core::rollout::machine::{Prepared, reconcile_prepared, restart_pending};
+use rollout_core::rollout::policy::{self, PolicyHold, PolicyState};
 use rollout_core::rollout::{Action, Decision, Inputs, Observed, Rollout, RolloutPhase};
 
 use crate::contracts::{
@@ -140,8 +142,12 @@ pub fn action_kind(action: &Action) -> &'static str {
 pub struct RolloutDriver {
     io: RolloutIo,
     inputs: Inputs,
+    brake: Arc<Brake>,
     prepared: Option<Prepared>,
     dry_run: bool,
+    policy: Arc<PolicyState>,
+    /// The trigger whose rule shaped the Rollout `prepared` was computed for.
+    prepared_trigger: Option<String>,
 }
 
 impl std::fmt::Debug for RolloutDriver {
@@ -159,8 +165,11 @@ impl RolloutDriver {
         RolloutDriver {
             io,
             inputs: Inputs::default(),
+            brake: Arc::default(),
             prepared: None,
             dry_run: false,
+            policy: Arc::default(),
+            prepared_trigger: None,
         }
     }
 
@@ -181,6 +190,67 @@ impl RolloutDriver {
     /// Replaces the coordinator inputs.
     pub fn set_inputs(&mut self, inputs: Inputs) {
         self.inputs = inputs;
+    }
+
+    /// The cluster's fleet brake: a Rollout updating to a held image or revision is held at its
+    /// step with a `FleetHold` condition ([`rollout_core::fleet::brake`]). Default: no holds.
+    pub fn with_brake(mut self, brake: Arc<Brake>) -> Self {
+        self.brake = brake;
+        self
+    }
+
+    /// Replaces the fleet brake's holds (from the next tick on).
+    pub fn set_brake(&mut self, brake: Arc<Brake>) {
+        self.brake = brake;
+    }
+
+    /// The coordinator inputs with the fleet brake's hold for `ro`'s update target.
+    fn tick_inputs(&self, ro: &Rollout, obs: &Observed, prepared: &Prepared) -> Inputs {
+        let mut inputs = self.inputs.clone();
+        brake::apply(&mut inputs, self.brake.hold_for(ro, obs, &prepared.pod_hash));
+        inputs
+    }
+
+    /// The trigger policy ([`rollout_core::rollout::policy`]) applied before each decision: the
+    /// effective Rollout (step profile, dry-run analysis) and its hold on failure. An invalid
+    /// policy is not applied; the status carries an `InvalidPolicy` condition naming the field
+    /// paths (and a warning event when it changes). Default: no policy.
+    pub fn with_policy(mut self, policy: Arc<PolicyState>) -> Self {
+        self.set_policy(policy);
+        self
+    }
+
+    /// Replaces the trigger policy (from the next tick on).
+    pub fn set_policy(&mut self, policy: Arc<PolicyState>) {
+        if self.policy != policy {
+            self.prepared = None;
+        }
+        self.policy = policy;
+    }
+
+    /// `ro` with the valid policy applied, and the hold the policy asks for.
+    fn apply_policy(&mut self, ro: Arc<Rollout>) -> (Arc<Rollout>, Option<PolicyHold>) {
+        let Some(p) = self.policy.valid() else {
+            self.forget_prepared_unless(None);
+            return (ro, None);
+        };
+        let applied = policy::apply(&ro, p);
+        let hold = applied.hold_on_failure;
+        let trigger = applied.trigger;
+        let effective = match applied.rollout {
+            std::borrow::Cow::Owned(effective) => Some(Arc::new(effective)),
+            std::borrow::Cow::Borrowed(_) => None,
+        };
+        // The trigger annotation can change without a new generation: recompute then.
+        self.forget_prepared_unless(trigger);
+        (effective.unwrap_or(ro), hold)
+    }
+
+    fn forget_prepared_unless(&mut self, trigger: Option<String>) {
+        if self.prepared_trigger != trigger {
+            self.prepared = None;
+            self.prepared_trigger = trigger;
+        }
     }
 
     /// The adapters.
@@ -340,12 +410,19 @@ impl RolloutDriver {
             }
             Loaded::Valid(ro) => ro,
         };
+        let (ro, hold_on_failure) = self.apply_policy(ro);
         let obs = self.observe(&ro).await?;
         let prepared = match self.prepared.take() {
             Some(p) if p.is_current(&ro, &obs) => p,
             _ => Prepared::new(&ro, &obs),
         };
-        let mut decision = reconcile_prepared(&ro, &obs, now, &self.inputs, &prepared);
+        let mut inputs = self.tick_inputs(&ro, &obs, &prepared);
+        inputs.hold_on_failure = hold_on_failure;
+        let mut decision = reconcile_prepared(&ro, &obs, now, &inputs, &prepared);
+        if let Some(event) = policy::report(&mut decision.status, self.policy.problems(), now) {
+            tracing::warn!(rollout = %ro.metadata.name, problems = %event.message, "trigger policy not applied");
+            decision.actions.push(Action::Event(event));
+        }
         if dry_run::requested(&ro, self.dry_run) {
             self.prepared = Some(prepared);
             return self.record_dry_run(&ro, decision, now).await;
@@ -365,7 +442,10 @@ impl RolloutDriver {
             if writes == 0 {
                 let without = Observed { pods: None, ..obs };
                 let recheck = decision.next_wake;
-                decision = reconcile_prepared(&ro, &without, now, &self.inputs, &prepared);
+                decision = reconcile_prepared(&ro, &without, now, &inputs, &prepared);
+                if let Some(event) = policy::report(&mut decision.status, self.policy.problems(), now) {
+                    decision.actions.push(Action::Event(event));
+                }
                 decision.next_wake = decision.next_wake.min(recheck).or(recheck);
             }
         }

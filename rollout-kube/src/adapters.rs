@@ -122,6 +122,11 @@ impl RolloutStatusStore {
         self.loaded.lock().ok()?.as_ref()?.status.clone()
     }
 
+    /// The Rollout of the last [`load`](RolloutStore::load), when it was readable.
+    pub fn loaded_rollout(&self) -> Option<Arc<core::Rollout>> {
+        self.loaded.lock().ok()?.as_ref()?.rollout.clone()
+    }
+
     /// Keeps the Rollout's [`WORKLOAD_GENERATION_ANNOTATION`] as upstream does, once the tick
     /// left `status` on the Rollout last [`load`](RolloutStore::load)ed (persisted, or unchanged):
     /// one metadata merge patch when [`workload_generation_change`] asks for one. Returns whether

@@ -22,8 +22,10 @@ use tracing::{Instrument, info_span, warn};
 
 use crate::analysis::{AnalysisRunner, owner_runs_dry};
 use crate::events::EventPublisher;
+use crate::fleet_brake::BrakeWatch;
 pub use crate::metrics::Metrics;
 use crate::metrics::{Sources, trim_cached_rollout};
+use crate::notify::{Notifier, NotifyConfig, NotifyMetrics};
 use crate::reconciler::{Caches, Error, Reconciler, requeue_after};
 use crate::resources::{AnalysisRun, INSTANCE_ID_LABEL, Rollout};
 
@@ -52,6 +54,15 @@ pub struct ControllerConfig {
     /// Also serve Argo's per-object series (`rollout_info`, `analysis_run_info`, ...; see
     /// [`crate::metrics`]); costs memory per Rollout and AnalysisRun.
     pub per_object_metrics: bool,
+    /// Webhook notifications of feedback sentences: the default URL and Secret, retries, queue
+    /// ([`crate::notify`]; a Rollout's own URL is its `rollout.io/notify-url` annotation).
+    pub notify: NotifyConfig,
+    /// Where the fleet brake ConfigMap is watched: the install namespace ([`crate::fleet_brake`];
+    /// `None`: no brake).
+    pub brake_namespace: Option<String>,
+    /// Where the trigger policy ConfigMap is watched: the install namespace
+    /// ([`crate::policy`]; `None`: no policy).
+    pub policy_namespace: Option<String>,
 }
 
 impl Default for ControllerConfig {
@@ -67,6 +78,9 @@ impl Default for ControllerConfig {
             backoff_max: Duration::from_secs(300),
             resync: Duration::from_secs(15 * 60),
             per_object_metrics: false,
+            notify: NotifyConfig::default(),
+            brake_namespace: Some(crate::fleet_brake::DEFAULT_BRAKE_NAMESPACE.into()),
+            policy_namespace: Some(crate::policy::DEFAULT_POLICY_NAMESPACE.into()),
         }
     }
 }
@@ -201,6 +215,32 @@ fn run_error_policy(run: Arc<AnalysisRun>, err: &Error, _: Arc<RunCtx>) -> Reque
     )
 }
 
+/// Trims a cached AnalysisRun status to what the snapshot reads: phase and message, and for a
+/// Failed, Error or Inconclusive run the metric results with only the measurement that explains
+/// each (the last in the metric's phase, else the last), so the Rollout's `status.why` and
+/// feedback sentence name the deciding metric and the judge's numbers.
+fn keep_run_status(st: &mut serde_json::Map<String, serde_json::Value>) {
+    use serde_json::Value;
+    let decided = matches!(
+        st.get("phase").and_then(Value::as_str),
+        Some("Failed" | "Error" | "Inconclusive")
+    );
+    st.retain(|k, _| k == "phase" || k == "message" || (decided && k == "metricResults"));
+    let Some(Value::Array(results)) = st.get_mut("metricResults") else {
+        return;
+    };
+    for r in results {
+        let phase = r.get("phase").cloned();
+        if let Some(Value::Array(ms)) = r.get_mut("measurements") {
+            let keep = ms
+                .iter()
+                .rposition(|m| m.get("phase") == phase.as_ref())
+                .or(ms.len().checked_sub(1));
+            *ms = keep.map(|i| vec![ms[i].clone()]).unwrap_or_default();
+        }
+    }
+}
+
 /// A configured controller; [`RolloutController::run`] drives it, and
 /// [`crate::sharding::run_shard`] runs it for one shard while holding that shard's Lease.
 /// Clones share the client, the registered metrics and the providers.
@@ -212,6 +252,9 @@ pub struct RolloutController {
     inputs: rollout_core::rollout::Inputs,
     providers: rollout_driver::Providers,
     dry_run: bool,
+    notify_metrics: NotifyMetrics,
+    brake: BrakeWatch,
+    policy: crate::policy::PolicyWatch,
 }
 
 impl std::fmt::Debug for RolloutController {
@@ -226,6 +269,9 @@ impl RolloutController {
     /// A controller using the host's `client`, registering its metrics into `registry`.
     pub fn new(client: Client, config: ControllerConfig, registry: &mut Registry) -> Self {
         let metrics = Metrics::register(registry);
+        let notify_metrics = NotifyMetrics::register(registry);
+        let brake = BrakeWatch::register(registry);
+        let policy = crate::policy::PolicyWatch::register(registry);
         Self {
             client,
             config,
@@ -233,6 +279,9 @@ impl RolloutController {
             inputs: Default::default(),
             providers: Default::default(),
             dry_run: false,
+            notify_metrics,
+            brake,
+            policy,
         }
     }
 
@@ -245,6 +294,9 @@ impl RolloutController {
             inputs: Default::default(),
             providers: Default::default(),
             dry_run: false,
+            notify_metrics: NotifyMetrics::default(),
+            brake: BrakeWatch::default(),
+            policy: Default::default(),
         }
     }
 
@@ -282,6 +334,9 @@ impl RolloutController {
             inputs,
             providers,
             dry_run,
+            notify_metrics,
+            brake,
+            policy,
         } = self;
         let shutdown = shutdown.shared();
         let (rollouts, replica_sets, runs): (Api<Rollout>, Api<ReplicaSet>, Api<AnalysisRun>) =
@@ -328,7 +383,7 @@ impl RolloutController {
                 let terminate = o.spec.get("terminate").cloned();
                 o.spec = serde_json::json!({ "terminate": terminate });
                 if let Some(st) = o.status.as_object_mut() {
-                    st.retain(|k, _| k == "phase" || k == "message");
+                    keep_run_status(st);
                 }
             }),
         )
@@ -337,7 +392,24 @@ impl RolloutController {
         reconciler.field_manager = config.name.clone();
         reconciler.inputs = inputs;
         reconciler.dry_run = dry_run;
+        reconciler.brake = brake.clone();
+        reconciler.policy = policy.clone();
+        // The trigger policy: when it changes, every Rollout is reconciled again.
+        let policy_changes = match &config.policy_namespace {
+            Some(ns) => crate::policy::watch(client.clone(), ns, policy).boxed(),
+            None => futures::stream::pending().boxed(),
+        };
+        // The fleet brake: when its holds change, every Rollout is reconciled again.
+        let brake_changes = match &config.brake_namespace {
+            Some(ns) => crate::fleet_brake::watch(client.clone(), ns, brake).boxed(),
+            None => futures::stream::pending().boxed(),
+        };
         reconciler.instance_id = config.instance_id.clone();
+        reconciler.notifier = Some(Notifier::start(
+            Some(client.clone()),
+            config.notify.clone(),
+            notify_metrics,
+        ));
         reconciler.events = Some(EventPublisher::new(
             client,
             config.name.clone(),
@@ -366,8 +438,9 @@ impl RolloutController {
             .any_semantic();
         // The cached Rollout is only a trigger: each reconcile reads the Rollout fresh, so the
         // cache keeps metadata only (no spec, status, managedFields, and of the annotations only
-        // `rollout.io/group`, which finds a group's members, and `rollout.io/dry-run`, which holds
-        // the Rollout's AnalysisRuns), plus the few fields Argo's
+        // `rollout.io/group`, which finds a group's members, `rollout.io/dry-run`, which holds
+        // the Rollout's AnalysisRuns, and the release and environment annotations of the release
+        // outcome series), the outcome row (`metrics::outcomes`), plus the few fields Argo's
         // per-object gauges read when `per_object_metrics` is on.
         let per_object_metrics = config.per_object_metrics;
         let metrics_reader = ro_reader.clone();
@@ -378,6 +451,8 @@ impl RolloutController {
                 o.annotations_mut().retain(|k, _| {
                     k == rollout_core::rollout::group::GROUP_ANNOTATION
                         || k == rollout_core::rollout::dry_run::DRY_RUN_ANNOTATION
+                        || k == crate::metrics::outcomes::RELEASE_ANNOTATION
+                        || k == crate::metrics::outcomes::ENVIRONMENT_ANNOTATION
                 });
                 trim_cached_rollout(o, per_object_metrics);
             }),
@@ -388,6 +463,8 @@ impl RolloutController {
             .owns_stream(rs_stream)
             .owns_stream(ar_stream)
             .reconcile_on(group_triggers)
+            .reconcile_all_on(brake_changes)
+            .reconcile_all_on(policy_changes)
             .graceful_shutdown_on(shutdown.clone())
             .run(reconcile, error_policy, ctx.clone())
             .for_each(|_| async {});

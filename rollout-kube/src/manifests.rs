@@ -374,14 +374,22 @@ fn rules() -> Vec<Value> {
         .collect()
 }
 
-/// A Role and RoleBinding in the controller's namespace for the shard Leases.
+/// A Role and RoleBinding in the controller's namespace for the shard Leases and the fleet
+/// brake and trigger policy ConfigMaps (read and watched by name, [`crate::fleet_brake`],
+/// [`crate::policy`]).
 fn lease_role(opts: &ManifestOptions, subject: &Value) -> [Value; 2] {
     let name = format!("{}-leases", opts.name);
-    let lease_rules: Vec<Value> = RULES
+    let mut lease_rules: Vec<Value> = RULES
         .iter()
         .filter(|(group, _, _)| is_lease_rule(group))
         .map(|(group, resources, verbs)| rule_json(group, resources, verbs))
         .collect();
+    lease_rules.push(json!({
+        "apiGroups": [""],
+        "resources": ["configmaps"],
+        "resourceNames": [rollout_core::fleet::brake::BRAKE_CONFIGMAP, crate::policy::POLICY_CONFIGMAP],
+        "verbs": ["get", "list", "watch"]
+    }));
     [
         json!({
             "apiVersion": "rbac.authorization.k8s.io/v1",

@@ -1,6 +1,7 @@
 //! The controller's Prometheus metrics.
 //!
-//! Always on, without per-object labels: our own aggregates (`rollout_reconciles_total`,
+//! Always on: the outcome of every Rollout's current release ([`outcomes`], one series per
+//! Rollout, for fleet views) and its cost of safety ([`cost`]), and without per-object labels our own aggregates (`rollout_reconciles_total`,
 //! `rollout_reconcile_failures_total`, `rollout_api_writes_total`,
 //! `rollout_phase_transitions_total`, `rollout_reconcile_duration_seconds`) and Argo's
 //! `argo_rollouts_controller_info`.
@@ -40,7 +41,9 @@ use rollout_core::rollout::{Event, EventType};
 use crate::reconciler::Outcome;
 use crate::resources::{AnalysisRun, Rollout};
 
+pub mod cost;
 mod objects;
+pub mod outcomes;
 
 pub use objects::trim_cached_rollout;
 
@@ -250,8 +253,9 @@ impl Metrics {
         let o = &self.objects;
         o.enabled.store(per_object, Ordering::Relaxed);
         let generation = o.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        // Attached whatever `per_object` says: the release outcomes are always on.
         if let Ok(mut s) = o.sources.write() {
-            *s = per_object.then_some((generation, sources));
+            *s = Some((generation, sources));
         }
         Attached {
             objects: o.clone(),
@@ -492,8 +496,21 @@ impl Collector for ObjectCollector {
         let Some(sources) = o.sources() else {
             return Ok(());
         };
-        o.prune(Instant::now());
         let rollouts: Vec<_> = sources.rollouts.state();
+        outcomes::encode(
+            &mut encoder,
+            rollouts.iter().map(|r| r.as_ref()),
+            rollout_core::Timestamp::now(),
+        )?;
+        cost::encode(
+            &mut encoder,
+            rollouts.iter().map(|r| r.as_ref()),
+            rollout_core::Timestamp::now(),
+        )?;
+        if !o.enabled.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        o.prune(Instant::now());
         objects::encode_rollouts(&mut encoder, rollouts.iter().map(|r| r.as_ref()))?;
         if let Some(runs) = &sources.runs {
             let runs: Vec<_> = runs.state();

@@ -184,6 +184,10 @@ pub struct RolloutView {
     pub workload: Option<crate::migrate::WorkloadView>,
     /// The `DryRun` condition's message while the Rollout runs dry.
     pub dry_run: Option<String>,
+    /// `status.cost` at the time of the read, as text ([`CostStatus::summary`]).
+    ///
+    /// [`CostStatus::summary`]: rollout_core::rollout::cost::CostStatus::summary
+    pub cost: Option<String>,
 }
 
 /// Reads a Rollout, its ReplicaSets and AnalysisRuns into a [`RolloutView`].
@@ -338,6 +342,11 @@ pub async fn get(client: &Client, ns: &str, name: &str) -> Result<RolloutView, E
         analysis_runs,
         workload: crate::migrate::workload_view(client, ns, &ro).await?,
         dry_run: crate::migrate::dry_run_message(&ro.status),
+        cost: ro
+            .status
+            .get("cost")
+            .and_then(|c| serde_json::from_value::<rollout_core::rollout::cost::CostStatus>(c.clone()).ok())
+            .map(|c| c.summary(rollout_core::Timestamp::now())),
     })
 }
 

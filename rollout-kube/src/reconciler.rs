@@ -18,12 +18,13 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use kube::runtime::reflector::Store;
 use kube::{Client, Resource, ResourceExt};
 use rollout_core::common::Timestamp;
-use rollout_core::rollout::{Action, Inputs};
+use rollout_core::rollout::{Action, Inputs, Rollout as CoreRollout};
 use rollout_driver::{AdapterError, DriverError, RolloutDriver, RolloutIo};
 use tracing::warn;
 
 use crate::adapters::{KubeRouter, RolloutStatusStore, TickEvents, reason_of, status_code};
 use crate::events::EventPublisher;
+use crate::notify::Notifier;
 use crate::resources::{AnalysisRun, ConvertError, Rollout};
 
 pub use rollout_driver::Outcome;
@@ -164,6 +165,12 @@ pub struct Reconciler {
     /// Dry run for every Rollout (the controller's `--dry-run`; one Rollout: the
     /// `rollout.io/dry-run` annotation): nothing but events and the status is written.
     pub dry_run: bool,
+    /// Where a new feedback sentence is notified (`None`: nowhere; see [`crate::notify`]).
+    pub notifier: Option<Notifier>,
+    /// The fleet brake's holds in force ([`crate::fleet_brake`]); default: none.
+    pub brake: crate::fleet_brake::BrakeWatch,
+    /// The trigger policy in force ([`crate::policy`]); default: none.
+    pub policy: crate::policy::PolicyWatch,
 }
 
 impl std::fmt::Debug for Reconciler {
@@ -187,6 +194,9 @@ impl Reconciler {
             instance_id: None,
             events: None,
             dry_run: false,
+            notifier: None,
+            brake: Default::default(),
+            policy: Default::default(),
         }
     }
 
@@ -222,6 +232,8 @@ impl Reconciler {
         let mut outcome = RolloutDriver::new(io)
             .with_inputs(inputs)
             .with_dry_run(self.dry_run)
+            .with_brake(self.brake.current())
+            .with_policy(self.policy.current())
             .tick(now)
             .await?;
         // A dry run writes nothing but events and the status (no AnalysisRun weights, no
@@ -243,6 +255,7 @@ impl Reconciler {
                 .record_weights(ro, &before, &outcome.decision.status, created_run, now)
                 .await?;
         }
+        self.notify_feedback(store.loaded_rollout().as_deref(), &outcome, now);
         if let Some(publisher) = &self.events {
             let reference = ro.object_ref(&());
             for event in events.take() {
@@ -253,6 +266,24 @@ impl Reconciler {
             }
         }
         Ok(outcome)
+    }
+}
+
+impl Reconciler {
+    /// Queues a notification when the tick wrote a new, non-empty feedback sentence; `loaded`
+    /// is the Rollout the tick read (its status is the status before the tick).
+    fn notify_feedback(&self, loaded: Option<&CoreRollout>, outcome: &Outcome, now: Timestamp) {
+        let (Some(notifier), Some(ro)) = (&self.notifier, loaded) else {
+            return;
+        };
+        let after = &outcome.decision.status;
+        if !outcome.status_written || after.feedback.is_empty() || after.feedback == ro.status.feedback {
+            return;
+        }
+        let meta = &ro.metadata;
+        let namespace = meta.namespace.as_deref().unwrap_or_default();
+        let revision = Some(ro.revision()).filter(|r| *r > 0);
+        notifier.notify(namespace, &meta.name, &meta.annotations, revision, after, now);
     }
 }
 

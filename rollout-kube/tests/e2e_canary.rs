@@ -66,7 +66,16 @@ async fn canary_pauses_promotes_and_scales_down_the_old_replicaset() {
 
     let metrics = ctrl.metrics_text();
     assert!(metrics.contains("rollout_reconciles_total"), "{metrics}");
-    assert!(!metrics.contains("web"), "no per-object labels: {metrics}");
+    // Argo's per-object series are off by default; the fleet's outcome and cost series are not.
+    for argo in [
+        "rollout_info",
+        "rollout_phase",
+        "rollout_reconcile_bucket",
+        "rollout_events_total",
+    ] {
+        assert!(!metrics.contains(argo), "no {argo} without the flag: {metrics}");
+    }
+    assert!(metrics.contains("rollout_release_outcome{"), "{metrics}");
     ctrl.shutdown().await;
 
     // With the flag, Argo's per-object series: gauges from the restarted controller's cache and

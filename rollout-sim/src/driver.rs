@@ -10,6 +10,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use rollout_core::analysis::judge::{WeightPoint, metadata_keys};
 use rollout_core::analysis::{AnalysisPhase, AnalysisTemplate, TaskKind};
+use rollout_core::rollout::policy::PolicyState;
 use rollout_core::rollout::why::REASON_ROLLBACK_HELD;
 use rollout_core::rollout::{
     Action, ConditionType, ConfigRef, ObservedWorkload, PauseReason, Rollout, RolloutPhase,
@@ -194,8 +195,13 @@ impl Simulation {
             world.cluster.config = Some(store);
         }
         let io = InMemory::new(world, input.templates);
+        let policy = input
+            .scenario
+            .policy
+            .clone()
+            .map_or(PolicyState::Absent, PolicyState::of);
         let mut sim = Simulation {
-            driver: RolloutDriver::new(io.rollout_io()),
+            driver: RolloutDriver::new(io.rollout_io()).with_policy(Arc::new(policy)),
             run_driver: RunDriver::new(io.run_io(providers)),
             io,
             name,
@@ -354,6 +360,10 @@ impl Simulation {
             events: self.events,
             timeline: self.timeline,
             pod_seconds: self.pod_seconds,
+            cost: rollout_core::rollout::cost::cost_at(
+                self.io.world().rollout.status.cost.as_ref(),
+                self.now,
+            ),
         }
     }
 

@@ -16,6 +16,7 @@
 
 use std::collections::BTreeMap;
 
+use rollout_core::rollout::cost::CostFigures;
 use rollout_core::rollout::group::{MAX_GROUP_MEMBERS, MemberState, inputs_for};
 use rollout_core::rollout::{Cause, Inputs};
 use serde::{Deserialize, Serialize};
@@ -124,6 +125,17 @@ pub struct GroupReport {
     /// The members the group aborted because another member aborted (their report's reason
     /// says which).
     pub aborted_by_group: Vec<String>,
+    /// The group's cost of safety ([`total_cost`] of the members).
+    pub cost: CostFigures,
+}
+
+/// The group's cost of safety: the members' extra pod-seconds summed; the wall time is the
+/// longest member's (they share one clock).
+pub fn total_cost(members: &[SimReport]) -> CostFigures {
+    members.iter().fold(CostFigures::default(), |acc, m| CostFigures {
+        extra_pod_seconds: acc.extra_pod_seconds + m.cost.extra_pod_seconds,
+        wall_seconds: acc.wall_seconds.max(m.cost.wall_seconds),
+    })
 }
 
 /// The group's outcome from its members' (a member aborted by its own cause decides before
@@ -221,6 +233,7 @@ pub async fn simulate_group(
     Ok(GroupReport {
         outcome,
         reason,
+        cost: total_cost(&members),
         members,
         aborted_by_group,
     })
@@ -241,10 +254,11 @@ pub fn html(report: &GroupReport) -> String {
     for m in &report.members {
         let _ = write!(
             charts,
-            "<div><h3>{} — {}</h3><p>{}</p>{}</div>",
+            "<div><h3>{} — {}</h3><p>{}</p><p>Cost of safety: {}</p>{}</div>",
             esc(&m.rollout),
             m.outcome.as_str(),
             esc(&m.reason),
+            esc(&m.cost.text()),
             crate::report::svg(m)
         );
     }
@@ -309,6 +323,7 @@ mod tests {
             events: Vec::new(),
             timeline: Vec::new(),
             pod_seconds: Default::default(),
+            cost: Default::default(),
         };
         let all = [report("a", Outcome::Aborted), report("b", Outcome::Aborted)];
         let by_group = ["a".to_string()];
@@ -323,6 +338,7 @@ mod tests {
             reason: "b: <why>".into(),
             members: all.to_vec(),
             aborted_by_group: Vec::new(),
+            cost: total_cost(&all),
         });
         assert!(
             page.contains("b: &lt;why&gt;") && page.matches("<svg").count() == 2,

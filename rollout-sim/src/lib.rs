@@ -24,6 +24,8 @@
 //! - [`report`]: the SVG / HTML timeline chart.
 //! - [`fleet`]: fleet releases: a seeded fleet of environments released in waves with the core's
 //!   failure classification and gating, to a report (text, JSON, HTML).
+//! - [`power`]: detection power of a step plan: Monte-Carlo traffic into a judge (the real one
+//!   behind [`PowerJudge`](power::PowerJudge)), per step, with flags and a cheaper proposal.
 //! - `testing` (feature `testing`): proptest strategies for scenarios.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -37,6 +39,7 @@ pub mod group;
 pub mod log;
 pub mod model;
 pub mod pods;
+pub mod power;
 pub mod promql;
 pub mod provider;
 pub mod report;

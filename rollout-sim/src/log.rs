@@ -210,6 +210,9 @@ pub struct SimReport {
     pub timeline: Vec<TimelinePoint>,
     /// Pod-seconds from the update to the end, in total and for the baseline arm.
     pub pod_seconds: crate::model::PodSeconds,
+    /// The cost of safety from the Rollout's `status.cost` at the end (as the controller
+    /// reports it): pod-seconds above `spec.replicas` and wall time of the update.
+    pub cost: rollout_core::rollout::cost::CostFigures,
 }
 
 /// Renders seconds as `1h2m3s` / `45s`.

@@ -432,9 +432,10 @@ pub fn html(report: &SimReport) -> String {
     format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>rollout simulate: {}</title>\
          <style>body{{font-family:sans-serif;margin:24px}}td{{font-family:monospace;font-size:12px;white-space:pre}}</style>\
-         </head><body>{}<h3>Event log</h3><table>{rows}</table></body></html>",
+         </head><body>{}<p>Cost of safety: {}</p><h3>Event log</h3><table>{rows}</table></body></html>",
         esc(&report.scenario),
-        svg(report)
+        svg(report),
+        esc(&report.cost.text())
     )
 }
 
@@ -480,6 +481,7 @@ mod tests {
             events,
             timeline,
             pod_seconds: Default::default(),
+            cost: Default::default(),
         }
     }
 

@@ -106,6 +106,11 @@ pub struct Scenario {
     /// swaps it. Unset: ConfigMaps and Secrets are not modelled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<ConfigSwap>,
+    /// The trigger policy the controller applies (`kind: RolloutPolicy`, see
+    /// [`rollout_core::rollout::policy`]); the Rollout's `rollout.io/trigger` annotation picks the
+    /// rule. The CLI's `--policy FILE` overrides it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<rollout_core::rollout::policy::Policy>,
 }
 
 /// The Secret a release swaps (a release tool names immutable Secrets by content: each release
@@ -148,6 +153,7 @@ impl Default for Scenario {
             labels: Default::default(),
             fresh_pod_extra_error_rate: 0.0,
             config: None,
+            policy: None,
         }
     }
 }
@@ -379,6 +385,11 @@ impl Scenario {
                     "must differ from config.stableSecret".into(),
                 ));
             }
+        }
+        if let Some(e) = self.policy.as_ref().and_then(|p| p.validate().into_iter().next()) {
+            let text = e.to_string();
+            let message = text.strip_prefix(&format!("{}: ", e.path)).unwrap_or(&text);
+            return Err(bad(&format!("policy.{}", e.path), message.to_string()));
         }
         Ok(())
     }

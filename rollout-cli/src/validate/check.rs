@@ -110,6 +110,7 @@ pub(super) fn document(file: &str, doc: &Doc, out: &mut Findings) {
     match doc.kind.as_str() {
         "Rollout" => rollout(file, doc, out),
         "AnalysisTemplate" | "ClusterAnalysisTemplate" => template(file, doc, out),
+        rollout_core::rollout::policy::KIND => policy(file, doc, out),
         "" => {
             let problem = FieldProblem::new("kind", "missing, so the document is not checked");
             out.push(file, doc, Severity::Warning, problem);
@@ -204,6 +205,23 @@ fn background_analysis_unknown(doc: &Doc) -> Vec<String> {
         .filter(|field| field != "startingStep")
         .map(|field| format!("{PATH}.{field}"))
         .collect()
+}
+
+/// A trigger policy: every problem with its field path (`profiles.fast.steps[2].pause.duration`).
+fn policy(file: &str, doc: &Doc, out: &mut Findings) {
+    let Some(decoded) = decode::<rollout_core::rollout::policy::Policy>(file, doc, out) else {
+        return;
+    };
+    for e in decoded.value.validate() {
+        let text = e.to_string();
+        let message = text.strip_prefix(&format!("{}: ", e.path)).unwrap_or(&text);
+        out.push(
+            file,
+            doc,
+            Severity::Error,
+            FieldProblem::new(e.path.clone(), message.to_string()),
+        );
+    }
 }
 
 fn template(file: &str, doc: &Doc, out: &mut Findings) {

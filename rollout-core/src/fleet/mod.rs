@@ -10,13 +10,19 @@
 //! - [`outcome`]: [`EnvironmentOutcome`] and [`OutcomeKind`].
 //! - [`sprt`]: the release-issue test (Wald's binomial SPRT, valid under repeated looks) and its
 //!   [`SequentialEvidence`].
+//! - [`audit`]: the audit of updates that were not promoted: false-alarm and miss rates per
+//!   template and judge ([`audit::audit`]).
+//! - [`brake`]: the fleet brake: release holds every controller obeys ([`Brake`]).
 //! - [`classify`]: [`attribute`], [`assess`] (fleet health) and [`decide`] (wave gating).
 
+pub mod audit;
+pub mod brake;
 pub mod classify;
 pub mod outcome;
 pub mod plan;
 pub mod sprt;
 
+pub use brake::{Brake, BrakeError, FleetHoldCause, Hold, HoldMatch, HoldSelector};
 pub use classify::{
     Decision, EnvironmentReason, FailureClass, FleetHealth, HaltReason, HealthCounts, HoldReason,
     TransientReason, assess, attribute, decide,

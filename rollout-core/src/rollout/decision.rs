@@ -62,6 +62,10 @@ pub struct AnalysisRunRequest {
     pub labels: BTreeMap<String, String>,
 }
 
+/// The annotation naming the templates an AnalysisRun was built from (comma-separated), so an
+/// audit can attribute the run after the Rollout's steps changed.
+pub const TEMPLATES_ANNOTATION: &str = "rollout.io/analysis-templates";
+
 impl AnalysisRunRequest {
     /// The AnalysisRun this request asks for: the referenced templates (namespaced, then cluster
     /// ones, already looked up by the driver) combined with the resolved Rollout args and the
@@ -95,6 +99,10 @@ impl AnalysisRunRequest {
         run.metadata
             .labels
             .extend(self.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let names: Vec<&str> = self.templates.iter().map(|t| t.template_name.as_str()).collect();
+        run.metadata
+            .annotations
+            .insert(TEMPLATES_ANNOTATION.to_string(), names.join(", "));
         Ok(run)
     }
 }

@@ -438,6 +438,8 @@ fn hold(group: &str, member: &str, problem: MemberProblem) -> Inputs {
         hold: true,
         force_abort: None,
         group_status: None,
+        fleet_hold: None,
+        hold_on_failure: None,
         group: Some(GroupCause {
             group: group.to_string(),
             member: member.to_string(),
@@ -505,6 +507,8 @@ fn decide(me: &str, members: &[MemberState]) -> Inputs {
             force_abort: Some(cause.message()),
             group: Some(cause),
             group_status: None,
+            fleet_hold: None,
+            hold_on_failure: None,
         };
     }
     if this.aborted.is_some() {

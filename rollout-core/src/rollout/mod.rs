@@ -14,7 +14,10 @@
 //! - [`dry_run`]: which actions a dry run withholds and the `DryRun` condition it records.
 //! - [`migration`]: the hand-over from a Deployment (`workloadRef`) and the way back, as plans.
 //! - [`group`]: grouped rollouts: a member's coordinator inputs from every member's state.
+//! - [`policy`]: trigger-aware policy: step profile, dry-run analysis and hold-on-failure per trigger.
+//! - [`cost`]: the cost of safety (`status.cost`): extra pod-seconds and wall time of an update.
 //! - [`why`]: the structured cause of every abort, hold and degraded condition (`status.why`).
+//! - [`feedback`]: one sentence for people rendered from those causes (`status.feedback`).
 //! - [`machine`]: the state machine, [`reconcile`] (and [`machine::reconcile_prepared`] with
 //!   spec-derived values cached per generation).
 //!
@@ -40,15 +43,18 @@
 
 pub mod args;
 pub mod config_deps;
+pub mod cost;
 pub mod decision;
 pub mod dry_run;
 pub mod failures;
+pub mod feedback;
 pub mod group;
 pub mod hash;
 pub mod machine;
 pub mod migration;
 pub mod observed;
 pub mod phase;
+pub mod policy;
 pub mod replicas;
 pub mod routing;
 pub mod spec;

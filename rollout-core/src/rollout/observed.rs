@@ -209,4 +209,13 @@ pub struct Inputs {
     /// member read the others' hashes there).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_status: Option<super::group::GroupStatus>,
+    /// The fleet brake's cause of `hold` ([`brake`](crate::fleet::brake)): the machine writes a
+    /// `FleetHold` condition with it while holding. Set with
+    /// [`brake::apply`](crate::fleet::brake::apply), which also sets `hold`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet_hold: Option<crate::fleet::brake::FleetHoldCause>,
+    /// The trigger policy's hold ([`policy`](super::policy)): a failed or errored analysis pauses
+    /// the Rollout at its step (pause reason `PolicyHold`) instead of aborting it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_on_failure: Option<super::policy::PolicyHold>,
 }

@@ -88,11 +88,19 @@ pub struct RolloutStatus {
     /// extension, see [`why`](super::why)); the conditions' messages are rendered from them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub why: Vec<Why>,
+    /// One sentence for people, rendered from `why` (our extension, see
+    /// [`feedback`](super::feedback)); empty when nothing is wrong.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub feedback: String,
     /// A grouped Rollout's members and their revisions (our extension, see
     /// [`group`](super::group)): analysis args read another member's hashes from here with
     /// `valueFrom.fieldRef`, e.g. `status.group.members.publish.currentPodHash`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<super::group::GroupStatus>,
+    /// The cost of the last update: pod-seconds above `spec.replicas` and wall time (our
+    /// extension, see [`cost`](super::cost)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<super::cost::CostStatus>,
     /// Fields the core does not interpret (e.g. `alb`).
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -136,6 +144,9 @@ pub enum PauseReason {
     CanaryPauseStep,
     /// Blue-green waiting for promotion.
     BlueGreenPause,
+    /// Our extension: an analysis failed and the trigger policy holds the Rollout for a person
+    /// ([`policy`](super::policy)).
+    PolicyHold,
 }
 
 impl std::fmt::Display for PauseReason {
@@ -145,6 +156,7 @@ impl std::fmt::Display for PauseReason {
             PauseReason::InconclusiveExperiment => "InconclusiveExperiment",
             PauseReason::CanaryPauseStep => "CanaryPauseStep",
             PauseReason::BlueGreenPause => "BlueGreenPause",
+            PauseReason::PolicyHold => super::policy::REASON_POLICY_HOLD,
         })
     }
 }
@@ -277,8 +289,14 @@ pub enum ConditionType {
     /// Held by its group (our extension, [`group`](super::group)): the reason and message name
     /// the member that holds it and why.
     GroupHold,
+    /// Held by the fleet brake (our extension, [`brake`](crate::fleet::brake)): the message names
+    /// the held release, the hold's reason and the matched image or revision.
+    FleetHold,
     /// A dry run withheld the machine's actions ([`dry_run`](super::dry_run)).
     DryRun,
+    /// The trigger policy is invalid and not applied (our extension, [`policy`](super::policy)):
+    /// the message lists the problems with their field paths.
+    InvalidPolicy,
 }
 
 /// Kubernetes condition status.

@@ -13,18 +13,20 @@
 //! ([`DecidingMetric`], which drivers fill into
 //! [`ObservedAnalysisRun::decided_by`](super::ObservedAnalysisRun::decided_by)).
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::config_deps::ConfigRef;
 use super::group::GroupCause;
 use super::observed::{AnalysisRunKind, ObservedAnalysisRun};
 use super::status::{ConditionType, PauseReason, RolloutStatus};
-use crate::analysis::judge::{JudgeErrorKind, metadata_keys};
-use crate::analysis::provider::{ProviderErrorKind, error_keys};
-use crate::analysis::{AnalysisPhase, AnalysisRunStatus};
+use crate::analysis::AnalysisPhase;
+use crate::analysis::judge::JudgeErrorKind;
+use crate::analysis::provider::ProviderErrorKind;
+
+mod evidence;
+
+use crate::fleet::brake::FleetHoldCause;
+pub use evidence::{DecidingMetric, Evidence, parse_evidence};
 
 /// The `Progressing` reason of an aborted update.
 pub const REASON_ABORTED: &str = "RolloutAborted";
@@ -37,6 +39,8 @@ pub const REASON_CONFIG_MISSING: &str = "ConfigMissing";
 /// The `Degraded` reason: an abort or rollback is held because the stable ReplicaSet's config is
 /// missing; the canary keeps serving.
 pub const REASON_ROLLBACK_HELD: &str = "RollbackHeldForConfig";
+/// The `FleetHold` reason: the fleet brake holds the release ([`Why::fleet_hold`]).
+pub const REASON_RELEASE_HELD: &str = "ReleaseHeld";
 /// Listed objects in a config cause's message; the rest are counted.
 const MAX_LISTED_CONFIG: usize = 10;
 /// Start of the message of an aborted update, followed by the revision.
@@ -74,6 +78,9 @@ pub enum Cause {
     /// An abort or rollback is held: the stable ReplicaSet's ConfigMaps or Secrets are missing,
     /// so the canary is not scaled down and traffic stays where it is.
     RollbackHeld,
+    /// The fleet brake holds the release the Rollout updates to ([`Why::fleet_hold`]: which
+    /// release, why, and the matched image or revision).
+    FleetHold,
 }
 
 /// A structured cause of an abort, hold or degraded condition (one entry of `status.why`).
@@ -108,6 +115,13 @@ pub struct Why {
     /// The missing ConfigMaps and Secrets, for config causes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing_config: Vec<MissingConfig>,
+    /// The fleet brake's hold, for [`Cause::FleetHold`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet_hold: Option<FleetHoldCause>,
+    /// The trigger policy that holds the Rollout after a failed analysis (pause reason
+    /// `PolicyHold`, [`Why::policy_hold`]); the cause stays the analysis's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<super::policy::PolicyHold>,
 }
 
 /// A missing ConfigMap or Secret and the ReplicaSets that need it.
@@ -186,151 +200,6 @@ pub struct JudgeWhy {
     pub evidence: Vec<Evidence>,
 }
 
-/// One judge detail's numbers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Evidence {
-    /// What was checked, e.g. `error-ratio`.
-    pub name: String,
-    /// The statistic's name, e.g. `e-value`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub statistic: String,
-    /// The statistic's value.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<f64>,
-    /// Estimated effect (canary minus stable, or a ratio).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub effect: Option<f64>,
-    /// Confidence interval of the effect.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub interval: Option<(f64, f64)>,
-    /// Samples per arm (canary, stable).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub samples: Option<(u64, u64)>,
-    /// Samples per arm still needed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub samples_needed: Option<u64>,
-}
-
-/// The metric that decided an AnalysisRun and its last measurement's message and metadata, as a
-/// driver observes them ([`DecidingMetric::of_run`]); the machine turns it into a [`MetricWhy`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DecidingMetric {
-    /// Metric name.
-    pub name: String,
-    /// The metric's phase.
-    pub phase: AnalysisPhase,
-    /// The last measurement's message (the metric's message when that is empty).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub message: String,
-    /// The last measurement's metadata.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub metadata: BTreeMap<String, String>,
-}
-
-impl DecidingMetric {
-    /// The metric that decided a Failed, Error or Inconclusive run: the first non-dry-run metric
-    /// in the run's phase (else in any of those phases), with its last measurement in that phase.
-    /// `None` for other phases or when no metric explains the phase.
-    pub fn of_run(status: &AnalysisRunStatus) -> Option<Self> {
-        let bad = |p: AnalysisPhase| {
-            matches!(
-                p,
-                AnalysisPhase::Failed | AnalysisPhase::Error | AnalysisPhase::Inconclusive
-            )
-        };
-        if !bad(status.phase) {
-            return None;
-        }
-        let live = || status.metric_results.iter().filter(|r| !r.dry_run);
-        let result = live()
-            .find(|r| r.phase == status.phase)
-            .or_else(|| live().find(|r| bad(r.phase)))?;
-        let measurement = result
-            .measurements
-            .iter()
-            .rev()
-            .find(|m| m.phase == result.phase)
-            .or(result.measurements.last());
-        let message = measurement
-            .map(|m| m.message.clone())
-            .filter(|m| !m.is_empty())
-            .unwrap_or_else(|| result.message.clone());
-        Some(DecidingMetric {
-            name: result.name.clone(),
-            phase: result.phase,
-            message,
-            metadata: measurement.map(|m| m.metadata.clone()).unwrap_or_default(),
-        })
-    }
-
-    /// The metric as evidence: provider error kind, HTTP status, judge error kind, and the judge's
-    /// code, score and details from the measurement metadata.
-    pub fn to_why(&self) -> MetricWhy {
-        let get = |k: &str| self.metadata.get(k).map(String::as_str);
-        let judge = get(metadata_keys::CODE).map(|code| JudgeWhy {
-            name: get(metadata_keys::NAME).unwrap_or_default().to_string(),
-            code: code.to_string(),
-            score: get(metadata_keys::SCORE).and_then(|s| s.parse().ok()),
-            evidence: get(metadata_keys::DETAILS)
-                .map(parse_evidence)
-                .unwrap_or_default(),
-        });
-        MetricWhy {
-            name: self.name.clone(),
-            phase: self.phase,
-            message: self.message.clone(),
-            provider_error: get(error_keys::KIND).and_then(ProviderErrorKind::parse),
-            http_status: get(error_keys::HTTP_STATUS).and_then(|s| s.parse().ok()),
-            judge_error: get(error_keys::JUDGE).and_then(JudgeErrorKind::parse),
-            judge,
-        }
-    }
-}
-
-/// Evidence from the JSON array of judge details (`judge.details`); unreadable entries are
-/// skipped. Pairs are read as `[a, b]` arrays or `{canary, stable}` / `{low, high}` objects.
-pub fn parse_evidence(details: &str) -> Vec<Evidence> {
-    let Ok(Value::Array(items)) = serde_json::from_str::<Value>(details) else {
-        return Vec::new();
-    };
-    items
-        .iter()
-        .filter_map(|d| {
-            let field = |camel: &str, snake: &str| d.get(camel).or_else(|| d.get(snake));
-            Some(Evidence {
-                name: d.get("name")?.as_str()?.to_string(),
-                statistic: d
-                    .get("statistic")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
-                value: d.get("value").and_then(Value::as_f64),
-                effect: d.get("effect").and_then(Value::as_f64),
-                interval: d
-                    .get("interval")
-                    .and_then(|v| pair(v, ["low", "high"], Value::as_f64)),
-                samples: d
-                    .get("samples")
-                    .and_then(|v| pair(v, ["canary", "stable"], Value::as_u64)),
-                samples_needed: d
-                    .get("samples-needed")
-                    .or_else(|| field("samplesNeeded", "samples_needed"))
-                    .and_then(Value::as_u64),
-            })
-        })
-        .collect()
-}
-
-fn pair<T>(v: &Value, keys: [&str; 2], get: fn(&Value) -> Option<T>) -> Option<(T, T)> {
-    match v {
-        Value::Array(a) if a.len() == 2 => Some((get(&a[0])?, get(&a[1])?)),
-        Value::Object(o) => Some((get(o.get(keys[0])?)?, get(o.get(keys[1])?)?)),
-        _ => None,
-    }
-}
-
 impl Why {
     fn new(cause: Cause, condition: ConditionType, reason: &str, detail: String) -> Self {
         Why {
@@ -344,6 +213,8 @@ impl Why {
             metric: None,
             group: None,
             missing_config: Vec::new(),
+            fleet_hold: None,
+            policy: None,
         }
     }
 
@@ -479,6 +350,30 @@ impl Why {
         why
     }
 
+    /// A hold by the fleet brake, carried by the `FleetHold` condition (reason
+    /// [`REASON_RELEASE_HELD`]).
+    pub fn fleet_hold(cause: &FleetHoldCause) -> Self {
+        let mut why = Why::new(
+            Cause::FleetHold,
+            ConditionType::FleetHold,
+            REASON_RELEASE_HELD,
+            cause.message(),
+        );
+        why.fleet_hold = Some(cause.clone());
+        why
+    }
+
+    /// A failed or errored analysis (`failure`, from [`Why::analysis`]) that the trigger policy
+    /// holds instead of aborting: the cause stays the analysis's, carried by the `PolicyHold`
+    /// pause condition, naming the policy's trigger.
+    #[must_use]
+    pub fn policy_hold(mut failure: Why, hold: &super::policy::PolicyHold) -> Self {
+        failure.condition = ConditionType::Paused;
+        failure.reason = PauseReason::PolicyHold.to_string();
+        failure.policy = Some(hold.clone());
+        failure
+    }
+
     /// The progress deadline passed; `message` is the condition's sentence, `replica_set` the new
     /// ReplicaSet if there is one.
     pub fn progress_deadline(replica_set: Option<String>, message: String) -> Self {
@@ -598,4 +493,5 @@ pub(crate) fn merge(previous: &[Why], found: Vec<Found>, status: &RolloutStatus)
 pub(crate) fn set_for_condition(status: &mut RolloutStatus, condition: ConditionType, why: Option<Why>) {
     status.why.retain(|w| w.condition != condition);
     status.why.extend(why);
+    status.feedback = super::feedback::of_causes(&status.why).unwrap_or_default();
 }

@@ -191,3 +191,34 @@ async fn status_writes_are_merge_patches_of_changed_fields_with_the_resource_ver
     let seen = reconcile_once(&server).await;
     assert_eq!(seen, reads, "{seen:#?}");
 }
+
+#[test]
+fn a_decided_runs_cached_status_keeps_the_measurement_that_explains_each_metric() {
+    let status = serde_json::json!({
+        "phase": "Failed", "message": "m", "startedAt": "x",
+        "metricResults": [{
+            "name": "errors", "phase": "Failed",
+            "measurements": [{"phase": "Successful", "value": "1"}, {"phase": "Failed", "value": "2"},
+                             {"phase": "Successful", "value": "3"}]
+        }, {"name": "latency", "phase": "Successful", "measurements": []}]
+    });
+    let mut st = status.as_object().unwrap().clone();
+    super::keep_run_status(&mut st);
+    assert_eq!(
+        serde_json::Value::Object(st),
+        serde_json::json!({
+            "phase": "Failed", "message": "m",
+            "metricResults": [{"name": "errors", "phase": "Failed", "measurements": [{"phase": "Failed", "value": "2"}]},
+                              {"name": "latency", "phase": "Successful", "measurements": []}]
+        })
+    );
+    let mut running = serde_json::json!({"phase": "Running", "message": "", "metricResults": []})
+        .as_object()
+        .unwrap()
+        .clone();
+    super::keep_run_status(&mut running);
+    assert_eq!(
+        serde_json::Value::Object(running),
+        serde_json::json!({"phase": "Running", "message": ""})
+    );
+}

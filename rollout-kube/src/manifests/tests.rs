@@ -161,6 +161,11 @@ fn leases_are_granted_only_in_the_controller_namespace() {
                 "apiGroups": ["coordination.k8s.io"],
                 "resources": ["leases"],
                 "verbs": ["get", "create", "patch", "update"]
+            }, {
+                "apiGroups": [""],
+                "resources": ["configmaps"],
+                "resourceNames": ["rollout-fleet-brake", "rollout-policy"],
+                "verbs": ["get", "list", "watch"]
             }]
         })
     );

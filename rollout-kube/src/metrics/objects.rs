@@ -50,14 +50,16 @@ const PROVIDERS: [(&str, &str); 12] = [
     ("plugin", "RPCPlugin"),
 ];
 
-/// What the controller's Rollout cache keeps of `o`: metadata only (`spec` and `status` null),
-/// or with `per_object` also the per-object gauges' values, computed here once per watch event
+/// What the controller's Rollout cache keeps of `o`: metadata, the outcome row of
+/// [`super::outcomes`] in `spec` (`null` before an update target is known), and with `per_object` also the per-object gauges' values, computed here once per watch event
 /// and kept as one small array in `status`: `[strategy, traffic_router, phase, desired,
 /// available, unavailable, updated]` (a few hundred bytes; the JSON fields they come from would
 /// take several KB per Rollout).
 pub fn trim_cached_rollout(o: &mut Rollout, per_object: bool) {
     let spec = std::mem::take(&mut o.spec);
     let status = std::mem::take(&mut o.status);
+    o.spec = super::outcomes::cached(&o.metadata, &spec, &status);
+    super::cost::keep(&status, &mut o.spec);
     if !per_object {
         return;
     }

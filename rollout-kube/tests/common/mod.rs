@@ -589,3 +589,102 @@ pub async fn json_endpoint(
     });
     (port, task)
 }
+
+/// Serves `registry` as Prometheus text on `http://127.0.0.1:PORT/metrics` (a free port, like
+/// `rollout controller`'s metrics endpoint); stopped when the returned task is aborted.
+pub async fn serve_registry(registry: Arc<Registry>) -> (u16, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let mut buf = vec![0u8; 4096];
+            let _ = sock.read(&mut buf).await;
+            let mut body = String::new();
+            prometheus_client::encoding::text::encode(&mut body, &registry).unwrap();
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = sock.write_all(resp.as_bytes()).await;
+        }
+    });
+    (port, task)
+}
+
+impl Prometheus {
+    /// Starts Prometheus on a free port with an empty TSDB, scraping `targets` (`host:port`,
+    /// path `/metrics`) every second, each under its own `cluster` label (`targets[i].0`). `None`
+    /// as [`Prometheus::start`] without the binary.
+    pub fn scraping(targets: &[(&str, u16)]) -> Option<Prometheus> {
+        use std::process::{Command, Stdio};
+        let bin = match std::env::var_os("ROLLOUT_PROMETHEUS_BIN") {
+            Some(p) if !p.is_empty() => std::path::PathBuf::from(p),
+            _ => {
+                assert!(
+                    !std::env::var("CI").is_ok_and(|v| v == "true"),
+                    "Prometheus is required in CI: set ROLLOUT_PROMETHEUS_BIN"
+                );
+                eprintln!("SKIPPED: prometheus not found (run scripts/test, which installs it)");
+                return None;
+            }
+        };
+        static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "rollout-kube-prom-scrape-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut config =
+            String::from("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n");
+        for (cluster, port) in targets {
+            config.push_str(&format!(
+                "  - job_name: controller-{cluster}\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n        labels: {{cluster: {cluster}}}\n"
+            ));
+        }
+        std::fs::write(dir.join("prometheus.yml"), config).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(&bin)
+            .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
+            .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("prometheus.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let mut prom = Prometheus { port, dir, child };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                use std::io::{Read, Write};
+                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                let _ = s.write_all(b"GET /-/ready HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+                let mut answer = String::new();
+                let _ = s.read_to_string(&mut answer);
+                if answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200") {
+                    return Some(prom);
+                }
+            }
+            if let Ok(Some(status)) = prom.child.try_wait() {
+                let log = std::fs::read_to_string(prom.dir.join("prometheus.log")).unwrap_or_default();
+                panic!("prometheus exited with {status}: {log}");
+            }
+            assert!(Instant::now() < deadline, "prometheus not ready after 60 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Prometheus' log so far (for failure messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default()
+    }
+}

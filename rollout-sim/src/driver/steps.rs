@@ -436,6 +436,15 @@ impl Simulation {
     /// The outcome, once there is one.
     pub(super) fn outcome(&mut self) -> Result<Option<(Outcome, String)>, SimError> {
         let ro = self.io.rollout();
+        // The steps the controller runs: the trigger policy's profile, if any (checked when the
+        // simulation started).
+        let profiled = self.scenario.policy.as_ref().and_then(|p| {
+            match rollout_core::rollout::policy::effective(&ro, p) {
+                std::borrow::Cow::Owned(effective) => Some(std::sync::Arc::new(effective)),
+                std::borrow::Cow::Borrowed(_) => None,
+            }
+        });
+        let ro = profiled.unwrap_or(ro);
         let st = &ro.status;
         if st.abort {
             let stable_ready = self
@@ -503,6 +512,22 @@ impl Simulation {
             }
             Some(RolloutPhase::Degraded) => Ok(Some((Outcome::Degraded, st.message.clone()))),
             Some(RolloutPhase::Paused) => {
+                if st.pause_condition(PauseReason::PolicyHold).is_some() {
+                    let why = self.failed_analysis().unwrap_or_else(|| st.message.clone());
+                    let trigger = st
+                        .why
+                        .iter()
+                        .find_map(|w| w.policy.as_ref())
+                        .map_or_else(String::new, |p| format!(" (trigger {})", p.trigger));
+                    return Ok(Some((
+                        Outcome::Paused,
+                        format!(
+                            "{}, not rolled back: the policy{trigger} holds a failed analysis for a \
+                             person: {why}; waiting for promote or abort",
+                            PauseReason::PolicyHold
+                        ),
+                    )));
+                }
                 if st.pause_condition(PauseReason::InconclusiveAnalysisRun).is_some() {
                     let why = self.failed_analysis().unwrap_or_else(|| st.message.clone());
                     return Ok(Some((

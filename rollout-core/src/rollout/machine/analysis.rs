@@ -7,6 +7,7 @@ use super::Ctx;
 use crate::analysis::AnalysisPhase;
 use crate::rollout::args::resolve_args;
 use crate::rollout::hash::POD_TEMPLATE_HASH_LABEL;
+use crate::rollout::policy::PolicyHold;
 use crate::rollout::spec::RolloutAnalysis;
 use crate::rollout::status::{PauseReason, RolloutAnalysisRunStatus};
 use crate::rollout::why::Why;
@@ -24,6 +25,8 @@ pub(super) enum RunOutcome {
     Inconclusive,
     /// Failed/Error: abort requested.
     Failed,
+    /// Failed/Error held by the trigger policy: `PolicyHold` pause added.
+    Held,
 }
 
 impl Ctx<'_> {
@@ -109,6 +112,9 @@ impl Ctx<'_> {
             .pause_condition(PauseReason::InconclusiveAnalysisRun)
             .is_some();
         let mut status = slot;
+        let was_failed = status
+            .as_ref()
+            .is_some_and(|s| matches!(s.status, AnalysisPhase::Failed | AnalysisPhase::Error));
         if let Some(s) = &status {
             let resumed = s.status == AnalysisPhase::Inconclusive && !inconclusive_paused;
             if retry || resumed {
@@ -133,8 +139,14 @@ impl Ctx<'_> {
         let outcome = match s.status {
             AnalysisPhase::Successful => RunOutcome::Successful,
             AnalysisPhase::Failed | AnalysisPhase::Error => {
-                self.abort(why.unwrap_or_else(Why::user_abort));
-                RunOutcome::Failed
+                let canary = matches!(kind, AnalysisRunKind::Step | AnalysisRunKind::Background);
+                match self.inputs.hold_on_failure.as_ref().filter(|_| canary) {
+                    Some(hold) => self.hold_failed(why, hold, was_failed),
+                    None => {
+                        self.abort(why.unwrap_or_else(Why::user_abort));
+                        RunOutcome::Failed
+                    }
+                }
             }
             AnalysisPhase::Inconclusive => {
                 self.add_pause.push(PauseReason::InconclusiveAnalysisRun);
@@ -146,6 +158,21 @@ impl Ctx<'_> {
             _ => RunOutcome::Running,
         };
         (Some(s), outcome)
+    }
+
+    /// A failed canary run the trigger policy holds ([`policy`](crate::rollout::policy)): pause
+    /// at the step with `PolicyHold` and the failure's cause; once a person promoted (the run
+    /// was already failed and the pause is gone) the failure is accepted as a success.
+    fn hold_failed(&mut self, why: Option<Why>, hold: &PolicyHold, was_failed: bool) -> RunOutcome {
+        let held = self.prev.pause_condition(PauseReason::PolicyHold).is_some();
+        if was_failed && !held {
+            return RunOutcome::Successful;
+        }
+        self.add_pause.push(PauseReason::PolicyHold);
+        if let Some(why) = why {
+            self.record_why(Why::policy_hold(why, hold), false);
+        }
+        RunOutcome::Held
     }
 
     /// Terminates every observed run that is still running and not in `keep`.
@@ -192,7 +219,32 @@ fn run_why(
     Why::analysis(run, slot.message.clone())
 }
 
-/// Canary step and background analysis. Returns true if an Inconclusive pause was added.
+/// Whether the step run `s` is a failure the trigger policy held and a person then promoted
+/// (it was already failed last pass and the `PolicyHold` pause is gone): the step completes.
+pub(super) fn accepted_failure(c: &Ctx, s: &RolloutAnalysisRunStatus) -> bool {
+    let failed = |p: AnalysisPhase| matches!(p, AnalysisPhase::Failed | AnalysisPhase::Error);
+    c.inputs.hold_on_failure.is_some()
+        && failed(s.status)
+        && c.prev.pause_condition(PauseReason::PolicyHold).is_none()
+        && c.prev
+            .canary
+            .current_step_analysis_run_status
+            .as_ref()
+            .is_some_and(|p| p.name == s.name && failed(p.status))
+}
+
+/// Whether `outcome` adds a pause the Rollout did not have (Inconclusive, or a policy hold).
+fn newly_paused(c: &Ctx, outcome: &RunOutcome) -> bool {
+    let reason = match outcome {
+        RunOutcome::Inconclusive => PauseReason::InconclusiveAnalysisRun,
+        RunOutcome::Held => PauseReason::PolicyHold,
+        _ => return false,
+    };
+    c.prev.pause_condition(reason).is_none()
+}
+
+/// Canary step and background analysis. Returns true if an Inconclusive or policy-hold pause
+/// was added.
 pub(super) fn reconcile_canary(c: &mut Ctx) -> bool {
     let Some(canary) = c.ro.canary() else {
         return false;
@@ -222,10 +274,7 @@ pub(super) fn reconcile_canary(c: &mut Ctx) -> bool {
                 &mut keep,
             );
             c.st.canary.current_step_analysis_run_status = s;
-            paused |= matches!(outcome, RunOutcome::Inconclusive)
-                && c.prev
-                    .pause_condition(PauseReason::InconclusiveAnalysisRun)
-                    .is_none();
+            paused |= newly_paused(c, &outcome);
         }
         _ => c.st.canary.current_step_analysis_run_status = None,
     }
@@ -243,10 +292,7 @@ pub(super) fn reconcile_canary(c: &mut Ctx) -> bool {
                 &mut keep,
             );
             c.st.canary.current_background_analysis_run_status = s;
-            paused |= matches!(outcome, RunOutcome::Inconclusive)
-                && c.prev
-                    .pause_condition(PauseReason::InconclusiveAnalysisRun)
-                    .is_none();
+            paused |= newly_paused(c, &outcome);
         }
         Some(_) if active => {}
         _ => c.st.canary.current_background_analysis_run_status = None,

@@ -11,11 +11,14 @@ mod canary;
 mod causes;
 mod conditions;
 mod config;
+mod fleet_hold;
 mod group;
 pub mod history;
 mod prepared;
+mod report;
 mod restart;
 mod routes;
+mod services;
 mod workload;
 
 use serde_json::Value;
@@ -350,9 +353,12 @@ impl<'a> Ctx<'a> {
         };
         if !self.status_only {
             self.group_hold_condition();
+            self.fleet_hold_condition();
             self.reconcile_config();
         }
         self.st.why = why::merge(&self.prev.why, std::mem::take(&mut self.found_whys), &self.st);
+        self.account_cost();
+        self.feedback();
         let (phase, message) = calculate_phase(self.ro, &self.st);
         self.st.phase = Some(phase);
         self.st.message = message;
@@ -569,34 +575,6 @@ impl<'a> Ctx<'a> {
                     name: rs.name.clone(),
                 });
             }
-        }
-    }
-
-    /// Points `service` at `hash` when the target RS has an available pod.
-    pub fn ensure_service(&mut self, service: &str, hash: &str) {
-        if service.is_empty() || hash.is_empty() {
-            return;
-        }
-        let current = self
-            .obs
-            .services
-            .iter()
-            .find(|s| s.name == service)
-            .and_then(|s| s.selector_hash.as_deref());
-        if current == Some(hash) {
-            return;
-        }
-        let target_available = self
-            .obs
-            .replica_sets
-            .iter()
-            .find(|r| r.pod_template_hash == hash)
-            .is_some_and(|r| r.available > 0);
-        if target_available {
-            self.actions.push(Action::SetServiceSelector {
-                service: service.to_string(),
-                pod_template_hash: hash.to_string(),
-            });
         }
     }
 }
