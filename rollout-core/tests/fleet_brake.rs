@@ -67,6 +67,14 @@ fn an_update_to_a_held_image_holds_until_the_hold_is_removed() {
     let st = &c.rollout.status;
     assert_eq!(st.current_step_index, Some(0), "held at its current step");
     assert_ne!(st.stable_rs, st.current_pod_hash);
+    let canary_pods: i32 = c
+        .observed
+        .replica_sets
+        .iter()
+        .filter(|rs| rs.pod_template_hash == st.current_pod_hash)
+        .map(|rs| rs.replicas)
+        .sum();
+    assert_eq!(canary_pods, 0, "held before any exposure: no canary pods");
     let cond = st
         .condition(ConditionType::FleetHold)
         .expect("FleetHold condition");

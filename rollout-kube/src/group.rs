@@ -62,7 +62,7 @@ impl GroupMembers for KubeGroupMembers {
             Some(store) => store
                 .state()
                 .iter()
-                .filter(|r| r.namespace().as_deref() == Some(ns) && group_of(r) == Some(group))
+                .filter(|r| r.metadata.namespace.as_deref() == Some(ns) && group_of(r) == Some(group))
                 .map(|r| r.name_any())
                 .collect(),
             None => api

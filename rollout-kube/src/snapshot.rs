@@ -45,7 +45,7 @@ impl Reconciler {
             let mut rss: Vec<ReplicaSet> = store
                 .state()
                 .into_iter()
-                .filter(|rs| rs.namespace().as_deref() == Some(ns) && owned(rs))
+                .filter(|rs| rs.metadata.namespace.as_deref() == Some(ns) && owned(rs))
                 .map(|rs| (*rs).clone())
                 .collect();
             // A ReplicaSet we just created may not be in the cache yet: read the ones the status names.
@@ -86,7 +86,7 @@ impl Reconciler {
             let mut runs: Vec<AnalysisRun> = store
                 .state()
                 .into_iter()
-                .filter(|r| r.namespace().as_deref() == Some(ns) && owned(r))
+                .filter(|r| r.metadata.namespace.as_deref() == Some(ns) && owned(r))
                 .map(|r| (*r).clone())
                 .collect();
             // A run we just created may not be in the cache yet: read the ones the status names.

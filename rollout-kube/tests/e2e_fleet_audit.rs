@@ -10,14 +10,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use common::*;
-use kube::api::{Api, PostParams};
+use kube::api::Api;
 use rollout_core::common::Timestamp;
 use rollout_core::fleet::audit::{Bucket, Review, Window, audit};
 use rollout_core::fleet::{ClassificationPolicy, FailureClass, OutcomeKind};
 use rollout_core::rollout::Cause;
-use rollout_driver::Providers;
 use rollout_kube::audit::{collect, mark};
-use rollout_kube::resources::{AnalysisRun, AnalysisTemplate};
+use rollout_kube::resources::AnalysisRun;
 use serde_json::{Value, json};
 
 /// The `rollout` binary in this test's target directory, if built with `fleet audit`.
@@ -45,22 +44,8 @@ async fn audit_lists_the_aborted_update_and_rates_the_reviews() {
         ("200 OK", format!(r#"{{"ok": {ok}}}"#))
     })
     .await;
-    let template: AnalysisTemplate = serde_json::from_value(json!({
-        "apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisTemplate",
-        "metadata": {"name": "health"},
-        "spec": {"metrics": [{
-            "name": "healthy", "count": 2, "interval": "1s", "failureLimit": 0,
-            "successCondition": "result == true",
-            "provider": {"web": {"url": format!("http://127.0.0.1:{port}/health"), "jsonPath": "{$.ok}"}}
-        }]}
-    }))
-    .unwrap();
-    Api::<AnalysisTemplate>::namespaced(c.admin.clone(), &c.ns)
-        .create(&PostParams::default(), &template)
-        .await
-        .unwrap();
-    let mut providers = Providers::new();
-    providers.register(Arc::new(analysis_providers::web::WebProvider::new().unwrap()));
+    common::create_health_template(&c.admin, &c.ns, port, 2).await;
+    let providers = common::web_providers();
     let ctrl = start_controller_with(&c, providers);
 
     let steps = json!([{"setWeight": 50}, {"analysis": {"templates": [{"templateName": "health"}]}}]);

@@ -10,16 +10,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use kube::api::{Api, PostParams};
 use prometheus_client::registry::Registry;
 use rollout_core::Timestamp;
 use rollout_core::fleet::HoldSelector;
 use rollout_core::fleet::{FailureClass, OutcomeKind, ReleasePlan};
-use rollout_driver::Providers;
 use rollout_kube::fleet_brake::{add_hold, list_holds, remove_hold};
 use rollout_kube::fleet_status::{self, Outcomes, fleet_view, halt_hold};
 use rollout_kube::manifests::ManifestOptions;
-use rollout_kube::resources::AnalysisTemplate;
 use rollout_kube::{ControllerConfig, RolloutController};
 use serde_json::json;
 
@@ -34,8 +31,7 @@ async fn controller(
     [tokio::task::JoinHandle<()>; 2],
     tokio::sync::oneshot::Sender<()>,
 ) {
-    let mut providers = Providers::new();
-    providers.register(Arc::new(analysis_providers::web::WebProvider::new().unwrap()));
+    let providers = common::web_providers();
     let mut registry = Registry::default();
     let config = ControllerConfig {
         namespace: Some(c.ns.clone()),
@@ -81,20 +77,7 @@ async fn fleet_status_reads_two_controllers_through_prometheus() {
     };
     // Cluster b's analysis: an endpoint reporting the canary unhealthy.
     let (probe, probe_task) = json_endpoint(|_| ("200 OK", r#"{"ok": false}"#.to_string())).await;
-    let template: AnalysisTemplate = serde_json::from_value(json!({
-        "apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisTemplate",
-        "metadata": {"name": "health"},
-        "spec": {"metrics": [{
-            "name": "healthy", "count": 1, "interval": "1s", "failureLimit": 0,
-            "successCondition": "result == true",
-            "provider": {"web": {"url": format!("http://127.0.0.1:{probe}/health"), "jsonPath": "{$.ok}"}}
-        }]}
-    }))
-    .unwrap();
-    Api::<AnalysisTemplate>::namespaced(b.admin.clone(), &b.ns)
-        .create(&PostParams::default(), &template)
-        .await
-        .unwrap();
+    common::create_health_template(&b.admin, &b.ns, probe, 1).await;
 
     let (port_a, tasks_a, stop_a) = controller(&a).await;
     let (port_b, tasks_b, stop_b) = controller(&b).await;

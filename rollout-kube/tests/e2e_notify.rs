@@ -6,7 +6,6 @@
 mod common;
 mod notify_server;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -14,9 +13,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
 use notify_server::Server;
 use prometheus_client::registry::Registry;
-use rollout_driver::Providers;
 use rollout_kube::notify::{NotifyConfig, RetryPolicy};
-use rollout_kube::resources::AnalysisTemplate;
 use rollout_kube::{ControllerConfig, RolloutController};
 use serde_json::json;
 
@@ -38,23 +35,9 @@ async fn a_failed_analysis_is_notified_with_its_feedback_sentence() {
         .create(&PostParams::default(), &secret)
         .await
         .unwrap();
-    let template: AnalysisTemplate = serde_json::from_value(json!({
-        "apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisTemplate",
-        "metadata": {"name": "health"},
-        "spec": {"metrics": [{
-            "name": "healthy", "count": 1, "interval": "1s", "failureLimit": 0,
-            "successCondition": "result == true",
-            "provider": {"web": {"url": format!("http://127.0.0.1:{probe_port}/health"), "jsonPath": "{$.ok}"}}
-        }]}
-    }))
-    .unwrap();
-    Api::<AnalysisTemplate>::namespaced(c.admin.clone(), &c.ns)
-        .create(&PostParams::default(), &template)
-        .await
-        .unwrap();
+    common::create_health_template(&c.admin, &c.ns, probe_port, 1).await;
 
-    let mut providers = Providers::new();
-    providers.register(Arc::new(analysis_providers::web::WebProvider::new().unwrap()));
+    let providers = common::web_providers();
     let mut registry = Registry::default();
     let config = ControllerConfig {
         namespace: Some(c.ns.clone()),

@@ -7,16 +7,14 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use rollout_driver::Providers;
 use rollout_kube::ControllerConfig;
 use rollout_kube::policy::{DEFAULT_POLICY_NAMESPACE, POLICY_CONFIGMAP, POLICY_KEY};
-use rollout_kube::resources::{AnalysisTemplate, Rollout};
+use rollout_kube::resources::Rollout;
 use serde_json::{Value, json};
 
 const POLICY: &str = "kind: RolloutPolicy
@@ -80,22 +78,8 @@ async fn a_failed_analysis_is_held_for_a_person_when_the_policy_says_so() {
         .unwrap();
     // A `web` metric that always reports the canary unhealthy.
     let (port, server) = json_endpoint(|_| ("200 OK", r#"{"ok": false}"#.to_string())).await;
-    let template: AnalysisTemplate = serde_json::from_value(json!({
-        "apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisTemplate",
-        "metadata": {"name": "health"},
-        "spec": {"metrics": [{
-            "name": "healthy", "count": 2, "interval": "1s", "failureLimit": 0,
-            "successCondition": "result == true",
-            "provider": {"web": {"url": format!("http://127.0.0.1:{port}/health"), "jsonPath": "{$.ok}"}}
-        }]}
-    }))
-    .unwrap();
-    Api::<AnalysisTemplate>::namespaced(c.admin.clone(), &c.ns)
-        .create(&PostParams::default(), &template)
-        .await
-        .unwrap();
-    let mut providers = Providers::new();
-    providers.register(Arc::new(analysis_providers::web::WebProvider::new().unwrap()));
+    common::create_health_template(&c.admin, &c.ns, port, 2).await;
+    let providers = common::web_providers();
     let config = ControllerConfig {
         namespace: Some(c.ns.clone()),
         ..Default::default()

@@ -688,3 +688,31 @@ impl Prometheus {
         std::fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default()
     }
 }
+
+/// Creates the AnalysisTemplate `health` in `ns`: one `web` metric `healthy` that reads `{$.ok}`
+/// from `http://127.0.0.1:PORT/health` `count` times, one second apart, and fails on the first
+/// `false` (pair it with [`json_endpoint`] and [`web_providers`]).
+pub async fn create_health_template(client: &Client, ns: &str, port: u16, count: u32) {
+    use rollout_kube::resources::AnalysisTemplate;
+    let template: AnalysisTemplate = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisTemplate",
+        "metadata": {"name": "health"},
+        "spec": {"metrics": [{
+            "name": "healthy", "count": count, "interval": "1s", "failureLimit": 0,
+            "successCondition": "result == true",
+            "provider": {"web": {"url": format!("http://127.0.0.1:{port}/health"), "jsonPath": "{$.ok}"}}
+        }]}
+    }))
+    .unwrap();
+    Api::<AnalysisTemplate>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &template)
+        .await
+        .unwrap();
+}
+
+/// Providers with the real `web` provider registered.
+pub fn web_providers() -> rollout_driver::Providers {
+    let mut providers = rollout_driver::Providers::new();
+    providers.register(Arc::new(analysis_providers::web::WebProvider::new().unwrap()));
+    providers
+}

@@ -141,7 +141,7 @@ fn current_step<'a>(c: &Ctx<'a>) -> Option<(usize, &'a CanaryStep)> {
 
 /// Upstream `GetCurrentSetWeight`.
 fn current_set_weight(c: &Ctx, aborted: bool) -> i32 {
-    if aborted {
+    if aborted || held_unexposed(c) {
         return 0;
     }
     let steps = c.ro.steps();
@@ -155,6 +155,16 @@ fn current_set_weight(c: &Ctx, aborted: bool) -> i32 {
             .find_map(|s| s.set_weight)
             .unwrap_or(0),
     }
+}
+
+/// A fleet hold ([`Inputs::fleet_hold`](crate::rollout::Inputs::fleet_hold)) that finds the
+/// update still at its first step with no canary pods keeps it unexposed: weight 0, no canary
+/// pods, until the hold is removed. (Our extension; a hold arriving later holds where it is.)
+fn held_unexposed(c: &Ctx) -> bool {
+    c.inputs.hold
+        && c.inputs.fleet_hold.is_some()
+        && c.st.current_step_index.unwrap_or(0) == 0
+        && c.new_rs.is_none_or(|rs| rs.replicas == 0)
 }
 
 /// Upstream `GetAbortScaleDownDelaySecondsOrDefault`: `None` = never scale down.
