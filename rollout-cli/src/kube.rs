@@ -423,7 +423,12 @@ fn notify_config(args: &ControllerArgs) -> Result<NotifyConfig, CliError> {
 async fn run_controller(args: &ControllerArgs) -> Result<(), CliError> {
     let notify = notify_config(args)?;
     let (client, _) = client(args.qps, args.burst).await?;
+    // The brake and the policy live in the controller's own namespace, like the notify Secret.
+    let own_namespace = std::env::var(POD_NAMESPACE_ENV).ok().filter(|v| !v.is_empty());
+    let defaults = ControllerConfig::default();
     let config = ControllerConfig {
+        brake_namespace: own_namespace.clone().or(defaults.brake_namespace),
+        policy_namespace: own_namespace.or(defaults.policy_namespace),
         namespace: args.namespace.clone(),
         instance_id: args.instance_id.clone(),
         label_selector: args.selector.clone(),
@@ -435,7 +440,7 @@ async fn run_controller(args: &ControllerArgs) -> Result<(), CliError> {
             .clone()
             .or_else(|| std::env::var(POD_NAME_ENV).ok().filter(|v| !v.is_empty())),
         notify,
-        ..ControllerConfig::default()
+        ..defaults
     };
     let mut registry = Registry::default();
     let controller = RolloutController::new(client, config, &mut registry)
