@@ -53,9 +53,9 @@ JSON's `decision`); 2 on an input error or when Prometheus or a cluster cannot b
 /// How the result is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
-    /// One line per wave, the classes, the decision and the exposure.
+    /// For people: one line per wave, release, outcome or hold.
     Text,
-    /// The whole report as JSON.
+    /// The whole result as JSON.
     Json,
 }
 

@@ -68,10 +68,10 @@ async fn canary_pauses_promotes_and_scales_down_the_old_replicaset() {
     assert!(metrics.contains("rollout_reconciles_total"), "{metrics}");
     // Argo's per-object series are off by default; the fleet's outcome and cost series are not.
     for argo in [
-        "rollout_info",
-        "rollout_phase",
-        "rollout_reconcile_bucket",
-        "rollout_events_total",
+        "rollout_info{",
+        "rollout_phase{",
+        "rollout_reconcile_bucket{",
+        "rollout_events_total{",
     ] {
         assert!(!metrics.contains(argo), "no {argo} without the flag: {metrics}");
     }

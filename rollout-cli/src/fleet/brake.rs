@@ -33,10 +33,25 @@ pub struct BrakeArgs {
 #[derive(Debug, clap::Subcommand)]
 enum BrakeCommand {
     /// Hold a release: Rollouts updating to the image (or revision) pause at their step.
+    #[command(after_help = "Examples:
+  rollout fleet brake add --image registry.example.com/shop/cart:v2 --release v2 --reason \"fails in 7 of 120 environments\"
+  rollout fleet brake add --revision 6d4f8c9b7 --release v2 --reason \"error ratio 4x\" --namespace rollout-system
+
+Exits 0 when held (or already held); 2 on an input error or when the cluster cannot be read or written.")]
     Add(AddArgs),
     /// Remove the holds matching every given flag.
+    #[command(after_help = "Examples:
+  rollout fleet brake remove --image registry.example.com/shop/cart:v2
+  rollout fleet brake remove --release v2 --namespace rollout-system
+
+Exits 0 (also when nothing matched); 2 on an input error or when the cluster cannot be read or written.")]
     Remove(RemoveArgs),
     /// The holds in force.
+    #[command(after_help = "Examples:
+  rollout fleet brake list
+  rollout fleet brake list --output json
+
+Exits 0; 2 when the cluster cannot be read or the brake object is invalid.")]
     List(ListArgs),
 }
 
