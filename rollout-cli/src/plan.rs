@@ -201,8 +201,8 @@ pub fn main(args: &Args) -> Result<std::process::ExitCode, CliError> {
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-/// The detection-power table of the Rollout in `path` (`plan --rps`).
-pub fn run_power(path: &Path, replicas: Option<i32>, o: &power::Options) -> Result<String, CliError> {
+/// The first Rollout document in `path`.
+fn load_rollout(path: &Path) -> Result<Rollout, CliError> {
     let label = path.display().to_string();
     let docs = docs::load(path)?;
     let doc = docs
@@ -210,19 +210,19 @@ pub fn run_power(path: &Path, replicas: Option<i32>, o: &power::Options) -> Resu
         .find(|d| d.kind == "Rollout")
         .ok_or_else(|| CliError::new(format!("{label}: no document of kind Rollout")))?;
     let ro: Rollout = docs::typed(&label, doc)?;
+    Ok(ro)
+}
+
+/// The detection-power table of the Rollout in `path` (`plan --rps`).
+pub fn run_power(path: &Path, replicas: Option<i32>, o: &power::Options) -> Result<String, CliError> {
+    let ro = load_rollout(path)?;
     let rows = plan(&ro, replicas)?;
     power::run(path, &ro, &rows, replicas.unwrap_or_else(|| ro.replicas()), o)
 }
 
 /// Plans the Rollout in `path` and renders the table.
 pub fn run(path: &Path, replicas: Option<i32>) -> Result<String, CliError> {
-    let label = path.display().to_string();
-    let docs = docs::load(path)?;
-    let doc = docs
-        .iter()
-        .find(|d| d.kind == "Rollout")
-        .ok_or_else(|| CliError::new(format!("{label}: no document of kind Rollout")))?;
-    let ro: Rollout = docs::typed(&label, doc)?;
+    let ro = load_rollout(path)?;
     let rows = plan(&ro, replicas)?;
     let strategy = if ro.has_traffic_routing() {
         "traffic-routed canary: the stable ReplicaSet stays at full size"

@@ -355,7 +355,7 @@ impl Prometheus {
     /// message) without `ROLLOUT_PROMETHEUS_BIN`/`ROLLOUT_PROMTOOL_BIN` or the binaries on PATH,
     /// except under `CI=true`, where that panics.
     pub fn start(openmetrics: &str) -> Option<Prometheus> {
-        use std::process::{Command, Stdio};
+        use std::process::Command;
         let find = |env: &str, name: &str| -> Option<std::path::PathBuf> {
             match std::env::var_os(env) {
                 Some(p) if !p.is_empty() => Some(p.into()),
@@ -398,40 +398,11 @@ impl Prometheus {
             String::from_utf8_lossy(&out.stderr)
         );
         std::fs::write(dir.join("prometheus.yml"), "global:\n  evaluation_interval: 1m\n").unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(&bin)
-            .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
-            .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
-            .arg("--storage.tsdb.retention.time=100y")
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("prometheus.log")).unwrap())
-            .spawn()
-            .unwrap();
-        let mut prom = Prometheus { port, dir, child };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-                use std::io::{Read, Write};
-                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-                let _ = s.write_all(b"GET /-/ready HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
-                let mut answer = String::new();
-                let _ = s.read_to_string(&mut answer);
-                if answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200") {
-                    return Some(prom);
-                }
-            }
-            if let Ok(Some(status)) = prom.child.try_wait() {
-                let log = std::fs::read_to_string(prom.dir.join("prometheus.log")).unwrap_or_default();
-                panic!("prometheus exited with {status}: {log}");
-            }
-            assert!(Instant::now() < deadline, "prometheus not ready after 60 s");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        Some(Prometheus::launch(
+            &bin,
+            dir,
+            &["--storage.tsdb.retention.time=100y"],
+        ))
     }
 
     pub fn url(&self) -> String {
@@ -620,7 +591,6 @@ impl Prometheus {
     /// path `/metrics`) every second, each under its own `cluster` label (`targets[i].0`). `None`
     /// as [`Prometheus::start`] without the binary.
     pub fn scraping(targets: &[(&str, u16)]) -> Option<Prometheus> {
-        use std::process::{Command, Stdio};
         let bin = match std::env::var_os("ROLLOUT_PROMETHEUS_BIN") {
             Some(p) if !p.is_empty() => std::path::PathBuf::from(p),
             _ => {
@@ -648,14 +618,23 @@ impl Prometheus {
             ));
         }
         std::fs::write(dir.join("prometheus.yml"), config).unwrap();
+        Some(Prometheus::launch(&bin, dir, &[]))
+    }
+
+    /// Runs `bin` on a free port with `dir/prometheus.yml` and the TSDB in `dir/tsdb` (plus
+    /// `extra` flags) and waits until it answers `/-/ready`; panics if it exits or is not ready
+    /// within 60 s.
+    fn launch(bin: &std::path::Path, dir: std::path::PathBuf, extra: &[&str]) -> Prometheus {
+        use std::process::{Command, Stdio};
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new(&bin)
+        let child = Command::new(bin)
             .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
             .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
+            .args(extra)
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.join("prometheus.log")).unwrap())
@@ -671,7 +650,7 @@ impl Prometheus {
                 let mut answer = String::new();
                 let _ = s.read_to_string(&mut answer);
                 if answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200") {
-                    return Some(prom);
+                    return prom;
                 }
             }
             if let Ok(Some(status)) = prom.child.try_wait() {
