@@ -12,10 +12,9 @@
 
 use std::sync::{Arc, RwLock};
 
-use futures::{Stream, StreamExt};
+use futures::Stream;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams};
-use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
@@ -281,29 +280,8 @@ impl BrakeWatch {
 /// `()` whenever the holds in force change (the controller then re-queues every Rollout).
 /// Watch errors are logged and retried with backoff; the holds in force stay meanwhile.
 pub fn watch(client: Client, namespace: &str, brake: BrakeWatch) -> impl Stream<Item = ()> + Send + 'static {
-    let api: Api<ConfigMap> = Api::namespaced(client, namespace);
-    let config = watcher::Config::default().fields(&format!("metadata.name={BRAKE_CONFIGMAP}"));
-    let mut seen = false;
-    watcher(api, config).default_backoff().filter_map(move |event| {
-        let update = match event {
-            Ok(watcher::Event::Init) => {
-                seen = false;
-                None
-            }
-            Ok(watcher::Event::InitApply(cm) | watcher::Event::Apply(cm)) => {
-                seen = true;
-                Some(brake.observe(Some(&cm)))
-            }
-            // Listed and not there, or deleted: no holds.
-            Ok(watcher::Event::InitDone) if !seen => Some(brake.observe(None)),
-            Ok(watcher::Event::InitDone) => None,
-            Ok(watcher::Event::Delete(_)) => Some(brake.observe(None)),
-            Err(e) => {
-                warn!(error = %e, "fleet brake: watch failed; retrying");
-                None
-            }
-        };
-        futures::future::ready((update == Some(BrakeUpdate::Changed)).then_some(()))
+    crate::config_map_watch::watch_named(client, namespace, BRAKE_CONFIGMAP, "fleet brake", move |cm| {
+        brake.observe(cm) == BrakeUpdate::Changed
     })
 }
 

@@ -38,6 +38,7 @@
 pub mod adapters;
 pub mod analysis;
 pub mod audit;
+mod config_map_watch;
 pub mod controller;
 pub mod events;
 pub mod fleet_brake;

@@ -11,10 +11,8 @@
 
 use std::sync::{Arc, RwLock};
 
-use futures::{Stream, StreamExt};
+use futures::Stream;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::Api;
-use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
@@ -134,29 +132,8 @@ pub fn watch(
     namespace: &str,
     policy: PolicyWatch,
 ) -> impl Stream<Item = ()> + Send + 'static {
-    let api: Api<ConfigMap> = Api::namespaced(client, namespace);
-    let config = watcher::Config::default().fields(&format!("metadata.name={POLICY_CONFIGMAP}"));
-    let mut seen = false;
-    watcher(api, config).default_backoff().filter_map(move |event| {
-        let changed = match event {
-            Ok(watcher::Event::Init) => {
-                seen = false;
-                false
-            }
-            Ok(watcher::Event::InitApply(cm) | watcher::Event::Apply(cm)) => {
-                seen = true;
-                policy.observe(Some(&cm))
-            }
-            // Listed and not there, or deleted: no policy.
-            Ok(watcher::Event::InitDone) if !seen => policy.observe(None),
-            Ok(watcher::Event::InitDone) => false,
-            Ok(watcher::Event::Delete(_)) => policy.observe(None),
-            Err(e) => {
-                warn!(error = %e, "trigger policy: watch failed; retrying");
-                false
-            }
-        };
-        futures::future::ready(changed.then_some(()))
+    crate::config_map_watch::watch_named(client, namespace, POLICY_CONFIGMAP, "trigger policy", move |cm| {
+        policy.observe(cm)
     })
 }
 
