@@ -3,9 +3,75 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use judge_stats::config::{JudgeConfig, decode_state, encode_state, parse_config};
 use judge_stats::data::{Bucket, JudgeData, Point, RatioPoint, Series};
 use judge_stats::special::SplitMix64;
 use judge_stats::{error_ratio, kayenta, latency, pair, threshold};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// The realistic inputs the WebAssembly bench gives the shipped judges (50 windows per arm).
+#[path = "../../analysis-host/benches/shipped_inputs.rs"]
+#[allow(dead_code)]
+mod shipped_inputs;
+
+/// One evaluation as the component glue runs it: parse the config and the state, judge, encode
+/// the next state. Returns the phase, to be asserted.
+fn glue<C, S>(
+    input: &JudgeData,
+    judge: fn(&JudgeData, &C, Option<S>) -> (judge_stats::Verdict, S),
+    state: Option<&[u8]>,
+) -> (judge_stats::Verdict, Vec<u8>)
+where
+    C: DeserializeOwned + Default + JudgeConfig,
+    S: Serialize + DeserializeOwned,
+{
+    let config: C = parse_config(&input.config).unwrap_or_default();
+    let st: Option<S> = decode_state(state).unwrap_or(None);
+    let (v, next) = judge(input, &config, st);
+    (v, encode_state(&next))
+}
+
+/// The shipped judges natively on the inputs of `analysis-host/benches/shipped_inputs.rs`: a
+/// fresh evaluation on 50 windows per arm, and one more window on the carried state (glue
+/// included: config, state decode and encode).
+fn shipped(c: &mut Criterion) {
+    type Run = fn(&JudgeData, Option<&[u8]>) -> (judge_stats::Verdict, Vec<u8>);
+    let runs: [(&str, Run); 5] = [
+        ("judge-error-ratio.wasm", |i, s| glue(i, error_ratio::judge, s)),
+        ("judge-two-deployment.wasm", |i, s| glue(i, pair::judge, s)),
+        ("judge-latency.wasm", |i, s| glue(i, latency::judge, s)),
+        ("judge-kayenta.wasm", |i, s| glue(i, kayenta::judge, s)),
+        ("judge-threshold.wasm", |i, s| glue(i, threshold::judge, s)),
+    ];
+    let first = shipped_inputs::shipped(shipped_inputs::WINDOWS);
+    let next = shipped_inputs::shipped(shipped_inputs::WINDOWS + 1);
+    let mut g = c.benchmark_group("shipped-50-windows");
+    for (file, run) in runs {
+        let (Some((_, input)), Some((_, more))) = (
+            first.iter().find(|(f, _)| *f == file),
+            next.iter().find(|(f, _)| *f == file),
+        ) else {
+            panic!("no shipped input for {file}");
+        };
+        let (v, state) = run(input, None);
+        assert_ne!(v.phase, judge_stats::Phase::Error, "{file}: {}", v.reason);
+        let (w, _) = run(more, Some(&state));
+        assert_ne!(w.phase, judge_stats::Phase::Error, "{file}: {}", w.reason);
+        println!(
+            "{file}: fresh {:?} {}; next {:?} {}",
+            v.phase, v.code, w.phase, w.code
+        );
+        let name = file.trim_end_matches(".wasm");
+        g.bench_function(format!("{name}/fresh"), |b| {
+            b.iter(|| run(black_box(input), None))
+        });
+        g.bench_function(format!("{name}/steady"), |b| {
+            b.iter(|| run(black_box(more), Some(&state)))
+        });
+    }
+    g.finish();
+}
 
 fn ratio(name: &str, windows: usize, e: f64, n: f64) -> Series {
     Series {
@@ -183,5 +249,5 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+criterion_group!(benches, bench, shipped);
 criterion_main!(benches);

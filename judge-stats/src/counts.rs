@@ -9,7 +9,7 @@ use crate::bayes::{BetaPost, expected_loss, prob_greater};
 use crate::data::{Detail, Phase, RatioPoint, codes};
 use crate::dispersion::DispersionMode;
 use crate::explain::{e_value, e_value_ln, p_value_ln, percent, ratio};
-use crate::guard::{MissingData, look_alpha, shown_above, shown_below, slo_check};
+use crate::guard::{MissingData, look_alpha, shown_above, shown_below, slo_check, slo_lower};
 use crate::seq::RateRatioProcess;
 
 /// Events and exposure of both arms in one window, with the canary's exposure share.
@@ -61,7 +61,8 @@ pub struct CountTest {
     pub min_canary_events: f64,
     /// Missing-data policy.
     pub missing_data: MissingData,
-    /// Add the Bayesian explanation (P(canary worse), expected loss) to the detail.
+    /// Add the Bayesian explanation (P(canary worse), expected loss) to the detail of a
+    /// conclusive verdict (Successful or Failed).
     pub bayesian_details: bool,
 }
 
@@ -279,13 +280,15 @@ pub fn samples_needed(test: &CountTest, p: &RateRatioProcess, looks: u64, share:
         } else {
             (m * s / (1.0 - s), m)
         };
-        let (fail, pass) = projection.evaluate(ac * pc, asb * ps, phi * var(ac, pc), phi * var(asb, ps));
+        // Each test is projected only when the rules get to it (the pass test only with enough
+        // exposure): the same decision as projecting both.
+        let counts = (ac * pc, asb * ps, phi * var(ac, pc), phi * var(asb, ps));
         let (ce, c_n) = (p.canary_events + ac * pc, cn + ac);
         let (se, s_n) = (p.stable_events + asb * ps, sn + asb);
         let c_sd = var(ac, pc).sqrt();
         let future_looks = looks.max(1) + ((ac + asb) / per_look).ceil() as u64;
         let la = look_alpha(test.alpha, future_looks);
-        if fail.log_e - SPREAD * fail.sd >= thr && ce >= test.min_canary_events {
+        if ce >= test.min_canary_events && projection.fail_clears(counts, SPREAD, thr) {
             return true;
         }
         if let Some(slo) = test.max_rate
@@ -294,19 +297,30 @@ pub fn samples_needed(test: &CountTest, p: &RateRatioProcess, looks: u64, share:
         {
             return true;
         }
-        let enough = c_n.min(s_n) >= test.min_exposure;
-        let floor = test
-            .pass_below_rate
-            .is_some_and(|f| shown_below(ce + SPREAD * c_sd, c_n, f, la));
-        enough && (pass.log_e - SPREAD * pass.sd >= thr || floor)
+        if c_n.min(s_n) < test.min_exposure {
+            return false;
+        }
+        projection.pass_clears(counts, SPREAD, thr)
+            || test
+                .pass_below_rate
+                .is_some_and(|f| shown_below(ce + SPREAD * c_sd, c_n, f, la))
     };
-    let mut hi = 1.0;
-    while !decided(hi) {
-        hi *= 2.0;
-        if hi > MAX_PROJECTION {
-            return None;
+    // The first power of two that decides, as doubling from 1 would find it, by bisection on the
+    // exponent (the rules are monotone in m): about 6 projections instead of up to 30.
+    let top = (MAX_PROJECTION.log2().floor()) as i32;
+    if !decided(2f64.powi(top)) {
+        return None;
+    }
+    let (mut below, mut at) = (-1, top); // decided(2^at), and not at 2^below (or below = -1)
+    while at - below > 1 {
+        let mid = (below + at) / 2;
+        if decided(2f64.powi(mid)) {
+            at = mid;
+        } else {
+            below = mid;
         }
     }
+    let mut hi = 2f64.powi(at);
     let mut lo = hi / 2.0;
     if hi > 1.0 {
         while hi - lo > (0.005 * hi).max(1.0) {
@@ -404,19 +418,25 @@ pub fn assess(test: &CountTest, state: &mut CountState, windows: &[CountWindow],
     if p.dispersion.is_some() {
         detail = detail.with("dispersion", p.last_factor());
     }
-    if test.bayesian_details && cn > 0.0 && sn > 0.0 {
-        // Jeffreys priors; explanation only (posterior probabilities are not valid under peeking).
-        let c = BetaPost::new(p.canary_events, cn, 0.5);
-        let s = BetaPost::new(p.stable_events, sn, 0.5);
-        detail = detail
-            .with("p-canary-worse", prob_greater(c, s))
-            .with("expected-loss", expected_loss(c, s));
-    }
-    let out = |phase, code, reason: String, detail| CountOutcome {
-        phase,
-        code,
-        reason,
-        detail,
+    // The Bayesian explanation (Jeffreys priors; posterior probabilities are not valid under
+    // peeking, so it never decides), for the verdicts that conclude only: an Inconclusive
+    // measurement is superseded by the next one, and on large counts the explanation's incomplete
+    // betas cost more than the test itself.
+    let explain = test.bayesian_details && cn > 0.0 && sn > 0.0;
+    let out = |phase: Phase, code, reason: String, mut detail: Detail| {
+        if explain && matches!(phase, Phase::Successful | Phase::Failed) {
+            let c = BetaPost::new(p.canary_events, cn, 0.5);
+            let s = BetaPost::new(p.stable_events, sn, 0.5);
+            detail = detail
+                .with("p-canary-worse", prob_greater(c, s))
+                .with("expected-loss", expected_loss(c, s));
+        }
+        CountOutcome {
+            phase,
+            code,
+            reason,
+            detail,
+        }
     };
 
     if cn <= 0.0 || sn <= 0.0 {
@@ -431,8 +451,9 @@ pub fn assess(test: &CountTest, state: &mut CountState, windows: &[CountWindow],
     }
     if let Some(slo) = test.max_rate {
         let la = look_alpha(test.alpha, state.looks);
-        let st = slo_check(p.stable_events, sn, slo, la);
-        let ca = slo_check(p.canary_events, cn, slo, la);
+        // Only the lower bounds are reported and decide here (the upper ones are not needed).
+        let st = slo_lower(p.stable_events, sn, slo, la);
+        let ca = slo_lower(p.canary_events, cn, slo, la);
         detail = detail
             .with("slo", slo)
             .with("stable-rate-lower", st.lower)

@@ -48,7 +48,8 @@ pub struct Config {
     pub max_ratio: f64,
     /// What to do without data.
     pub missing_data: MissingData,
-    /// Report the Bayesian P(canary worse) and expected loss in the details (explanation only).
+    /// Report the Bayesian P(canary worse) and expected loss in the details of conclusive verdicts
+    /// (Successful or Failed; explanation only).
     pub bayesian_details: bool,
     /// `estimate` (default): discount each window's evidence by the between-window overdispersion
     /// estimated from the data; `binomial`: assume binomial noise in every window.

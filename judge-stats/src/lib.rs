@@ -13,6 +13,7 @@
 //! - [`special`]: normal quantile, beta functions, Clopper-Pearson, percentiles, seeded RNG.
 //! - [`guard`]: missing-data policy, Bonferroni, look-adjusted SLO checks (baseline health).
 //! - [`seq`]: the anytime-valid rate-ratio e-process and its confidence sequence.
+//! - [`softplus`]: sufficient statistics of the e-process's log-likelihoods (no logarithm per window).
 //! - [`dispersion`]: the on-line overdispersion estimate that discounts the e-process's windows.
 //! - [`bayes`]: beta-binomial P(canary worse) and expected loss (explanations only).
 //! - [`counts`]: the count judgement shared by the error-ratio, latency and pair judges.
@@ -41,6 +42,7 @@ pub mod kayenta;
 pub mod latency;
 pub mod pair;
 pub mod seq;
+pub mod softplus;
 pub mod special;
 pub mod threshold;
 

@@ -6,8 +6,11 @@
 //! conditioned on separately, so a rate shared by both arms may drift, jump or be autocorrelated
 //! without affecting validity, and the weights may change between windows.
 //!
-//! The log-likelihood `ℓ(r) = Σ_j e_Bj ln θ_j(r) + e_Aj ln(1 − θ_j(r))` is kept incrementally
-//! on three fixed sets of ratios, so each evaluation costs O(new windows × grid):
+//! The log-likelihood `ℓ(r) = Σ_j e_Bj ln θ_j(r) + e_Aj ln(1 − θ_j(r))` is needed on three fixed
+//! sets of ratios. With `x = ln r`, `v_j` the log-odds of `s_j` and `n_j = e_Aj + e_Bj` it is
+//! `ℓ(x) = A·x + B − Σ_j n_j·softplus(x + v_j)` with `A = Σ e_Bj` and `B = Σ e_Bj·v_j`, so the
+//! state keeps `A`, `B` and the softplus sum as sufficient statistics ([`crate::softplus`]: no
+//! logarithm per window and ratio) and each evaluation materialises `ℓ` at the 343 ratios once:
 //! - `fail`: `r_f·ρ_k`, ρ_k log-spaced in [1.05, max_ratio]; the mixture
 //!   `M = mean_k exp(ℓ(r_f ρ_k) − ℓ(r_f))` is a nonnegative supermartingale under `r ≤ r_f`
 //!   (θ is increasing in r), so `P(sup_n M_n ≥ 1/α) ≤ α` (Ville).
@@ -26,6 +29,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::dispersion::{Dispersion, WindowCounts};
+use crate::softplus::SoftplusSum;
 use crate::special::log_sum_exp;
 
 /// Number of mixture components of the one-sided tests.
@@ -55,9 +59,15 @@ pub struct RateRatioProcess {
     pub stable_exposure: f64,
     /// Informative windows folded in so far.
     pub windows: u64,
-    ll_fail: Vec<f64>,
-    ll_pass: Vec<f64>,
-    ll_grid: Vec<f64>,
+    /// `A = Σ_j w_j·e_Bj` (weighted canary events of the informative windows).
+    weighted_canary_events: f64,
+    /// `B = Σ_j w_j·e_Bj·v_j` (`v_j` the log-odds of the window's share).
+    weighted_log_odds: f64,
+    /// `Σ_j w_j·n_j·softplus(x + v_j)` as sufficient statistics.
+    softplus: SoftplusSum,
+    /// `ℓ` at [`RateRatioProcess::log_ratios`], materialised after each fold (not serialized).
+    #[serde(skip)]
+    ll: Materialised,
     /// Largest log e-value of the fail test so far.
     pub max_log_e_fail: f64,
     /// Largest log e-value of the pass test so far.
@@ -70,6 +80,23 @@ pub struct RateRatioProcess {
     pub dispersion: Option<Dispersion>,
 }
 
+/// The log-likelihoods at the kept ratios, a cache derived from the sufficient statistics: equal
+/// to any other (it is not part of the state's identity) and empty after deserialization.
+#[derive(Debug, Clone, Default)]
+struct Materialised(Vec<f64>);
+
+impl PartialEq for Materialised {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+/// Number of ratios whose log-likelihoods are kept: fail null and alternatives, pass null and
+/// alternatives, the confidence-sequence grid.
+pub const KEPT_RATIOS: usize = 2 * (MIXTURE_POINTS + 1) + GRID_POINTS;
+const PASS_START: usize = MIXTURE_POINTS + 1;
+const GRID_START: usize = 2 * (MIXTURE_POINTS + 1);
+
 /// A confidence interval whose ends may be infinite (and survive a JSON round trip).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Interval {
@@ -81,10 +108,14 @@ pub struct Interval {
     pub hi: f64,
 }
 
-fn mixture_rho(k: usize, max_ratio: f64) -> f64 {
-    // k in 0..MIXTURE_POINTS, log-spaced in [RHO_MIN, max_ratio].
+/// `ln ρ_k` for k in 0..MIXTURE_POINTS, log-spaced in [RHO_MIN, max_ratio].
+fn mixture_ln_rho(k: usize, max_ratio: f64) -> f64 {
     let t = k as f64 / (MIXTURE_POINTS - 1) as f64;
-    (RHO_MIN.ln() + t * (max_ratio.ln() - RHO_MIN.ln())).exp()
+    RHO_MIN.ln() + t * (max_ratio.ln() - RHO_MIN.ln())
+}
+
+fn mixture_rho(k: usize, max_ratio: f64) -> f64 {
+    mixture_ln_rho(k, max_ratio).exp()
 }
 
 /// The ratio at index `i` of the confidence-sequence grid.
@@ -105,9 +136,10 @@ impl RateRatioProcess {
             stable_events: 0.0,
             stable_exposure: 0.0,
             windows: 0,
-            ll_fail: vec![0.0; MIXTURE_POINTS + 1],
-            ll_pass: vec![0.0; MIXTURE_POINTS + 1],
-            ll_grid: vec![0.0; GRID_POINTS],
+            weighted_canary_events: 0.0,
+            weighted_log_odds: 0.0,
+            softplus: SoftplusSum::default(),
+            ll: Materialised(vec![0.0; KEPT_RATIOS]),
             max_log_e_fail: 0.0,
             max_log_e_pass: 0.0,
             cs: None,
@@ -128,9 +160,9 @@ impl RateRatioProcess {
         self.fail_ratio == fail_ratio
             && self.pass_ratio == pass_ratio
             && self.max_ratio == max_ratio
-            && self.ll_fail.len() == MIXTURE_POINTS + 1
-            && self.ll_pass.len() == MIXTURE_POINTS + 1
-            && self.ll_grid.len() == GRID_POINTS
+            && self.weighted_canary_events.is_finite()
+            && self.weighted_log_odds.is_finite()
+            && self.softplus.is_well_formed(KEPT_RATIOS)
             && self.dispersion.as_ref().is_none_or(Dispersion::is_well_formed)
     }
 
@@ -153,8 +185,7 @@ impl RateRatioProcess {
     /// window's log-likelihood ratios are weighted by `1/φ`, its dispersion factor estimated from
     /// the earlier windows only.
     pub fn observe_all(&mut self, windows: &[(f64, f64, f64, f64, f64)]) {
-        let ratios = self.ratios();
-        let ln_r: Vec<f64> = ratios.iter().map(|r| r.ln()).collect();
+        let points = self.log_ratios();
         for &(share, ce, se, cn, sn) in windows {
             self.canary_events += ce;
             self.stable_events += se;
@@ -171,35 +202,64 @@ impl RateRatioProcess {
             };
             let weight = 1.0 / self.window_factor(counts);
             self.windows += 1;
-            // θ = r·s/(r·s + 1 − s): ln θ = ln r + ln s − L and ln(1 − θ) = ln(1 − s) − L,
-            // with L = ln(r·s + 1 − s).
-            let (ln_s, ln_1s) = (share.ln(), (1.0 - share).ln());
-            let lls = self
-                .ll_fail
-                .iter_mut()
-                .chain(self.ll_pass.iter_mut())
-                .chain(self.ll_grid.iter_mut());
-            for ((v, r), lr) in lls.zip(&ratios).zip(&ln_r) {
-                let l = (r * share + 1.0 - share).ln();
-                *v += weight * (ce * (lr + ln_s - l) + se * (ln_1s - l));
-            }
+            // θ = r·s/(r·s + 1 − s): ce·ln θ + se·ln(1 − θ) = ce·(x + v) − n·softplus(x + v)
+            // minus a term free of r, with x = ln r and v = ln(s/(1 − s)).
+            let v = share.ln() - (1.0 - share).ln();
+            self.weighted_canary_events += weight * ce;
+            self.weighted_log_odds += weight * ce * v;
+            self.softplus.add(weight * (ce + se), v, &points);
             if let Some(d) = &mut self.dispersion {
                 d.record(counts);
             }
+        }
+        self.ll = Materialised(self.materialise(&points));
+    }
+
+    /// `ℓ(x) = A·x + B − G(x)` at `points` from the sufficient statistics.
+    fn materialise(&self, points: &[f64]) -> Vec<f64> {
+        let (a, b) = (self.weighted_canary_events, self.weighted_log_odds);
+        self.softplus
+            .eval(points)
+            .iter()
+            .zip(points)
+            .map(|(g, x)| a * x + b - g)
+            .collect()
+    }
+
+    /// The log-likelihoods at the kept ratios ([`ratios`](Self::ratios)); computed afresh when
+    /// the cache is empty (a deserialized state before its first fold).
+    pub fn log_likelihoods(&self) -> std::borrow::Cow<'_, [f64]> {
+        if self.ll.0.len() == KEPT_RATIOS {
+            std::borrow::Cow::Borrowed(&self.ll.0)
+        } else {
+            std::borrow::Cow::Owned(self.materialise(&self.log_ratios()))
         }
     }
 
     /// The ratios whose log-likelihoods are kept: fail null and alternatives, pass null and
     /// alternatives, then the confidence-sequence grid.
-    fn ratios(&self) -> Vec<f64> {
+    pub fn ratios(&self) -> Vec<f64> {
         let (rf, rp, mr) = (self.fail_ratio, self.pass_ratio, self.max_ratio);
-        let mut ratios: Vec<f64> = Vec::with_capacity(2 * MIXTURE_POINTS + 2 + GRID_POINTS);
+        let mut ratios: Vec<f64> = Vec::with_capacity(KEPT_RATIOS);
         ratios.push(rf);
         ratios.extend((0..MIXTURE_POINTS).map(|k| rf * mixture_rho(k, mr)));
         ratios.push(rp);
         ratios.extend((0..MIXTURE_POINTS).map(|k| rp / mixture_rho(k, mr)));
         ratios.extend((0..GRID_POINTS).map(grid_ratio));
         ratios
+    }
+
+    /// The logarithms of [`ratios`](Self::ratios), computed without exponentials.
+    fn log_ratios(&self) -> Vec<f64> {
+        let (lf, lp, mr) = (self.fail_ratio.ln(), self.pass_ratio.ln(), self.max_ratio);
+        let h = (GRID_LN_MAX - GRID_LN_MIN) / (GRID_POINTS - 1) as f64;
+        let mut points: Vec<f64> = Vec::with_capacity(KEPT_RATIOS);
+        points.push(lf);
+        points.extend((0..MIXTURE_POINTS).map(|k| lf + mixture_ln_rho(k, mr)));
+        points.push(lp);
+        points.extend((0..MIXTURE_POINTS).map(|k| lp - mixture_ln_rho(k, mr)));
+        points.extend((0..GRID_POINTS).map(|i| GRID_LN_MIN + i as f64 * h));
+        points
     }
 
     /// The dispersion factor `φ ≥ 1` of `window` from the earlier windows (1 for the binomial
@@ -264,12 +324,12 @@ impl RateRatioProcess {
 
     /// Log e-value of the fail test now (evidence that `r > fail_ratio`).
     pub fn log_e_fail(&self) -> f64 {
-        Self::log_mixture(&self.ll_fail)
+        Self::log_mixture(self.log_likelihoods().get(..PASS_START).unwrap_or(&[]))
     }
 
     /// Log e-value of the pass test now (evidence that `r < pass_ratio`).
     pub fn log_e_pass(&self) -> f64 {
-        Self::log_mixture(&self.ll_pass)
+        Self::log_mixture(self.log_likelihoods().get(PASS_START..GRID_START).unwrap_or(&[]))
     }
 
     /// A projection of the fail and pass tests after more windows with canary share `share`, their
@@ -317,21 +377,38 @@ impl RateRatioProcess {
     }
 
     /// Two-sided mixture e-value of the point null `r = grid_ratio(i)`.
-    fn log_e_grid(&self, i: usize) -> f64 {
+    fn grid_terms(&self, ll_grid: &[f64], i: usize) -> Vec<f64> {
         let h = (GRID_LN_MAX - GRID_LN_MIN) / (GRID_POINTS - 1) as f64;
         let span = ((self.max_ratio.ln() / h).ceil() as usize).max(1);
-        let base = self.ll_grid.get(i).copied().unwrap_or(0.0);
+        let base = ll_grid.get(i).copied().unwrap_or(0.0);
         let mut terms = Vec::with_capacity(span);
         // Every second offset on each side (about 2·span/2 components), fixed before seeing data.
         for off in (1..=span).step_by(2) {
             terms.push(
                 i.checked_sub(off)
-                    .and_then(|j| self.ll_grid.get(j))
+                    .and_then(|j| ll_grid.get(j))
                     .map_or(0.0, |l| l - base),
             );
-            terms.push(self.ll_grid.get(i + off).map_or(0.0, |l| l - base));
+            terms.push(ll_grid.get(i + off).map_or(0.0, |l| l - base));
         }
-        log_sum_exp(&terms) - (terms.len() as f64).ln()
+        terms
+    }
+
+    /// Whether grid point `i` is inside the confidence sequence: its mixture log e-value
+    /// `ln mean exp(terms)` is below `thr`. That value lies between `max − ln n` and `max` (`n`
+    /// terms), so the exponentials are needed only when `thr` falls in that band (margins for
+    /// rounding).
+    fn grid_inside(&self, ll_grid: &[f64], i: usize, thr: f64) -> bool {
+        let terms = self.grid_terms(ll_grid, i);
+        let top = terms.iter().fold(f64::NEG_INFINITY, |m, t| m.max(*t));
+        let ln_n = (terms.len() as f64).ln();
+        if top < thr - 1e-9 {
+            return true;
+        }
+        if top - ln_n > thr + 1e-9 {
+            return false;
+        }
+        log_sum_exp(&terms) - ln_n < thr
     }
 
     /// The confidence sequence `{r : M(r) < 1/α}` on the grid at this look, found by scanning
@@ -341,8 +418,9 @@ impl RateRatioProcess {
             return None;
         }
         let thr = (1.0 / alpha).ln();
-        let mle = self
-            .ll_grid
+        let ll = self.log_likelihoods();
+        let ll_grid = ll.get(GRID_START..).unwrap_or(&[]);
+        let mle = ll_grid
             .iter()
             .enumerate()
             .max_by(|a, b| a.1.total_cmp(b.1))
@@ -350,7 +428,7 @@ impl RateRatioProcess {
             .unwrap_or(0);
         // The excluded set is taken to be the complement of an interval around the MLE (the
         // mixture e-value grows with the distance from it), so each end is found by bisection.
-        let inside = |i: usize| self.log_e_grid(i) < thr;
+        let inside = |i: usize| self.grid_inside(ll_grid, i, thr);
         let (mut a, mut b) = (0usize, mle); // find the smallest inside index in [0, mle]
         if inside(0) {
             b = 0;
@@ -426,101 +504,110 @@ impl Projection<'_> {
         var_canary: f64,
         var_stable: f64,
     ) -> (Projected, Projected) {
-        let one = |ll: &[f64], logs: &[(f64, f64)]| {
-            let w = self.weight;
-            let moved = |l: f64, (a, b): (f64, f64)| l + w * (canary_events * a + stable_events * b);
-            let (Some((l0, alts)), Some((&g0, gs))) = (ll.split_first(), logs.split_first()) else {
-                return Projected { log_e: 0.0, sd: 0.0 };
-            };
-            let base = moved(*l0, g0);
-            let terms: Vec<f64> = alts.iter().zip(gs).map(|(l, g)| moved(*l, *g) - base).collect();
-            let top = terms.iter().fold(f64::NEG_INFINITY, |m, t| m.max(*t));
-            let (mut z, mut gc, mut gsb) = (0.0, 0.0, 0.0);
-            for (t, (a, b)) in terms.iter().zip(gs) {
-                let w = (t - top).exp();
-                z += w;
-                gc += w * (a - g0.0);
-                gsb += w * (b - g0.1);
-            }
-            if !(z > 0.0 && top.is_finite()) {
-                return Projected { log_e: 0.0, sd: 0.0 };
-            }
-            let (gc, gsb) = (w * gc / z, w * gsb / z);
-            Projected {
-                log_e: top + z.ln() - (terms.len() as f64).ln(),
-                sd: (var_canary * gc * gc + var_stable * gsb * gsb).sqrt(),
-            }
-        };
-        (
-            one(&self.process.ll_fail, &self.fail),
-            one(&self.process.ll_pass, &self.pass),
+        let counts = (canary_events, stable_events, var_canary, var_stable);
+        (self.fail(counts), self.pass(counts))
+    }
+
+    /// The fail test of [`evaluate`](Self::evaluate) alone, for `(canary events, stable events,
+    /// canary variance, stable variance)`.
+    pub fn fail(&self, counts: (f64, f64, f64, f64)) -> Projected {
+        let ll = self.process.log_likelihoods();
+        self.one(ll.get(..PASS_START).unwrap_or(&[]), &self.fail, counts)
+    }
+
+    /// The pass test of [`evaluate`](Self::evaluate) alone.
+    pub fn pass(&self, counts: (f64, f64, f64, f64)) -> Projected {
+        let ll = self.process.log_likelihoods();
+        self.one(ll.get(PASS_START..GRID_START).unwrap_or(&[]), &self.pass, counts)
+    }
+
+    /// Whether the projected fail test clears `threshold` by `spread` standard deviations:
+    /// `log_e − spread·sd ≥ threshold` for [`fail`](Self::fail), without its exponentials when
+    /// the largest mixture term already falls short (`log_e ≤` that term, `spread ≥ 0`).
+    pub fn fail_clears(&self, counts: (f64, f64, f64, f64), spread: f64, threshold: f64) -> bool {
+        let ll = self.process.log_likelihoods();
+        self.clears(
+            ll.get(..PASS_START).unwrap_or(&[]),
+            &self.fail,
+            counts,
+            spread,
+            threshold,
         )
+    }
+
+    /// [`fail_clears`](Self::fail_clears) for the pass test.
+    pub fn pass_clears(&self, counts: (f64, f64, f64, f64), spread: f64, threshold: f64) -> bool {
+        let ll = self.process.log_likelihoods();
+        self.clears(
+            ll.get(PASS_START..GRID_START).unwrap_or(&[]),
+            &self.pass,
+            counts,
+            spread,
+            threshold,
+        )
+    }
+
+    fn clears(
+        &self,
+        ll: &[f64],
+        logs: &[(f64, f64)],
+        counts: (f64, f64, f64, f64),
+        spread: f64,
+        threshold: f64,
+    ) -> bool {
+        let (terms, _) = self.terms(ll, logs, counts);
+        // The mean of the mixture terms' exponentials is at most the largest (margin for rounding).
+        let top = terms.iter().fold(f64::NEG_INFINITY, |m, t| m.max(*t));
+        if spread >= 0.0 && top < threshold - 1e-9 {
+            return false;
+        }
+        let p = self.one(ll, logs, counts);
+        p.log_e - spread * p.sd >= threshold
+    }
+
+    /// The mixture terms `ℓ_k − ℓ_0` after the projected counts, and `ℓ_0`'s per-event logs.
+    fn terms(&self, ll: &[f64], logs: &[(f64, f64)], counts: (f64, f64, f64, f64)) -> (Vec<f64>, (f64, f64)) {
+        let (canary_events, stable_events, _, _) = counts;
+        let w = self.weight;
+        let moved = |l: f64, (a, b): (f64, f64)| l + w * (canary_events * a + stable_events * b);
+        let (Some((l0, alts)), Some((&g0, gs))) = (ll.split_first(), logs.split_first()) else {
+            return (Vec::new(), (0.0, 0.0));
+        };
+        let base = moved(*l0, g0);
+        (
+            alts.iter().zip(gs).map(|(l, g)| moved(*l, *g) - base).collect(),
+            g0,
+        )
+    }
+
+    /// One test's projected log e-value from its log-likelihoods `ll` and per-event logs `logs`.
+    fn one(&self, ll: &[f64], logs: &[(f64, f64)], counts: (f64, f64, f64, f64)) -> Projected {
+        let (_, _, var_canary, var_stable) = counts;
+        let w = self.weight;
+        let (terms, g0) = self.terms(ll, logs, counts);
+        let gs = logs.get(1..).unwrap_or(&[]);
+        if terms.is_empty() {
+            return Projected { log_e: 0.0, sd: 0.0 };
+        }
+        let top = terms.iter().fold(f64::NEG_INFINITY, |m, t| m.max(*t));
+        let (mut z, mut gc, mut gsb) = (0.0, 0.0, 0.0);
+        for (t, (a, b)) in terms.iter().zip(gs) {
+            let w = (t - top).exp();
+            z += w;
+            gc += w * (a - g0.0);
+            gsb += w * (b - g0.1);
+        }
+        if !(z > 0.0 && top.is_finite()) {
+            return Projected { log_e: 0.0, sd: 0.0 };
+        }
+        let (gc, gsb) = (w * gc / z, w * gsb / z);
+        Projected {
+            log_e: top + z.ln() - (terms.len() as f64).ln(),
+            sd: (var_canary * gc * gc + var_stable * gsb * gsb).sqrt(),
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fail_evidence_grows_when_canary_is_worse() {
-        let mut p = RateRatioProcess::new(1.0, 1.25, 20.0);
-        for _ in 0..10 {
-            p.observe(0.5, 20.0, 10.0, 1000.0, 1000.0);
-            p.conclude_look(0.05);
-        }
-        assert!(p.max_log_e_fail > (20.0f64).ln(), "{}", p.max_log_e_fail);
-        let Interval { lo, hi } = p.cs.unwrap();
-        assert!(lo > 1.2 && hi < 3.5 && lo < 2.0 && hi > 2.0, "{lo} {hi}");
-    }
-
-    #[test]
-    fn equal_rates_give_no_fail_evidence_and_a_cs_around_one() {
-        let mut p = RateRatioProcess::new(1.0, 1.25, 20.0);
-        for _ in 0..50 {
-            p.observe(0.5, 50.0, 50.0, 5000.0, 5000.0);
-            p.conclude_look(0.05);
-        }
-        assert!(p.log_e_fail() < 0.0);
-        let Interval { lo, hi } = p.cs.unwrap();
-        assert!(lo < 1.0 && hi > 1.0 && hi < 1.25, "{lo} {hi}");
-        assert!(p.max_log_e_pass > (20.0f64).ln());
-    }
-
-    #[test]
-    fn projection_matches_observing_the_window() {
-        let mut p = RateRatioProcess::new(1.0, 1.25, 20.0);
-        p.observe(0.3, 12.0, 20.0, 1000.0, 2300.0);
-        p.conclude_look(0.05);
-        let (f, q) = p.projection(0.3, 1.0).evaluate(7.5, 16.0, 0.0, 0.0);
-        let mut o = p.clone();
-        o.observe(0.3, 7.5, 16.0, 600.0, 1400.0);
-        assert!(
-            (f.log_e - o.log_e_fail()).abs() < 1e-9,
-            "{f:?} {}",
-            o.log_e_fail()
-        );
-        assert!(
-            (q.log_e - o.log_e_pass()).abs() < 1e-9,
-            "{q:?} {}",
-            o.log_e_pass()
-        );
-        assert_eq!((f.sd, q.sd), (0.0, 0.0));
-        // The spread grows like the square root of the counts' variance.
-        let (f1, _) = p.projection(0.3, 1.0).evaluate(7.5, 16.0, 1.0, 1.0);
-        let (f4, _) = p.projection(0.3, 1.0).evaluate(7.5, 16.0, 4.0, 4.0);
-        assert!(f1.sd > 0.0 && (f4.sd / f1.sd - 2.0).abs() < 1e-9, "{f1:?} {f4:?}");
-    }
-
-    #[test]
-    fn unequal_shares_are_accounted_for() {
-        // Canary has 10% of the traffic and 10% of the errors: no evidence of a regression.
-        let mut p = RateRatioProcess::new(1.0, 1.25, 20.0);
-        for _ in 0..20 {
-            p.observe(0.1, 10.0, 90.0, 1000.0, 9000.0);
-            p.conclude_look(0.05);
-        }
-        assert!(p.max_log_e_fail < 1.0);
-        assert!((p.ratio_estimate() - 1.0).abs() < 1e-12);
-    }
-}
+#[path = "seq_tests.rs"]
+mod tests;

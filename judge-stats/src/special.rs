@@ -76,7 +76,16 @@ pub fn clopper_pearson_lower(k: f64, n: f64, alpha: f64) -> f64 {
 fn beta_quantile(a: f64, b: f64, p: f64) -> f64 {
     let ln_b = ln_beta(a, b);
     let (mut lo, mut hi) = (0.0_f64, 1.0_f64);
-    let mut x = a / (a + b);
+    // Start from the normal approximation (close on large counts, where each incomplete beta is
+    // dearest), kept inside (0, 1); the bracket makes any start safe.
+    let (mean, n) = (a / (a + b), a + b);
+    let sd = (mean * (1.0 - mean) / (n + 1.0)).sqrt();
+    let guess = mean + normal_quantile(p) * sd;
+    let mut x = if guess > 0.0 && guess < 1.0 && guess.is_finite() {
+        guess
+    } else {
+        mean
+    };
     for _ in 0..200 {
         let fx = beta_reg(a, b, x) - p;
         if fx.is_nan() {

@@ -209,7 +209,7 @@ fn bad_input_is_one_error_line() {
     std::fs::write(
         &wrong_digest,
         std::fs::read_to_string(s.join("analysis.yaml")).unwrap().replace(
-            "8776afb9576d6d11093bd2711f7dee659b0023c557fc5560e9e4c34f10d688dc",
+            "5a5a132ed9788975cb0f77e7990e0233435696ca3f239bee6bff22f69fd53f87",
             &"ab".repeat(32),
         ),
     )

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 /// The judge component and its digest (`plugins/dist/SHA256SUMS`).
 const JUDGE_FILE: &str = "judge-error-ratio.wasm";
-const JUDGE_SHA256: &str = "8776afb9576d6d11093bd2711f7dee659b0023c557fc5560e9e4c34f10d688dc";
+const JUDGE_SHA256: &str = "5a5a132ed9788975cb0f77e7990e0233435696ca3f239bee6bff22f69fd53f87";
 
 fn dist() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/dist")
