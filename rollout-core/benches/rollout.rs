@@ -1,49 +1,24 @@
-//! Rollout machine benchmarks: one decision (10-step canary, 3 ReplicaSets), a whole simulated
-//! lifecycle through the fake cluster, and a grouped Rollout's decision (2 and 10 members).
+//! Rollout machine benchmarks (10-step canary, 3 ReplicaSets): single states (paused at the
+//! indefinite pause), the average over every decision of a whole update, a simulated lifecycle
+//! that must end Healthy with the old ReplicaSets scaled down, and a grouped Rollout's decision
+//! (2 and 10 members). Allocations per decision are counted and printed before the timings.
+
+mod support;
 
 use std::hint::black_box;
+use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use rollout_core::rollout::machine::{Prepared, reconcile_prepared};
 use rollout_core::rollout::{Inputs, Observed, ObservedReplicaSet, Rollout, reconcile};
-use rollout_core::testing::FakeCluster;
-use serde_json::json;
+use support::{count_allocs, ten_step_rollout, ts, two_revisions, update_states};
 
-fn ten_step_rollout(traffic_routing: bool) -> Rollout {
-    let steps = json!([
-        {"setWeight": 10}, {"pause": {"duration": "1m"}}, {"setWeight": 20}, {"pause": {"duration": 60}},
-        {"setWeight": 40}, {"pause": {}}, {"setWeight": 60}, {"pause": {"duration": "30s"}},
-        {"setWeight": 80}, {"pause": {"duration": "10s"}}
-    ]);
-    let mut canary = json!({"steps": steps, "maxSurge": "25%", "maxUnavailable": 1});
-    if traffic_routing {
-        canary["canaryService"] = json!("demo-canary");
-        canary["stableService"] = json!("demo-stable");
-        canary["trafficRouting"] = json!({"alb": {"ingress": "demo", "servicePort": 80}});
-    }
-    serde_json::from_value(json!({
-        "metadata": {"name": "demo", "generation": 3},
-        "spec": {"replicas": 10, "selector": {"matchLabels": {"app": "demo"}},
-                 "template": {"metadata": {"labels": {"app": "demo"}},
-                              "spec": {"containers": [{"name": "app", "image": "demo:v3"}]}},
-                 "strategy": {"canary": canary}}
-    }))
-    .expect("valid rollout")
-}
+#[global_allocator]
+static ALLOC: support::Counting = support::Counting;
 
-/// A mid-rollout state: stable V1, abandoned V2, current V3 at step 4 (setWeight 40).
+/// A mid-rollout state: stable V1, abandoned V2, current V3 paused at step 5 (after setWeight 40).
 fn mid_rollout(traffic_routing: bool) -> (Rollout, Observed) {
-    let mut c = FakeCluster::new(
-        ten_step_rollout(traffic_routing),
-        "2024-01-01T00:00:00Z".parse().expect("ts"),
-    );
-    c.set_image("demo:v1");
-    c.settle(50, true);
-    c.set_image("demo:v2");
-    for _ in 0..6 {
-        c.tick();
-        c.advance(1);
-    }
+    let mut c = two_revisions(ten_step_rollout(traffic_routing));
     c.set_image("demo:v3");
     for _ in 0..200 {
         if c.rollout.status.current_step_index == Some(5) && c.rollout.status.controller_pause {
@@ -64,10 +39,42 @@ fn mid_rollout(traffic_routing: bool) -> (Rollout, Observed) {
     (c.rollout, c.observed)
 }
 
-fn one_decision(cr: &mut Criterion) {
+/// Prints allocations per decision: the paused state and every decision of an update.
+fn report_allocations() {
+    let inputs = Inputs::default();
     for (name, tr) in [("basic", false), ("traffic_routed", true)] {
         let (ro, obs) = mid_rollout(tr);
-        let now = "2024-01-01T01:00:00Z".parse().expect("ts");
+        let now = ts("2024-01-01T01:00:00Z");
+        let prepared = Prepared::new(&ro, &obs);
+        let (paused, _) = count_allocs(|| reconcile_prepared(&ro, &obs, now, &inputs, &prepared));
+        let states = update_states(tr);
+        let prepared = support::prepared_for(&states);
+        let per: Vec<usize> = states
+            .iter()
+            .zip(&prepared)
+            .map(|((ro, obs, now), p)| count_allocs(|| reconcile_prepared(ro, obs, *now, &inputs, p)).0)
+            .collect();
+        let plain: usize = states
+            .iter()
+            .map(|(ro, obs, now)| count_allocs(|| reconcile(ro, obs, *now, &inputs)).0)
+            .sum();
+        let sum: usize = per.iter().sum();
+        println!(
+            "allocations/{name}: paused state {paused} (prepared); update of {} decisions: \
+             prepared {:.1} per decision (max {}), reconcile {:.1} per decision",
+            states.len(),
+            sum as f64 / states.len() as f64,
+            per.iter().max().copied().unwrap_or(0),
+            plain as f64 / states.len() as f64,
+        );
+    }
+}
+
+fn one_decision(cr: &mut Criterion) {
+    report_allocations();
+    for (name, tr) in [("basic", false), ("traffic_routed", true)] {
+        let (ro, obs) = mid_rollout(tr);
+        let now = ts("2024-01-01T01:00:00Z");
         let inputs = Inputs::default();
         cr.bench_function(&format!("decision/10-step canary, 3 RS, {name}"), |b| {
             b.iter(|| reconcile(black_box(&ro), black_box(&obs), now, &inputs))
@@ -84,25 +91,75 @@ fn one_decision(cr: &mut Criterion) {
     }
 }
 
+/// The average over every decision of a whole update: iteration `i` decides state
+/// `i % n`, so the reported time is per decision, averaged over the update.
+fn update_average(cr: &mut Criterion) {
+    let inputs = Inputs::default();
+    for (name, tr) in [("basic", false), ("traffic_routed", true)] {
+        let states = update_states(tr);
+        let prepared = support::prepared_for(&states);
+        let n = states.len();
+        println!("update/{name}: {n} decisions from the new template to Healthy");
+        cr.bench_function(
+            &format!("update/10-step canary, 3 RS, {name}, per decision"),
+            |b| {
+                b.iter_custom(|iters| {
+                    let start = Instant::now();
+                    for i in 0..iters {
+                        let (ro, obs, now) = &states[i as usize % n];
+                        black_box(reconcile(black_box(ro), black_box(obs), *now, &inputs));
+                    }
+                    start.elapsed()
+                })
+            },
+        );
+        cr.bench_function(
+            &format!("update/10-step canary, 3 RS, {name}, per decision, prepared"),
+            |b| {
+                b.iter_custom(|iters| {
+                    let start = Instant::now();
+                    for i in 0..iters {
+                        let k = i as usize % n;
+                        let (ro, obs, now) = &states[k];
+                        black_box(reconcile_prepared(
+                            black_box(ro),
+                            black_box(obs),
+                            *now,
+                            &inputs,
+                            &prepared[k],
+                        ));
+                    }
+                    start.elapsed()
+                })
+            },
+        );
+    }
+}
+
+/// A whole update through the fake cluster (plain `reconcile`, status cloned as `tick` does),
+/// ending at phase Healthy with the old ReplicaSet scaled down.
 fn lifecycle(cr: &mut Criterion) {
     let ro = ten_step_rollout(false);
-    cr.bench_function("lifecycle/10-step canary update to Healthy", |b| {
-        b.iter(|| {
-            let mut c = FakeCluster::new(ro.clone(), "2024-01-01T00:00:00Z".parse().expect("ts"));
-            c.settle(50, true);
-            c.set_image("demo:v4");
-            let mut ticks = 0;
-            while c.rollout.status.stable_rs != c.rollout.status.current_pod_hash || ticks < 2 {
-                c.tick();
-                c.advance(5);
-                c.promote_if_paused();
-                ticks += 1;
-                if ticks > 10_000 {
-                    break;
-                }
+    let run = || {
+        let mut c = rollout_core::testing::FakeCluster::new(ro.clone(), ts("2024-01-01T00:00:00Z"));
+        c.settle(50, true);
+        c.set_image("demo:v4");
+        let mut ticks = 0;
+        while !support::update_done(&c) || ticks < 2 {
+            c.tick();
+            support::operator_step(&mut c);
+            ticks += 1;
+            if ticks > 10_000 {
+                break;
             }
-            black_box(ticks)
-        })
+        }
+        (c, ticks)
+    };
+    let (c, ticks) = run();
+    support::assert_update_done(&c);
+    println!("lifecycle: {ticks} decisions");
+    cr.bench_function("lifecycle/10-step canary update to Healthy", |b| {
+        b.iter(|| black_box(run().1))
     });
 }
 
@@ -112,7 +169,7 @@ fn lifecycle(cr: &mut Criterion) {
 fn group_decision(cr: &mut Criterion) {
     use rollout_core::rollout::group::{MemberState, inputs_for};
     let (ro, obs) = mid_rollout(false);
-    let now = "2024-01-01T01:00:00Z".parse().expect("ts");
+    let now = ts("2024-01-01T01:00:00Z");
     let prepared = Prepared::new(&ro, &obs);
     for n in [2usize, 10] {
         let names: Vec<String> = (0..n).map(|i| format!("m{i}")).collect();
@@ -153,5 +210,5 @@ fn group_decision(cr: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, one_decision, lifecycle, group_decision);
+criterion_group!(benches, one_decision, update_average, lifecycle, group_decision);
 criterion_main!(benches);

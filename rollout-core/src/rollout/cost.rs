@@ -147,48 +147,57 @@ impl Sample<'_> {
 /// The cost after one pass that saw `sample` at `now`, from the persisted `prev`. Returns
 /// `prev` unchanged unless the extra pod count changed or an update started, ended or resumed.
 pub fn advance(prev: Option<&CostStatus>, sample: &Sample<'_>, now: Timestamp) -> Option<CostStatus> {
+    change(prev, sample, now).unwrap_or_else(|| prev.cloned())
+}
+
+/// [`advance`] without copying `prev`: `None` when the result is `prev` unchanged.
+pub(crate) fn change(
+    prev: Option<&CostStatus>,
+    sample: &Sample<'_>,
+    now: Timestamp,
+) -> Option<Option<CostStatus>> {
     if sample.pod_hash.is_empty() {
-        return prev.cloned();
+        return None;
     }
     let extra = sample.extra_pods();
     let Some(prev) = prev.filter(|c| c.pod_hash == sample.pod_hash) else {
         // Another update's figures (or none): a new update starts when one is in progress.
         if !sample.in_update() {
-            return prev.cloned();
+            return None;
         }
-        return Some(CostStatus {
+        return Some(Some(CostStatus {
             pod_hash: sample.pod_hash.to_string(),
             extra_pod_seconds: 0.0,
             extra_pods: extra,
             since: now,
             started_at: now,
             finished_at: None,
-        });
+        }));
     };
     if prev.finished() {
         // A retried abort resumes the same update; otherwise the figures are final.
         if sample.in_update() && !sample.aborted {
-            return Some(CostStatus {
+            return Some(Some(CostStatus {
                 extra_pods: extra,
                 since: now,
                 finished_at: None,
                 ..prev.clone()
-            });
+            }));
         }
-        return Some(prev.clone());
+        return None;
     }
     let settled = sample.settled();
     if extra == prev.extra_pods && !settled {
-        return Some(prev.clone());
+        return None;
     }
     let accumulated = prev.at(now).extra_pod_seconds;
-    Some(CostStatus {
+    Some(Some(CostStatus {
         extra_pod_seconds: (accumulated * 1000.0).round() / 1000.0,
         extra_pods: extra,
         since: now,
         finished_at: settled.then_some(now),
         ..prev.clone()
-    })
+    }))
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@
 //!   has not yet observed the latest spec (or the referenced workload's latest generation), the
 //!   persisted phase otherwise, and a client-side calculation for statuses written without one.
 
+use std::borrow::Cow;
+
 use crate::rollout::spec::Rollout;
 use crate::rollout::status::{ConditionStatus, ConditionType, RolloutPhase, RolloutStatus};
 use crate::rollout::why::REASON_ROLLBACK_HELD;
@@ -123,12 +125,25 @@ pub fn is_fully_promoted(st: &RolloutStatus) -> bool {
 /// (first match wins). The controller writes its result with every status it persists; readers
 /// use [`rollout_phase`].
 pub fn calculate_phase(ro: &Rollout, st: &RolloutStatus) -> (RolloutPhase, String) {
+    let (phase, message) = phase_of(ro, st);
+    (phase, message.into_owned())
+}
+
+/// [`calculate_phase`] with the message borrowed when it is a constant (the machine's every
+/// pass: no allocation unless the message is formatted from a condition).
+pub(crate) fn phase_of(ro: &Rollout, st: &RolloutStatus) -> (RolloutPhase, Cow<'static, str>) {
     for c in &st.conditions {
         if c.kind == ConditionType::InvalidSpec {
-            return (RolloutPhase::Degraded, format!("InvalidSpec: {}", c.message));
+            return (
+                RolloutPhase::Degraded,
+                format!("InvalidSpec: {}", c.message).into(),
+            );
         }
         if c.reason == REASON_ABORTED || c.reason == REASON_TIMED_OUT {
-            return (RolloutPhase::Degraded, format!("{}: {}", c.reason, c.message));
+            return (
+                RolloutPhase::Degraded,
+                format!("{}: {}", c.reason, c.message).into(),
+            );
         }
     }
     // A held rollback (rollback-safe config) is Degraded; a missing object alone is reported by
@@ -137,13 +152,16 @@ pub fn calculate_phase(ro: &Rollout, st: &RolloutStatus) -> (RolloutPhase, Strin
         .condition(ConditionType::Degraded)
         .filter(|c| c.status == ConditionStatus::True && c.reason == REASON_ROLLBACK_HELD)
     {
-        return (RolloutPhase::Degraded, format!("{}: {}", c.reason, c.message));
+        return (
+            RolloutPhase::Degraded,
+            format!("{}: {}", c.reason, c.message).into(),
+        );
     }
     if ro.spec.paused {
         return (RolloutPhase::Paused, "manually paused".into());
     }
     if let Some(p) = st.pause_conditions.first() {
-        return (RolloutPhase::Paused, p.reason.to_string());
+        return (RolloutPhase::Paused, p.reason.as_str().into());
     }
     if ro.spec.restart_at.is_some() && ro.spec.restart_at != st.restarted_at {
         return (RolloutPhase::Progressing, "rollout is restarting".into());
@@ -196,5 +214,5 @@ pub fn calculate_phase(ro: &Rollout, st: &RolloutStatus) -> (RolloutPhase, Strin
             );
         }
     }
-    (RolloutPhase::Healthy, String::new())
+    (RolloutPhase::Healthy, Cow::Borrowed(""))
 }

@@ -136,22 +136,29 @@ pub fn approximate_weighted_counts(
         (sat(ceil_div(p, m)), sat(p.div_euclid(m)))
     };
     let zero_ok = weight == max_weight || weight == 0 || (replicas == 1 && max_surge == 0);
-    let mut options: Vec<(i32, i32)> = Vec::with_capacity(4);
+    // At most four candidates, kept on the stack.
+    let mut options = [(0i32, 0i32); 4];
+    let mut len = 0;
+    let mut push = |o: (i32, i32)| {
+        options[len] = o;
+        len += 1;
+    };
     let (hi, lo) = split(replicas);
     if hi < replicas || zero_ok {
-        options.push((hi, replicas));
+        push((hi, replicas));
     }
     if !tied(replicas, weight, max_weight) && (lo != 0 || zero_ok) {
-        options.push((lo, replicas));
+        push((lo, replicas));
     }
     if max_surge > 0 {
         // Upstream reuses the ceil/floor computed for `replicas` with a total of `replicas + 1`.
         let total = replicas.saturating_add(1);
-        options.push((hi, total));
+        push((hi, total));
         if !tied(total, weight, max_weight) && (lo != 0 || zero_ok) {
-            options.push((lo, total));
+            push((lo, total));
         }
     }
+    let options = &options[..len];
     let Some(&first) = options.first() else {
         return (0, replicas);
     };

@@ -149,15 +149,22 @@ pub enum PauseReason {
     PolicyHold,
 }
 
-impl std::fmt::Display for PauseReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+impl PauseReason {
+    /// The reason as written in `status.pauseConditions[].reason`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
             PauseReason::InconclusiveAnalysisRun => "InconclusiveAnalysisRun",
             PauseReason::InconclusiveExperiment => "InconclusiveExperiment",
             PauseReason::CanaryPauseStep => "CanaryPauseStep",
             PauseReason::BlueGreenPause => "BlueGreenPause",
             PauseReason::PolicyHold => super::policy::REASON_POLICY_HOLD,
-        })
+        }
+    }
+}
+
+impl std::fmt::Display for PauseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -57,7 +57,7 @@ impl Ctx<'_> {
     ) -> RolloutAnalysisRunStatus {
         let name = self.run_name(suffix);
         let mut labels = BTreeMap::new();
-        labels.insert(POD_TEMPLATE_HASH_LABEL.to_string(), self.hash.clone());
+        labels.insert(POD_TEMPLATE_HASH_LABEL.to_string(), self.hash.to_string());
         let kind_label = match kind {
             AnalysisRunKind::Step => "Step",
             AnalysisRunKind::Background => "Background",
@@ -81,7 +81,7 @@ impl Ctx<'_> {
             name: name.clone(),
             kind,
             step_index,
-            pod_template_hash: self.hash.clone(),
+            pod_template_hash: self.hash.to_string(),
             templates: a.templates.clone(),
             args,
             dry_run: a.dry_run.clone(),

@@ -25,9 +25,10 @@ pub(super) fn run(c: &mut Ctx) {
     let aborted = c.is_aborted();
     let halted = c.ro.spec.paused;
     if !aborted && !halted {
-        c.ensure_service(&bg.preview_service, &c.hash.clone());
+        let hash = c.hash.clone();
+        c.ensure_service(&bg.preview_service, &hash);
         if !bg.preview_service.is_empty() && c.new_rs.is_some_and(|r| r.available > 0) {
-            c.st.blue_green.preview_selector = c.hash.clone();
+            c.st.blue_green.preview_selector = c.hash.to_string();
         }
     }
     c.revision_history_gc();
@@ -101,8 +102,9 @@ pub(super) fn run(c: &mut Ctx) {
             active_now = c.prev.stable_rs.clone();
         }
     } else if !halted && full && (fast_track || (pre_done && pause_done && !c.inputs.hold)) {
-        c.ensure_service(&bg.active_service, &c.hash.clone());
-        active_now = c.hash.clone();
+        let hash = c.hash.clone();
+        c.ensure_service(&bg.active_service, &hash);
+        active_now = c.hash.to_string();
     }
     c.st.blue_green.active_selector = active_now.clone();
     // Post-promotion analysis and promotion.
@@ -166,7 +168,7 @@ fn new_update(c: &mut Ctx, bg: &BlueGreenStrategy) {
     c.st.blue_green.post_promotion_analysis_run_status = None;
     c.st.blue_green.scale_up_preview_check_point = false;
     c.st.restarted_at = c.ro.spec.restart_at;
-    c.st.current_pod_hash = c.hash.clone();
+    c.st.current_pod_hash = c.hash.to_string();
     c.finish_reset(&name);
 }
 
@@ -249,7 +251,6 @@ fn reconcile_replica_sets(c: &mut Ctx, bg: &BlueGreenStrategy, active_hash: &str
     let mut old: Vec<&ObservedReplicaSet> = c
         .others
         .iter()
-        .copied()
         .chain(c.stable_rs.filter(|s| s.pod_template_hash != c.hash))
         .filter(|rs| rs.pod_template_hash != active_hash && rs.replicas > 0)
         .collect();

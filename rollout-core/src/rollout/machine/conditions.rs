@@ -48,7 +48,7 @@ impl Ctx<'_> {
             .ro
             .metadata
             .generation
-            .is_none_or(|g| self.prev.observed_generation == g.to_string());
+            .is_none_or(|g| super::displays_as(&self.prev.observed_generation, g));
         st.updated_replicas == r && st.available_replicas == r && generation_observed && completed
     }
 
@@ -210,21 +210,19 @@ impl Ctx<'_> {
 
     fn check_timeout(&mut self, new_name: Option<String>) {
         let now = self.now;
-        let Some(cond) = self.st.condition(ConditionType::Progressing).cloned() else {
+        let Some(cond) = self.st.condition(ConditionType::Progressing) else {
             return;
         };
         if cond.reason == REASON_ABORTED || cond.reason == REASON_PAUSED {
             return;
         }
+        let (cond_timed_out, cond_updated) = (cond.reason == REASON_TIMED_OUT, cond.last_update_time);
         let has_deadline_rs = self.others.iter().any(|r| r.scale_down_deadline.is_some());
         if has_deadline_rs {
             return;
         }
-        let deadline = super::plus_secs(
-            cond.last_update_time,
-            i64::from(self.ro.progress_deadline_seconds()),
-        );
-        let timed_out = cond.reason == REASON_TIMED_OUT || deadline < now;
+        let deadline = super::plus_secs(cond_updated, i64::from(self.ro.progress_deadline_seconds()));
+        let timed_out = cond_timed_out || deadline < now;
         if !timed_out {
             self.wake_at(super::plus_secs(deadline, 1));
             return;

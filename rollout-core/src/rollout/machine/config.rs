@@ -68,6 +68,11 @@ impl<'a> Ctx<'a> {
     /// Protection actions (first in the decision, so an unprotect precedes the deletion of its
     /// ReplicaSet), and the `Degraded` condition with its cause and event.
     pub(super) fn reconcile_config(&mut self) {
+        if self.obs.config.is_empty() {
+            // Nothing observed: no protection, nothing missing, no recheck.
+            self.st.remove_condition(ConditionType::Degraded);
+            return;
+        }
         let serving = self.may_serve_again();
         let wanted = protection_set(serving.iter().copied());
         let ours: BTreeSet<&str> = self

@@ -87,6 +87,9 @@ impl Ctx<'_> {
         let unsuccessful = limits
             .and_then(|a| a.unsuccessful_run_history_limit)
             .unwrap_or(DEFAULT_UNSUCCESSFUL_RUN_HISTORY_LIMIT);
+        if self.obs.analysis_runs.is_empty() {
+            return;
+        }
         let replica_sets: Vec<(&str, i64)> = self
             .obs
             .replica_sets

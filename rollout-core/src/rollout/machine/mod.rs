@@ -17,9 +17,15 @@ pub mod history;
 mod prepared;
 mod report;
 mod restart;
+mod reuse;
 mod routes;
 mod services;
 mod workload;
+
+use std::borrow::Cow;
+
+pub(crate) use reuse::displays_as;
+use reuse::{Others, set_displayed};
 
 use serde_json::Value;
 
@@ -85,6 +91,27 @@ pub fn reconcile_prepared(
     inputs: &Inputs,
     prepared: &Prepared,
 ) -> Decision {
+    let mut out = Decision {
+        status: RolloutStatus::default(),
+        actions: Vec::new(),
+        next_wake: None,
+    };
+    reconcile_into(ro, obs, now, inputs, prepared, &mut out);
+    out
+}
+
+/// [`reconcile_prepared`] writing into `out`, whose previous contents are replaced: a caller that
+/// hands back an earlier decision (e.g. the status it replaced when persisting, swapped in)
+/// has its strings and vectors reused, so a pass that changes nothing allocates nothing.
+/// `out` ends equal to what [`reconcile_prepared`] returns.
+pub fn reconcile_into(
+    ro: &Rollout,
+    obs: &Observed,
+    now: Timestamp,
+    inputs: &Inputs,
+    prepared: &Prepared,
+    out: &mut Decision,
+) {
     let fresh;
     let prepared = if prepared.is_current(ro, obs) {
         prepared
@@ -94,10 +121,10 @@ pub fn reconcile_prepared(
     };
     // Baseline arms (our extension) are not the Rollout's versions: the strategies never see them.
     let without_arms = baseline::without_arms(obs);
-    let mut ctx = Ctx::new(ro, without_arms.as_ref().unwrap_or(obs), now, inputs);
+    let mut ctx = Ctx::new(ro, without_arms.as_ref().unwrap_or(obs), now, inputs, out);
     ctx.baseline_arms = baseline::arms(obs);
     ctx.run(prepared);
-    ctx.finish()
+    ctx.finish(out);
 }
 
 /// Shared per-tick state.
@@ -114,10 +141,11 @@ pub(crate) struct Ctx<'a> {
     pub step_hash: String,
     /// The step hash differs from the persisted `currentStepHash`.
     pub step_changed: bool,
-    pub hash: String,
+    /// The pod-template hash (the prepared one unless a collision moved it).
+    pub hash: Cow<'a, str>,
     pub new_rs: Option<&'a ObservedReplicaSet>,
     pub stable_rs: Option<&'a ObservedReplicaSet>,
-    pub others: Vec<&'a ObservedReplicaSet>,
+    pub others: Others<'a>,
     /// Baseline-arm ReplicaSets (left out of `obs`; see [`baseline`]).
     pub baseline_arms: Vec<&'a ObservedReplicaSet>,
     pub add_pause: Vec<PauseReason>,
@@ -136,23 +164,34 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    fn new(ro: &'a Rollout, obs: &'a Observed, now: Timestamp, inputs: &'a Inputs) -> Self {
+    /// A pass over `ro`, its output status and actions built in `out`'s buffers.
+    fn new(
+        ro: &'a Rollout,
+        obs: &'a Observed,
+        now: Timestamp,
+        inputs: &'a Inputs,
+        out: &mut Decision,
+    ) -> Self {
+        let mut st = std::mem::take(&mut out.status);
+        reuse::copy_status(&ro.status, &mut st);
+        let mut actions = std::mem::take(&mut out.actions);
+        actions.clear();
         Ctx {
             ro,
             obs,
             now,
             inputs,
             prev: &ro.status,
-            st: ro.status.clone(),
-            actions: Vec::new(),
+            st,
+            actions,
             next_wake: None,
             template: &NULL,
             step_hash: String::new(),
             step_changed: false,
-            hash: String::new(),
+            hash: Cow::Borrowed(""),
             new_rs: None,
             stable_rs: None,
-            others: Vec::new(),
+            others: Others::default(),
             baseline_arms: Vec::new(),
             add_pause: Vec::new(),
             remove_pause: Vec::new(),
@@ -166,7 +205,7 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn run(&mut self, prepared: &Prepared) {
+    fn run(&mut self, prepared: &'a Prepared) {
         // 1. validation (cached per spec generation).
         if let Some(message) = &prepared.invalid {
             self.invalid_spec(message.clone());
@@ -225,10 +264,10 @@ impl<'a> Ctx<'a> {
         self.wake_at(plus_secs(now, INVALID_SPEC_REQUEUE_SECS));
     }
 
-    fn classify(&mut self, prepared_hash: &str) {
+    fn classify(&mut self, prepared_hash: &'a str) {
         let rss = &self.obs.replica_sets;
         let mut collision = self.prev.collision_count;
-        let mut h = prepared_hash.to_string();
+        let mut h = Cow::Borrowed(prepared_hash);
         let mut new_rs = None;
         for _ in 0..16 {
             match rss.iter().find(|r| r.pod_template_hash == h) {
@@ -239,7 +278,7 @@ impl<'a> Ctx<'a> {
                         .is_some_and(|t| !hash::templates_equal(t, self.template)) =>
                 {
                     collision = Some(collision.unwrap_or(0) + 1);
-                    h = hash::pod_template_hash(self.template, collision);
+                    h = Cow::Owned(hash::pod_template_hash(self.template, collision));
                 }
                 found => {
                     new_rs = found;
@@ -255,7 +294,7 @@ impl<'a> Ctx<'a> {
                     .is_some_and(|t| hash::templates_equal(t, self.template))
             });
             if let Some(rs) = new_rs {
-                h = rs.pod_template_hash.clone();
+                h = Cow::Borrowed(rs.pod_template_hash.as_str());
             }
         }
         self.st.collision_count = collision;
@@ -271,10 +310,11 @@ impl<'a> Ctx<'a> {
             self.new_rs.map(|r| r.name.as_str()),
             self.stable_rs.map(|r| r.name.as_str()),
         );
-        self.others = rss
-            .iter()
-            .filter(|r| Some(r.name.as_str()) != nh && Some(r.name.as_str()) != sh)
-            .collect();
+        self.others = Others {
+            all: rss,
+            new: nh,
+            stable: sh,
+        };
     }
 
     /// Upstream `checkPausedConditions`; returns true when it patched conditions (stop).
@@ -329,28 +369,26 @@ impl<'a> Ctx<'a> {
         changed
     }
 
-    fn finish(mut self) -> Decision {
+    fn finish(mut self, out: &mut Decision) {
         if self.evicted {
             // Pods were evicted: no status patch, so the next pass sees honest availability.
-            return Decision {
-                status: self.prev.clone(),
+            reuse::copy_status(self.prev, &mut self.st);
+            *out = Decision {
+                status: self.st,
                 actions: self.actions,
                 next_wake: self.next_wake,
             };
+            return;
         }
         if !self.status_only {
             self.calculate_pause_status();
         }
-        self.st.observed_generation = self
-            .ro
-            .metadata
-            .generation
-            .map(|g| g.to_string())
-            .unwrap_or_default();
-        self.st.workload_observed_generation = match (&self.ro.spec.workload_ref, &self.obs.workload) {
-            (Some(_), Some(w)) => w.generation.to_string(),
-            _ => String::new(),
+        set_displayed(&mut self.st.observed_generation, self.ro.metadata.generation);
+        let workload_generation = match (&self.ro.spec.workload_ref, &self.obs.workload) {
+            (Some(_), Some(w)) => Some(w.generation),
+            _ => None,
         };
+        set_displayed(&mut self.st.workload_observed_generation, workload_generation);
         if !self.status_only {
             self.group_hold_condition();
             self.fleet_hold_condition();
@@ -359,9 +397,11 @@ impl<'a> Ctx<'a> {
         self.st.why = why::merge(&self.prev.why, std::mem::take(&mut self.found_whys), &self.st);
         self.account_cost();
         self.feedback();
-        let (phase, message) = calculate_phase(self.ro, &self.st);
+        let (phase, message) = super::phase::phase_of(self.ro, &self.st);
         self.st.phase = Some(phase);
-        self.st.message = message;
+        if self.st.message != message {
+            self.st.message = message.into_owned();
+        }
         if self.prev.pause_conditions.is_empty() != self.st.pause_conditions.is_empty() {
             if let Some(first) = self.st.pause_conditions.first() {
                 let msg = format!("{} ({})", conditions::MSG_PAUSED, first.reason);
@@ -374,11 +414,11 @@ impl<'a> Ctx<'a> {
                 );
             }
         }
-        Decision {
+        *out = Decision {
             status: self.st,
             actions: self.actions,
             next_wake: self.next_wake,
-        }
+        };
     }
 
     /// Upstream `CalculatePauseStatus` (+ `abortedAt`).
@@ -390,8 +430,23 @@ impl<'a> Ctx<'a> {
         } else {
             None
         };
-        let mut conds: Vec<PauseCondition> = Vec::new();
         let mut controller_pause = self.prev.controller_pause;
+        let unchanged = !aborted
+            && !self.clear_pause
+            && self.remove_pause.is_empty()
+            && self
+                .add_pause
+                .iter()
+                .all(|r| self.prev.pause_conditions.iter().any(|c| c.reason == *r));
+        if unchanged && self.st.pause_conditions == self.prev.pause_conditions {
+            // Nothing added or removed: keep the copy of the persisted conditions.
+            if self.st.pause_conditions.is_empty() {
+                controller_pause = false;
+            }
+            self.st.controller_pause = controller_pause;
+            return;
+        }
+        let mut conds: Vec<PauseCondition> = Vec::new();
         if !aborted && !self.clear_pause {
             for c in &self.prev.pause_conditions {
                 if !self.remove_pause.contains(&c.reason) {
@@ -482,13 +537,16 @@ impl<'a> Ctx<'a> {
                     .entry("labels")
                     .or_insert_with(|| Value::Object(Default::default()));
                 if let Some(labels) = labels.as_object_mut() {
-                    labels.insert(POD_TEMPLATE_HASH_LABEL.into(), Value::String(self.hash.clone()));
+                    labels.insert(
+                        POD_TEMPLATE_HASH_LABEL.into(),
+                        Value::String(self.hash.to_string()),
+                    );
                 }
             }
         }
         self.actions.push(Action::CreateReplicaSet {
             name: name.clone(),
-            pod_template_hash: self.hash.clone(),
+            pod_template_hash: self.hash.to_string(),
             revision,
             replicas,
             template,
@@ -533,7 +591,8 @@ impl<'a> Ctx<'a> {
     pub fn base_counts(&mut self) {
         let rss = &self.obs.replica_sets;
         if self.st.current_pod_hash != self.hash {
-            self.st.current_pod_hash.clone_from(&self.hash);
+            self.st.current_pod_hash.clear();
+            self.st.current_pod_hash.push_str(&self.hash);
         }
         self.st.replicas = saturating_sum(rss.iter().map(|r| r.status_replicas));
         self.st.updated_replicas = self.new_rs.map_or(0, |r| r.status_replicas);
@@ -563,10 +622,10 @@ impl<'a> Ctx<'a> {
     /// Upstream `reconcileRevisionHistoryLimit` over the given old RSs.
     pub fn revision_history_gc(&mut self) {
         let limit = usize::try_from(self.ro.revision_history_limit().max(0)).unwrap_or(0);
-        let mut old: Vec<&ObservedReplicaSet> = self.others.clone();
-        if old.len() <= limit {
+        if self.others.len() <= limit {
             return;
         }
+        let mut old: Vec<&ObservedReplicaSet> = self.others.iter().collect();
         old.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.name.cmp(&b.name)));
         let diff = old.len() - limit;
         for rs in old.into_iter().take(diff) {

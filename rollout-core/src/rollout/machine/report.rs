@@ -23,7 +23,12 @@ impl Ctx<'_> {
             replicas,
             desired: self.replicas(),
         };
-        self.st.cost = crate::rollout::cost::advance(self.prev.cost.as_ref(), &sample, self.now);
+        match crate::rollout::cost::change(self.prev.cost.as_ref(), &sample, self.now) {
+            Some(cost) => self.st.cost = cost,
+            // Unchanged: `st.cost` is still the persisted one unless this pass replaced it.
+            None if self.st.cost != self.prev.cost => self.st.cost.clone_from(&self.prev.cost),
+            None => {}
+        }
     }
 
     /// `status.feedback` from this pass's causes, and a `RolloutFeedback` event when it changed.

@@ -88,7 +88,7 @@ fn new_update(c: &mut Ctx, step_hash: String) {
     c.st.canary.current_background_analysis_run_status = None;
     c.st.restarted_at = c.ro.spec.restart_at;
     c.st.current_step_index = if steps_len == 0 { None } else { Some(0) };
-    c.st.current_pod_hash = c.hash.clone();
+    c.st.current_pod_hash = c.hash.to_string();
     c.st.current_step_hash = step_hash;
     if !c.prev.stable_rs.is_empty() && c.hash == c.prev.stable_rs {
         if steps_len > 0 {
@@ -395,9 +395,13 @@ fn scale_down_old(c: &mut Ctx, canary: &CanaryStrategy) -> bool {
         return false;
     }
     let r = c.replicas();
+    // Nothing to scale down (both loops below skip such ReplicaSets): no copy, no sort.
+    if c.others.iter().all(|rs| rs.replicas == 0 && rs.available >= 0) {
+        return false;
+    }
     let (_, unavailable) =
         resolve_surge_unavailable(canary.max_surge.as_ref(), canary.max_unavailable.as_ref(), r);
-    let mut old: Vec<&ObservedReplicaSet> = c.others.clone();
+    let mut old: Vec<&ObservedReplicaSet> = c.others.iter().collect();
     old.sort_by(|a, b| b.revision.cmp(&a.revision).then(a.name.cmp(&b.name)));
     let mut scaled = false;
     for rs in &old {
@@ -523,7 +527,7 @@ pub(super) fn promote_stable(c: &mut Ctx, reason: &str) {
         c.st.current_step_index = Some(n);
     }
     if c.st.stable_rs != c.hash {
-        c.st.stable_rs = c.hash.clone();
+        c.st.stable_rs = c.hash.to_string();
         let msg = format!(
             "Rollout completed update to revision {} ({}): {reason}",
             c.revision(),

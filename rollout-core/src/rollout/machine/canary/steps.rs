@@ -11,7 +11,7 @@ pub(super) fn reconcile_pause(c: &mut Ctx) {
     let Some((_, step)) = current_step(c) else {
         return;
     };
-    let Some(pause) = step.pause.clone() else {
+    let Some(pause) = step.pause.as_ref() else {
         return;
     };
     match c.prev.pause_condition(PauseReason::CanaryPauseStep) {

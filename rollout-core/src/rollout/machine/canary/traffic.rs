@@ -1,6 +1,8 @@
 //! Services and traffic weight of a canary (upstream `reconcileTrafficRouting`): which Service
 //! selects which ReplicaSet, and the weight while progressing, after promotion and on abort.
 
+use std::borrow::Cow;
+
 use super::*;
 
 pub(super) fn reconcile_services_and_traffic(c: &mut Ctx, canary: &CanaryStrategy) {
@@ -31,42 +33,38 @@ pub(super) fn reconcile_services_and_traffic(c: &mut Ctx, canary: &CanaryStrateg
             stepped_weight(c, canary)
         };
     }
-    let stable_hash = c.prev.stable_rs.clone();
+    let prev_status = c.prev;
+    let stable_hash: &str = &prev_status.stable_rs;
     let canary_target = if aborted
         && !config_hold
         && (canary.traffic_routing.is_none() || !canary.dynamic_stable_scale || w == 0)
     {
-        stable_hash.clone()
+        Cow::Borrowed(stable_hash)
     } else {
         c.hash.clone()
     };
-    c.ensure_service(&canary.stable_service, &stable_hash);
+    c.ensure_service(&canary.stable_service, stable_hash);
     c.ensure_service(&canary.canary_service, &canary_target);
     if canary.traffic_routing.is_none() || stable_hash.is_empty() {
         return;
     }
     let canary_hash = if fully_promoted {
-        stable_hash.clone()
+        Cow::Borrowed(stable_hash)
     } else {
         c.hash.clone()
     };
-    let weights = TrafficWeights {
-        canary: WeightDestination {
-            weight: w,
-            service_name: canary.canary_service.clone(),
-            pod_template_hash: canary_hash.clone(),
-        },
-        stable: WeightDestination {
-            weight: m - w,
-            service_name: canary.stable_service.clone(),
-            pod_template_hash: stable_hash.clone(),
-        },
-        additional: Vec::new(),
-        verified: None,
+    // Compared in place: the weights are built (allocated) only when they change.
+    let prev = prev_status.canary.weights.as_ref();
+    let same_destination = |d: &WeightDestination, weight: i32, service: &str, hash: &str| {
+        d.weight == weight && d.service_name == service && d.pod_template_hash == hash
     };
-    let prev = c.prev.canary.weights.clone();
-    let changed = prev.as_ref() != Some(&weights);
-    let prev_w = prev.as_ref().map_or(0, |p| p.canary.weight);
+    let changed = !prev.is_some_and(|p| {
+        same_destination(&p.canary, w, &canary.canary_service, &canary_hash)
+            && same_destination(&p.stable, m - w, &canary.stable_service, stable_hash)
+            && p.additional.is_empty()
+            && p.verified.is_none()
+    });
+    let prev_w = prev.map_or(0, |p| p.canary.weight);
     // Do not shift traffic back to a stable that cannot take it yet.
     let r = c.replicas();
     let needed = if m == 0 { 0 } else { mul_div(m - w, r, m) };
@@ -77,9 +75,23 @@ pub(super) fn reconcile_services_and_traffic(c: &mut Ctx, canary: &CanaryStrateg
     // Header and mirror routes go before the weight, as upstream.
     crate::rollout::machine::routes::set_step_route(c, aborted, fully_promoted);
     if changed {
+        let weights = TrafficWeights {
+            canary: WeightDestination {
+                weight: w,
+                service_name: canary.canary_service.clone(),
+                pod_template_hash: canary_hash.to_string(),
+            },
+            stable: WeightDestination {
+                weight: m - w,
+                service_name: canary.stable_service.clone(),
+                pod_template_hash: stable_hash.to_string(),
+            },
+            additional: Vec::new(),
+            verified: None,
+        };
         c.actions.push(Action::SetTrafficWeight {
-            canary_hash,
-            stable_hash,
+            canary_hash: canary_hash.into_owned(),
+            stable_hash: stable_hash.to_string(),
             weight: w,
         });
         if prev_w != w {
