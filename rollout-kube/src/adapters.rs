@@ -4,7 +4,7 @@
 //!
 //! | contract | here |
 //! |---|---|
-//! | [`RolloutStore`] | [`RolloutStatusStore`]: GET the Rollout fresh, merge-patch `/status` |
+//! | [`RolloutStore`] | [`RolloutStatusStore`]: GET the Rollout (or the controller's cached copy when not stale), merge-patch `/status` |
 //! | [`Workloads`](rollout_driver::Workloads), [`AnalysisRuns`](rollout_driver::AnalysisRuns) | [`Reconciler`](crate::Reconciler) ([`workloads`]; ConfigMap/Secret protection: [`config`]) |
 //! | [`TrafficRouter`] | [`KubeRouter`]: the router the Rollout's `trafficRouting` names |
 //! | [`EventSink`] | [`TickEvents`]: published once the tick succeeded |
@@ -73,18 +73,24 @@ pub(crate) fn serialize_err(e: serde_json::Error) -> AdapterError {
     AdapterError::Other(format!("serialize: {e}"))
 }
 
-/// One Rollout's status store: [`load`](RolloutStore::load) reads the Rollout fresh (never a
-/// cached copy) and remembers its `resourceVersion`; [`persist`](RolloutStore::persist) writes a
+/// One Rollout's status store: [`load`](RolloutStore::load) reads the Rollout (a GET, unless a
+/// copy was [preloaded](RolloutStatusStore::preload)) and remembers its `resourceVersion`; [`persist`](RolloutStore::persist) writes a
 /// JSON merge patch on `/status` of only the fields that changed, with that `resourceVersion` as
 /// a precondition. So fields users and Argo's kubectl plugin write (`abort`, `promoteFull`,
 /// `pauseConditions`, `currentStepIndex`) are never overwritten with stale values: either the
 /// patch applies to exactly the object read, or the server answers 409 and the tick is retried.
+/// The controller may hand it the Rollout its watch cache holds ([`RolloutStatusStore::preload`];
+/// when that is safe: [`crate::reconciler::SeenRollouts`]) to read instead of the GET.
 pub struct RolloutStatusStore {
     client: Client,
     namespace: String,
     name: String,
     field_manager: String,
     loaded: Mutex<Option<LoadedRollout>>,
+    /// The Rollout the next `load` returns instead of a GET, with its `resourceVersion`.
+    preloaded: Mutex<Option<(String, Arc<core::Rollout>)>>,
+    /// The `resourceVersion` the server answered our last write with.
+    written: Mutex<Option<String>>,
 }
 
 #[derive(Clone)]
@@ -114,6 +120,28 @@ impl RolloutStatusStore {
             name: name.to_string(),
             field_manager: field_manager.to_string(),
             loaded: Mutex::new(None),
+            preloaded: Mutex::new(None),
+            written: Mutex::new(None),
+        }
+    }
+
+    /// The next [`load`](RolloutStore::load) returns `rollout` (at `resource_version`, the
+    /// precondition of the status write) instead of reading the Rollout from the server.
+    pub fn preload(&self, resource_version: String, rollout: Arc<core::Rollout>) {
+        if let Ok(mut p) = self.preloaded.lock() {
+            *p = Some((resource_version, rollout));
+        }
+    }
+
+    /// The `resourceVersion` of the Rollout after this store's last write (status or
+    /// annotation), if it wrote.
+    pub fn written_resource_version(&self) -> Option<String> {
+        self.written.lock().ok()?.clone()
+    }
+
+    fn wrote(&self, ro: &Rollout) {
+        if let Ok(mut w) = self.written.lock() {
+            *w = ro.resource_version();
         }
     }
 
@@ -149,10 +177,12 @@ impl RolloutStatusStore {
             ..Default::default()
         };
         let (ns, name) = (&self.namespace, &self.name);
-        self.api()
+        let written = self
+            .api()
             .patch(name, &pp, &Patch::Merge(&patch))
             .await
             .map_err(request_err(format!("annotate Rollout {ns}/{name}")))?;
+        self.wrote(&written);
         Ok(true)
     }
 
@@ -192,6 +222,15 @@ pub fn lenient_status(raw: &Value) -> RolloutStatus {
 #[async_trait]
 impl RolloutStore for RolloutStatusStore {
     async fn load(&self) -> Result<Loaded, AdapterError> {
+        let preloaded = self.preloaded.lock().ok().and_then(|mut p| p.take());
+        if let Some((resource_version, ro)) = preloaded {
+            self.remember(LoadedRollout {
+                resource_version: Some(resource_version),
+                status: Some(ro.status.clone()),
+                rollout: Some(ro.clone()),
+            });
+            return Ok(Loaded::Valid(ro));
+        }
         let (ns, name) = (&self.namespace, &self.name);
         let Some(fresh) = self
             .api()
@@ -248,10 +287,12 @@ impl RolloutStore for RolloutStatusStore {
             ..Default::default()
         };
         let (ns, name) = (&self.namespace, &self.name);
-        self.api()
+        let written = self
+            .api()
             .patch_status(name, &pp, &Patch::Merge(&patch))
             .await
             .map_err(request_err(format!("patch Rollout {ns}/{name} status")))?;
+        self.wrote(&written);
         Ok(true)
     }
 }

@@ -26,7 +26,7 @@ use crate::fleet_brake::BrakeWatch;
 pub use crate::metrics::Metrics;
 use crate::metrics::{Sources, trim_cached_rollout};
 use crate::notify::{Notifier, NotifyConfig, NotifyMetrics};
-use crate::reconciler::{Caches, Error, Reconciler, requeue_after};
+use crate::reconciler::{Caches, Error, Reconciler, SeenRollouts, requeue_after};
 use crate::resources::{AnalysisRun, INSTANCE_ID_LABEL, Rollout};
 
 /// How the controller runs.
@@ -353,39 +353,45 @@ impl RolloutController {
                 ),
             };
         let (rs_reader, rs_writer) = reflector::store();
+        let rs_owners = crate::owner_index::replica_sets();
         let rs_stream = reflector::reflector(
             rs_writer,
-            watcher(
-                replica_sets,
-                watcher::Config::default()
-                    .labels("rollouts-pod-template-hash")
-                    .any_semantic(),
-            )
-            .modify(|o| {
-                // The snapshot needs metadata, spec.replicas, status counts and the ConfigMaps
-                // and Secrets the pods need (kept in memory before the template is dropped).
-                o.managed_fields_mut().clear();
-                crate::adapters::config::keep_needs(o);
-                o.spec.template = None;
-            }),
+            rs_owners.track(
+                watcher(
+                    replica_sets,
+                    watcher::Config::default()
+                        .labels("rollouts-pod-template-hash")
+                        .any_semantic(),
+                )
+                .modify(|o| {
+                    // The snapshot needs metadata, spec.replicas, status counts and the ConfigMaps
+                    // and Secrets the pods need (kept in memory before the template is dropped).
+                    o.managed_fields_mut().clear();
+                    crate::adapters::config::keep_needs(o);
+                    o.spec.template = None;
+                }),
+            ),
         )
         .applied_objects();
         let (ar_reader, ar_writer) = reflector::store();
+        let ar_owners = crate::owner_index::analysis_runs();
         let ar_stream = reflector::reflector(
             ar_writer,
-            watcher(
-                runs,
-                watcher::Config::default().labels("rollout-type").any_semantic(),
-            )
-            .modify(|o| {
-                // The snapshot needs labels, spec.terminate, status.phase and status.message.
-                o.managed_fields_mut().clear();
-                let terminate = o.spec.get("terminate").cloned();
-                o.spec = serde_json::json!({ "terminate": terminate });
-                if let Some(st) = o.status.as_object_mut() {
-                    keep_run_status(st);
-                }
-            }),
+            ar_owners.track(
+                watcher(
+                    runs,
+                    watcher::Config::default().labels("rollout-type").any_semantic(),
+                )
+                .modify(|o| {
+                    // The snapshot needs labels, spec.terminate, status.phase and status.message.
+                    o.managed_fields_mut().clear();
+                    let terminate = o.spec.get("terminate").cloned();
+                    o.spec = serde_json::json!({ "terminate": terminate });
+                    if let Some(st) = o.status.as_object_mut() {
+                        keep_run_status(st);
+                    }
+                }),
+            ),
         )
         .applied_objects();
         let mut reconciler = Reconciler::new(client.clone());
@@ -416,10 +422,14 @@ impl RolloutController {
             config.instance.clone(),
         ));
         let (ro_reader, ro_writer) = reflector::store();
+        let seen_rollouts = SeenRollouts::default();
         reconciler.caches = Caches {
             replica_sets: Some(rs_reader),
+            replica_set_owners: Some(rs_owners),
             analysis_runs: Some(ar_reader),
+            analysis_run_owners: Some(ar_owners),
             rollouts: Some(ro_reader.clone()),
+            seen_rollouts: Some(seen_rollouts.clone()),
         };
         let (group_trigger, group_triggers) = tokio::sync::mpsc::unbounded_channel();
         let ctx = Arc::new(Ctx {
@@ -436,8 +446,10 @@ impl RolloutController {
         let wc = watcher::Config::default()
             .labels(&config.rollout_selector())
             .any_semantic();
-        // The cached Rollout is only a trigger: each reconcile reads the Rollout fresh, so the
-        // cache keeps metadata only (no spec, status, managedFields, and of the annotations only
+        // Each reconcile reads its Rollout from `seen_rollouts` (compact JSON kept before this
+        // trimming; a GET when that copy is older than our last write, see `SeenRollouts`), so
+        // the reflector's cache keeps metadata only (no spec,
+        // status, managedFields, and of the annotations only
         // `rollout.io/group`, which finds a group's members, `rollout.io/dry-run`, which holds
         // the Rollout's AnalysisRuns, and the release and environment annotations of the release
         // outcome series), the outcome row (`metrics::outcomes`), plus the few fields Argo's
@@ -446,7 +458,7 @@ impl RolloutController {
         let metrics_reader = ro_reader.clone();
         let ro_stream = reflector::reflector(
             ro_writer,
-            watcher(rollouts, wc).modify(move |o| {
+            seen_rollouts.track(watcher(rollouts, wc)).modify(move |o| {
                 o.managed_fields_mut().clear();
                 o.annotations_mut().retain(|k, _| {
                     k == rollout_core::rollout::group::GROUP_ANNOTATION

@@ -15,6 +15,7 @@
 //! - [`audit`]: `rollout fleet audit`: entries from the AnalysisRuns and Rollouts, and review marks.
 //! - [`merge_patch`]: merge patches of only the changed fields (status writes).
 //! - [`snapshot`]: the observed snapshot (owned ReplicaSets/AnalysisRuns, Services, workloadRef).
+//! - [`owner_index`]: owner uid → cached ReplicaSets/AnalysisRuns, kept from the watch events.
 //! - [`controller`]: the `kube::runtime` controller: watches, concurrency, backoff, events, metrics.
 //! - [`group`]: grouped rollouts: members from the Rollout cache, per-Rollout group inputs.
 //! - [`events`]: one Kubernetes Event per transition the core reports.
@@ -50,6 +51,7 @@ pub mod metrics;
 pub mod migrate;
 pub mod notify;
 pub mod ops;
+pub mod owner_index;
 pub mod policy;
 pub mod ratelimit;
 pub mod reconciler;

@@ -1,6 +1,7 @@
 //! One Rollout reconcile against the API server: a [`RolloutDriver`] tick (load the Rollout
-//! fresh, observe, [`rollout_core::rollout::reconcile`], carry out the actions, write the status)
-//! over the adapters in [`crate::adapters`], plus the kube-only extras (the weight timeline on
+//! from the watch cache when it is not stale ([`SeenRollouts`]), else with a GET; observe,
+//! [`rollout_core::rollout::reconcile`], carry out the actions, write the status) over the
+//! adapters in [`crate::adapters`], plus the kube-only extras (the weight timeline on
 //! AnalysisRuns, Kubernetes Events).
 //!
 //! [`Reconciler::reconcile`] is usable on its own by operators with their own loop; the
@@ -25,9 +26,13 @@ use tracing::warn;
 use crate::adapters::{KubeRouter, RolloutStatusStore, TickEvents, reason_of, status_code};
 use crate::events::EventPublisher;
 use crate::notify::Notifier;
+use crate::owner_index::OwnerIndex;
 use crate::resources::{AnalysisRun, ConvertError, Rollout};
+pub use seen::SeenRollouts;
 
 pub use rollout_driver::Outcome;
+
+mod seen;
 
 /// Annotation with the time after which an old ReplicaSet is scaled down.
 pub const SCALE_DOWN_DEADLINE_ANNOTATION: &str = "scale-down-deadline";
@@ -129,10 +134,17 @@ pub fn requeue_after(outcome: &Outcome, now: Timestamp) -> Option<Duration> {
 pub struct Caches {
     /// ReplicaSets carrying `rollouts-pod-template-hash`.
     pub replica_sets: Option<Store<ReplicaSet>>,
+    /// `replica_sets` by controller owner uid (`None`: every reconcile scans the whole cache).
+    pub replica_set_owners: Option<OwnerIndex<ReplicaSet>>,
     /// AnalysisRuns.
     pub analysis_runs: Option<Store<AnalysisRun>>,
+    /// `analysis_runs` by owner uid (`None`: every reconcile scans the whole cache).
+    pub analysis_run_owners: Option<OwnerIndex<AnalysisRun>>,
     /// Rollouts (metadata and the `rollout.io/group` annotation only): a group's members.
     pub rollouts: Option<Store<Rollout>>,
+    /// The Rollouts as the watch delivered them, read instead of a GET when not stale
+    /// (`None`: every reconcile GETs its Rollout).
+    pub seen_rollouts: Option<SeenRollouts>,
 }
 
 impl std::fmt::Debug for Caches {
@@ -141,6 +153,7 @@ impl std::fmt::Debug for Caches {
             .field("replica_sets", &self.replica_sets.is_some())
             .field("analysis_runs", &self.analysis_runs.is_some())
             .field("rollouts", &self.rollouts.is_some())
+            .field("seen_rollouts", &self.seen_rollouts.is_some())
             .finish()
     }
 }
@@ -205,7 +218,8 @@ impl Reconciler {
     /// weight timeline of the runs in progress ([`crate::weights`]) and the tick's events.
     ///
     /// `ro` may come from a cache (only its namespace, name and uid are used): the driver reads
-    /// the Rollout again first, so actions are never decided on a stale status.
+    /// the Rollout again first, from [`Caches::seen_rollouts`] when that copy is not older than
+    /// our last write ([`SeenRollouts`]), else with a GET.
     pub async fn reconcile(&self, ro: &Rollout, now: Timestamp) -> Result<Outcome, Error> {
         let ns = ro.namespace().ok_or(Error::MissingMetadata)?;
         let name = ro.metadata.name.clone().ok_or(Error::MissingMetadata)?;
@@ -215,6 +229,30 @@ impl Reconciler {
             &name,
             &self.field_manager,
         ));
+        let seen = self.caches.seen_rollouts.as_ref();
+        if let Some((resource_version, cached)) = seen.and_then(|s| s.get(&ns, &name)) {
+            store.preload(resource_version, cached);
+        }
+        let result = self.tick(ro, &store, now).await;
+        if let Some(seen) = seen {
+            if let Some(written) = store.written_resource_version() {
+                seen.wrote(&ns, &name, &written);
+            }
+            if result.is_err() {
+                // A conflict or a failure: the retry reads the Rollout from the server.
+                seen.forget(&ns, &name);
+            }
+        }
+        result
+    }
+
+    /// The tick and its extras, reading and writing the Rollout through `store`.
+    async fn tick(
+        &self,
+        ro: &Rollout,
+        store: &Arc<RolloutStatusStore>,
+        now: Timestamp,
+    ) -> Result<Outcome, Error> {
         let events = Arc::new(TickEvents::default());
         let cluster = Arc::new(self.clone());
         let io = RolloutIo {
@@ -359,6 +397,41 @@ mod tests {
         .await;
         assert!(!out.unwrap().status_written);
         assert_eq!(seen.len(), 1, "a read only: {seen:#?}");
+    }
+
+    fn ok(name: &str, rv: &str) -> Rollout {
+        serde_json::from_value(json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+            "metadata": {"name": name, "namespace": "ns", "resourceVersion": rv, "uid": "u1"},
+            "spec": {"replicas": 1}, "status": {"currentStepIndex": 1}
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_preloaded_rollout_is_read_without_a_get_and_its_version_is_the_precondition() {
+        use rollout_driver::{Loaded, RolloutStore};
+        let respond = move |method: &str, path: &str, _: &Value| match (method, path) {
+            ("PATCH", p) if p == format!("{RO}/status") => serde_json::to_value(ok("bad", "8")).unwrap(),
+            other => panic!("unexpected request {other:?}: the Rollout is preloaded"),
+        };
+        let (written, seen) = sent(respond, |client| async move {
+            let store = RolloutStatusStore::new(client, "ns", "bad", "test");
+            let cached = Arc::new(ok("bad", "7").to_core().unwrap());
+            store.preload("7".into(), cached);
+            let Ok(Loaded::Valid(ro)) = store.load().await else {
+                panic!("the preloaded Rollout")
+            };
+            let mut after = ro.status.clone();
+            after.current_step_index = Some(2);
+            assert!(store.persist(&ro.status, &after).await.unwrap());
+            store.written_resource_version()
+        })
+        .await;
+        assert_eq!(seen.len(), 1, "no GET: {seen:#?}");
+        assert_eq!(seen[0].body["metadata"], json!({"resourceVersion": "7"}));
+        assert_eq!(seen[0].body["status"], json!({"currentStepIndex": 2}));
+        assert_eq!(written.as_deref(), Some("8"));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The observed snapshot: what the core needs to know about a Rollout's world, read from the
-//! controller's caches (with cache misses for objects the status names filled by GET) or, without
-//! caches, with list calls. These are the listing half of the [`Workloads`] and [`AnalysisRuns`]
-//! adapters ([`crate::adapters::workloads`]); the driver assembles the snapshot.
+//! controller's caches (only the owner's objects, through [`crate::owner_index`], with cache
+//! misses for objects the status names filled by GET) or, without caches, with list calls.
+//! These are the listing half of the [`Workloads`] and [`AnalysisRuns`] adapters
+//! ([`crate::adapters::workloads`]); the driver assembles the snapshot.
 //!
 //! [`Workloads`]: rollout_driver::Workloads
 //! [`AnalysisRuns`]: rollout_driver::AnalysisRuns
@@ -42,12 +43,15 @@ impl Reconciler {
                 .any(|o| o.uid == uid && o.controller == Some(true))
         };
         if let Some(store) = &self.caches.replica_sets {
-            let mut rss: Vec<ReplicaSet> = store
-                .state()
-                .into_iter()
-                .filter(|rs| rs.metadata.namespace.as_deref() == Some(ns) && owned(rs))
-                .map(|rs| (*rs).clone())
-                .collect();
+            let mut rss: Vec<ReplicaSet> = match &self.caches.replica_set_owners {
+                Some(index) => index.owned_in(store, ns, uid),
+                None => store
+                    .state()
+                    .into_iter()
+                    .filter(|rs| rs.metadata.namespace.as_deref() == Some(ns) && owned(rs))
+                    .map(|rs| (*rs).clone())
+                    .collect(),
+            };
             // A ReplicaSet we just created may not be in the cache yet: read the ones the status names.
             let api: Api<ReplicaSet> = Api::namespaced(self.client.clone(), ns);
             for name in referenced {
@@ -83,12 +87,15 @@ impl Reconciler {
     ) -> Result<Vec<AnalysisRun>, Error> {
         let owned = |r: &AnalysisRun| r.owner_references().iter().any(|o| o.uid == uid);
         if let Some(store) = &self.caches.analysis_runs {
-            let mut runs: Vec<AnalysisRun> = store
-                .state()
-                .into_iter()
-                .filter(|r| r.metadata.namespace.as_deref() == Some(ns) && owned(r))
-                .map(|r| (*r).clone())
-                .collect();
+            let mut runs: Vec<AnalysisRun> = match &self.caches.analysis_run_owners {
+                Some(index) => index.owned_in(store, ns, uid),
+                None => store
+                    .state()
+                    .into_iter()
+                    .filter(|r| r.metadata.namespace.as_deref() == Some(ns) && owned(r))
+                    .map(|r| (*r).clone())
+                    .collect(),
+            };
             // A run we just created may not be in the cache yet: read the ones the status names.
             let api: Api<AnalysisRun> = Api::namespaced(self.client.clone(), ns);
             for name in referenced {

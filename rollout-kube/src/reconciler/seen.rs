@@ -1,0 +1,250 @@
+//! [`SeenRollouts`]: the Rollouts as the controller's watch delivered them, read by a reconcile
+//! instead of a GET when they are not older than its last write.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use futures::{Stream, StreamExt};
+use kube::ResourceExt;
+use kube::runtime::watcher;
+use rollout_core::rollout::Rollout as CoreRollout;
+
+use crate::resources::Rollout;
+
+/// The Rollouts as the controller's watch last delivered them (kept as compact JSON without
+/// `managedFields`, ~2 KB each, and decoded when read), so a reconcile reads its Rollout
+/// without a GET (as Argo's informers do). Clones share the cache.
+///
+/// Staleness rule: our own status (and annotation) writes reach the watch some time after the
+/// server answered them, so a reconcile triggered in between would see the status from before
+/// its previous write and could repeat that write's actions (a second ReplicaSet create, a
+/// second step's events). So the server's answer to each write is kept
+/// ([`SeenRollouts::wrote`]) and the cached copy is used only when its `resourceVersion` is
+/// ≥ that one; otherwise, or when either version is not an integer (the API server's are
+/// etcd revisions, but the API calls them opaque), or after a failed reconcile
+/// ([`SeenRollouts::forget`]), the reconcile GETs the Rollout. Other writers' changes (a user's
+/// `promote`) are the informer case: a copy older than them fails the status write's
+/// `resourceVersion` precondition with 409 and the retry reads from the server. A relist
+/// (`Init`..`InitDone`) replaces the whole cache; deleted Rollouts vanish.
+#[derive(Clone, Default)]
+pub struct SeenRollouts {
+    inner: Arc<Mutex<SeenInner>>,
+}
+
+/// Namespace and name.
+type Key = (String, String);
+
+#[derive(Default)]
+struct SeenInner {
+    seen: HashMap<Key, Seen>,
+    /// A relist in progress: the Rollouts listed so far.
+    relist: Option<HashMap<Key, Seen>>,
+    /// The `resourceVersion` of our last write, per Rollout the watch has not caught up with.
+    written: HashMap<Key, u64>,
+}
+
+#[derive(Clone)]
+struct Seen {
+    resource_version: u64,
+    json: Arc<[u8]>,
+}
+
+fn key_of(ro: &Rollout) -> Key {
+    (ro.namespace().unwrap_or_default(), ro.name_any())
+}
+
+/// `ro` as cached, when its `resourceVersion` is an integer (else `None`: GET it). An
+/// unreadable spec is found when read, and read again from the server.
+fn seen_of(ro: &Rollout) -> Option<Seen> {
+    let resource_version = ro.resource_version()?.parse().ok()?;
+    let mut ro = ro.clone();
+    ro.managed_fields_mut().clear();
+    Some(Seen {
+        resource_version,
+        json: serde_json::to_vec(&ro).ok()?.into(),
+    })
+}
+
+impl SeenRollouts {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SeenInner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Applies one watch event of the (untrimmed) Rollout watch.
+    pub fn apply(&self, event: &watcher::Event<Rollout>) {
+        let mut inner = self.lock();
+        match event {
+            watcher::Event::Apply(ro) => {
+                let key = key_of(ro);
+                match seen_of(ro) {
+                    Some(seen) => {
+                        if inner
+                            .written
+                            .get(&key)
+                            .is_some_and(|w| *w <= seen.resource_version)
+                        {
+                            inner.written.remove(&key);
+                        }
+                        inner.seen.insert(key, seen);
+                    }
+                    None => {
+                        inner.seen.remove(&key);
+                    }
+                }
+            }
+            watcher::Event::Delete(ro) => {
+                let key = key_of(ro);
+                inner.seen.remove(&key);
+                inner.written.remove(&key);
+            }
+            watcher::Event::Init => inner.relist = Some(HashMap::new()),
+            watcher::Event::InitApply(ro) => {
+                let relist = inner.relist.get_or_insert_default();
+                match seen_of(ro) {
+                    Some(seen) => relist.insert(key_of(ro), seen),
+                    None => relist.remove(&key_of(ro)),
+                };
+            }
+            watcher::Event::InitDone => {
+                let listed = inner.relist.take().unwrap_or_default();
+                let SeenInner { seen, written, .. } = &mut *inner;
+                written.retain(|k, w| listed.get(k).is_some_and(|s| s.resource_version < *w));
+                *seen = listed;
+            }
+        }
+    }
+
+    /// `stream` (the Rollout watcher's, before any trimming) with every event applied first.
+    pub fn track<S>(&self, stream: S) -> impl Stream<Item = watcher::Result<watcher::Event<Rollout>>> + use<S>
+    where
+        S: Stream<Item = watcher::Result<watcher::Event<Rollout>>>,
+    {
+        let seen = self.clone();
+        stream.inspect(move |event| {
+            if let Ok(event) = event {
+                seen.apply(event);
+            }
+        })
+    }
+
+    /// The cached Rollout `ns/name` and its `resourceVersion`, unless it is older than our
+    /// last write to it (see the type's doc), absent, or unreadable.
+    pub fn get(&self, ns: &str, name: &str) -> Option<(String, Arc<CoreRollout>)> {
+        let seen = {
+            let inner = self.lock();
+            let key = (ns.to_string(), name.to_string());
+            let seen = inner.seen.get(&key)?;
+            if inner
+                .written
+                .get(&key)
+                .is_some_and(|w| seen.resource_version < *w)
+            {
+                return None;
+            }
+            seen.clone()
+        };
+        let ro: Rollout = serde_json::from_slice(&seen.json).ok()?;
+        Some((seen.resource_version.to_string(), Arc::new(ro.to_core().ok()?)))
+    }
+
+    /// Records that the server answered a write to `ns/name` with `resource_version` (one that
+    /// is not an integer keeps every read of it a GET until the Rollout is deleted or relisted).
+    pub fn wrote(&self, ns: &str, name: &str, resource_version: &str) {
+        let mut inner = self.lock();
+        let key = (ns.to_string(), name.to_string());
+        let rv = resource_version.parse().unwrap_or(u64::MAX);
+        if inner.seen.get(&key).is_some_and(|s| s.resource_version >= rv) {
+            return;
+        }
+        let w = inner.written.entry(key).or_insert(rv);
+        *w = (*w).max(rv);
+    }
+
+    /// Drops the cached copy of `ns/name` until the next watch event for it (the next read GETs).
+    pub fn forget(&self, ns: &str, name: &str) {
+        self.lock().seen.remove(&(ns.to_string(), name.to_string()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::runtime::watcher::Event;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn cached(name: &str, rv: &str, spec: Value) -> Rollout {
+        serde_json::from_value(json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+            "metadata": {"name": name, "namespace": "ns", "resourceVersion": rv, "uid": "u1"},
+            "spec": spec, "status": {"currentStepIndex": 1}
+        }))
+        .unwrap()
+    }
+
+    fn ok(name: &str, rv: &str) -> Rollout {
+        cached(name, rv, json!({"replicas": 1}))
+    }
+
+    fn rv_of(seen: &SeenRollouts, name: &str) -> Option<String> {
+        seen.get("ns", name).map(|(rv, _)| rv)
+    }
+
+    #[test]
+    fn a_cached_rollout_older_than_our_last_write_is_not_read() {
+        let seen = SeenRollouts::default();
+        seen.apply(&Event::Apply(ok("a", "10")));
+        let (rv, ro) = seen.get("ns", "a").unwrap();
+        assert_eq!((rv.as_str(), ro.status.current_step_index), ("10", Some(1)));
+        // We wrote the status (server answered 12): the copy at 10 is stale until the watch
+        // delivers 12 or later.
+        seen.wrote("ns", "a", "12");
+        assert_eq!(rv_of(&seen, "a"), None);
+        seen.apply(&Event::Apply(ok("a", "11")));
+        assert_eq!(rv_of(&seen, "a"), None, "another writer's version before ours");
+        seen.apply(&Event::Apply(ok("a", "12")));
+        assert_eq!(rv_of(&seen, "a").as_deref(), Some("12"));
+        assert!(seen.lock().written.is_empty(), "caught up: nothing kept");
+        // A write the watch already delivered keeps nothing either.
+        seen.wrote("ns", "a", "12");
+        assert!(seen.lock().written.is_empty());
+        // A version that is not an integer: GET from then on.
+        seen.wrote("ns", "a", "opaque");
+        assert_eq!(rv_of(&seen, "a"), None);
+        seen.apply(&Event::Apply(ok("a", "99")));
+        assert_eq!(rv_of(&seen, "a"), None);
+    }
+
+    #[test]
+    fn unreadable_forgotten_deleted_and_relisted_rollouts_are_read_from_the_server() {
+        let seen = SeenRollouts::default();
+        seen.apply(&Event::Apply(ok("a", "1")));
+        seen.apply(&Event::Apply(cached("a", "2", json!({"replicas": "two"}))));
+        assert_eq!(rv_of(&seen, "a"), None, "an unreadable spec: the GET reports it");
+        seen.apply(&Event::Apply(ok("a", "3")));
+        seen.forget("ns", "a");
+        assert_eq!(rv_of(&seen, "a"), None, "after a failed reconcile");
+        seen.apply(&Event::Apply(ok("a", "4")));
+        seen.apply(&Event::Apply(ok("b", "5")));
+        seen.apply(&Event::Delete(ok("a", "4")));
+        assert_eq!(rv_of(&seen, "a"), None);
+        // Relist: `b` was deleted while the watch was down, `c` created; our write to `c` at 9
+        // is newer than the listed 8; `d` is listed twice, the second time unreadable.
+        seen.wrote("ns", "c", "9");
+        seen.apply(&Event::Init);
+        seen.apply(&Event::InitApply(ok("c", "8")));
+        seen.apply(&Event::InitApply(ok("d", "6")));
+        seen.apply(&Event::InitApply(cached("d", "7", json!({"replicas": "two"}))));
+        assert_eq!(
+            rv_of(&seen, "b").as_deref(),
+            Some("5"),
+            "old contents until InitDone"
+        );
+        seen.apply(&Event::InitDone);
+        assert_eq!(rv_of(&seen, "b"), None);
+        assert_eq!(rv_of(&seen, "d"), None);
+        assert_eq!(rv_of(&seen, "c"), None, "older than our write");
+        seen.apply(&Event::Apply(ok("c", "9")));
+        assert_eq!(rv_of(&seen, "c").as_deref(), Some("9"));
+    }
+}
