@@ -97,7 +97,8 @@ macro_rules! argo_kind {
                 }
             }
 
-            fn as_json(&self) -> Value {
+            /// The object as the core's types read it (`status` `{}` when absent).
+            pub(crate) fn as_json(&self) -> Value {
                 json!({
                     "apiVersion": format!("{GROUP}/{VERSION}"),
                     "kind": $kind,

@@ -168,8 +168,25 @@ impl TestEnv {
         }
     }
 
-    /// Starts etcd, kube-apiserver and (per `opts`) kube-controller-manager from `bin`.
+    /// Starts etcd, kube-apiserver and (per `opts`) kube-controller-manager from `bin`. A port
+    /// found free can be taken before a server binds it (by any process's outgoing connection,
+    /// the servers' own included): a server that exits with `address already in use` is started
+    /// again on new ports, up to three times in all.
     pub async fn start(bin: &Path, opts: TestEnvOptions) -> Result<TestEnv, TestEnvError> {
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(bin, opts.clone()).await {
+                Err(TestEnvError::Exited { log, .. })
+                    if attempt < 3 && log.contains("address already in use") =>
+                {
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn start_once(bin: &Path, opts: TestEnvOptions) -> Result<TestEnv, TestEnvError> {
         static SEQ: AtomicU32 = AtomicU32::new(0);
         let binary = |name: &str| {
             let path = bin.join(name);

@@ -8,11 +8,13 @@ use futures::{Stream, StreamExt};
 use kube::ResourceExt;
 use kube::runtime::watcher;
 use rollout_core::rollout::Rollout as CoreRollout;
+use serde_json::Value;
 
 use crate::resources::Rollout;
 
-/// The Rollouts as the controller's watch last delivered them (kept as compact JSON without
-/// `managedFields`, ~2 KB each, and decoded when read), so a reconcile reads its Rollout
+/// The Rollouts as the controller's watch last delivered them (kept as compact JSON in the
+/// core's shape without `managedFields`, ~2 KB each, and decoded straight into the core's
+/// [`CoreRollout`] when read), so a reconcile reads its Rollout
 /// without a GET (as Argo's informers do). Clones share the cache.
 ///
 /// Staleness rule: our own status (and annotation) writes reach the watch some time after the
@@ -53,15 +55,18 @@ fn key_of(ro: &Rollout) -> Key {
     (ro.namespace().unwrap_or_default(), ro.name_any())
 }
 
-/// `ro` as cached, when its `resourceVersion` is an integer (else `None`: GET it). An
-/// unreadable spec is found when read, and read again from the server.
+/// `ro` as cached, when its `resourceVersion` is an integer (else `None`: GET it): the JSON the
+/// core's [`CoreRollout`] reads, without `managedFields`, so a read is one parse. An unreadable
+/// spec is found when read, and read again from the server.
 fn seen_of(ro: &Rollout) -> Option<Seen> {
     let resource_version = ro.resource_version()?.parse().ok()?;
-    let mut ro = ro.clone();
-    ro.managed_fields_mut().clear();
+    let mut json = ro.as_json();
+    if let Some(meta) = json.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("managedFields");
+    }
     Some(Seen {
         resource_version,
-        json: serde_json::to_vec(&ro).ok()?.into(),
+        json: serde_json::to_vec(&json).ok()?.into(),
     })
 }
 
@@ -143,8 +148,8 @@ impl SeenRollouts {
             }
             seen.clone()
         };
-        let ro: Rollout = serde_json::from_slice(&seen.json).ok()?;
-        Some((seen.resource_version.to_string(), Arc::new(ro.to_core().ok()?)))
+        let ro: CoreRollout = serde_json::from_slice(&seen.json).ok()?;
+        Some((seen.resource_version.to_string(), Arc::new(ro)))
     }
 
     /// Records that the server answered a write to `ns/name` with `resource_version` (one that
@@ -188,6 +193,46 @@ mod tests {
 
     fn rv_of(seen: &SeenRollouts, name: &str) -> Option<String> {
         seen.get("ns", name).map(|(rv, _)| rv)
+    }
+
+    #[test]
+    fn a_cached_read_equals_the_conversion_of_the_watched_object() {
+        let full = |status: Value| -> Rollout {
+            serde_json::from_value(json!({
+                "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+                "metadata": {"name": "a", "namespace": "ns", "resourceVersion": "7", "uid": "u1",
+                             "generation": 4, "labels": {"app": "a"},
+                             "annotations": {"rollout.argoproj.io/revision": "3"}},
+                "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "a"}},
+                         "template": {"metadata": {"labels": {"app": "a"}},
+                                      "spec": {"containers": [{"name": "c", "image": "i:2"}]}},
+                         "strategy": {"canary": {"steps": [{"setWeight": 20}, {"pause": {"duration": "1m"}}]}},
+                         "futureField": {"kept": true}},
+                "status": status
+            }))
+            .unwrap()
+        };
+        let with_status = full(
+            json!({"currentStepIndex": 1, "phase": "Paused", "pauseConditions":
+            [{"reason": "CanaryPauseStep", "startTime": "2026-12-02T10:00:00Z"}],
+            "conditions": [{"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable",
+                            "message": "m", "lastUpdateTime": "2026-12-02T10:00:00Z",
+                            "lastTransitionTime": "2026-12-02T10:00:00Z"}]}),
+        );
+        for ro in [with_status, full(Value::Null)] {
+            let seen = SeenRollouts::default();
+            seen.apply(&Event::Apply(ro.clone()));
+            let (rv, cached) = seen.get("ns", "a").unwrap();
+            assert_eq!(rv, "7");
+            assert_eq!(*cached, ro.to_core().unwrap());
+        }
+        // managedFields are not kept (the core keeps unknown metadata in `extra`).
+        let mut managed = ok("m", "3");
+        managed.metadata.managed_fields = Some(vec![Default::default()]);
+        let seen = SeenRollouts::default();
+        seen.apply(&Event::Apply(managed));
+        let (_, cached) = seen.get("ns", "m").unwrap();
+        assert!(!cached.metadata.extra.contains_key("managedFields"));
     }
 
     #[test]

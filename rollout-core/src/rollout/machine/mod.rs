@@ -14,6 +14,7 @@ mod config;
 mod fleet_hold;
 mod group;
 pub mod history;
+mod pause;
 mod prepared;
 mod report;
 mod restart;
@@ -33,7 +34,7 @@ use super::decision::{Action, Decision, Event, EventType};
 use super::hash::{self, POD_TEMPLATE_HASH_LABEL};
 use super::observed::{Inputs, Observed, ObservedReplicaSet};
 use super::spec::Rollout;
-use super::status::{ConditionStatus, ConditionType, PauseCondition, PauseReason, RolloutStatus};
+use super::status::{ConditionStatus, ConditionType, PauseReason, RolloutStatus};
 use super::why::{self, Why};
 use crate::common::Timestamp;
 
@@ -317,58 +318,6 @@ impl<'a> Ctx<'a> {
         };
     }
 
-    /// Upstream `checkPausedConditions`; returns true when it patched conditions (stop).
-    fn check_paused_conditions(&mut self) -> bool {
-        let prog = self.prev.condition(ConditionType::Progressing);
-        let prog_paused = prog.is_some_and(|c| c.reason == conditions::REASON_PAUSED);
-        let abort_cond = prog.is_some_and(|c| c.reason == conditions::REASON_ABORTED);
-        let paused = !self.prev.pause_conditions.is_empty() || self.ro.spec.paused;
-        let now = self.now;
-        let mut changed = false;
-        if paused != prog_paused && !abort_cond {
-            let (reason, msg) = if paused {
-                (conditions::REASON_PAUSED, conditions::MSG_PAUSED)
-            } else {
-                (conditions::REASON_RESUMED, conditions::MSG_RESUMED)
-            };
-            changed |= self.st.set_condition(
-                ConditionType::Progressing,
-                ConditionStatus::Unknown,
-                reason,
-                msg.into(),
-                now,
-            );
-        }
-        if !self.prev.abort && abort_cond && self.inputs.force_abort.is_none() {
-            changed |= self.st.set_condition(
-                ConditionType::Progressing,
-                ConditionStatus::Unknown,
-                conditions::REASON_RETRY,
-                conditions::MSG_RETRY.into(),
-                now,
-            );
-        }
-        let paused_true = self
-            .prev
-            .condition(ConditionType::Paused)
-            .is_some_and(|c| c.status == ConditionStatus::True);
-        if paused != paused_true && !abort_cond {
-            let s = if paused {
-                ConditionStatus::True
-            } else {
-                ConditionStatus::False
-            };
-            changed |= self.st.set_condition(
-                ConditionType::Paused,
-                s,
-                conditions::REASON_PAUSED,
-                conditions::MSG_PAUSED.into(),
-                now,
-            );
-        }
-        changed
-    }
-
     fn finish(mut self, out: &mut Decision) {
         if self.evicted {
             // Pods were evicted: no status patch, so the next pass sees honest availability.
@@ -419,57 +368,6 @@ impl<'a> Ctx<'a> {
             actions: self.actions,
             next_wake: self.next_wake,
         };
-    }
-
-    /// Upstream `CalculatePauseStatus` (+ `abortedAt`).
-    fn calculate_pause_status(&mut self) {
-        let aborted = self.is_aborted();
-        self.st.abort = aborted;
-        self.st.aborted_at = if aborted {
-            self.prev.aborted_at.or(Some(self.now))
-        } else {
-            None
-        };
-        let mut controller_pause = self.prev.controller_pause;
-        let unchanged = !aborted
-            && !self.clear_pause
-            && self.remove_pause.is_empty()
-            && self
-                .add_pause
-                .iter()
-                .all(|r| self.prev.pause_conditions.iter().any(|c| c.reason == *r));
-        if unchanged && self.st.pause_conditions == self.prev.pause_conditions {
-            // Nothing added or removed: keep the copy of the persisted conditions.
-            if self.st.pause_conditions.is_empty() {
-                controller_pause = false;
-            }
-            self.st.controller_pause = controller_pause;
-            return;
-        }
-        let mut conds: Vec<PauseCondition> = Vec::new();
-        if !aborted && !self.clear_pause {
-            for c in &self.prev.pause_conditions {
-                if !self.remove_pause.contains(&c.reason) {
-                    conds.push(c.clone());
-                }
-            }
-            for r in &self.add_pause {
-                let exists = self.prev.pause_conditions.iter().any(|c| c.reason == *r)
-                    || conds.iter().any(|c| c.reason == *r);
-                if !exists {
-                    conds.push(PauseCondition {
-                        reason: *r,
-                        start_time: self.now,
-                    });
-                    controller_pause = true;
-                }
-            }
-        }
-        if conds.is_empty() {
-            controller_pause = false;
-        }
-        self.st.pause_conditions = conds;
-        self.st.controller_pause = controller_pause;
     }
 
     pub fn is_aborted(&self) -> bool {
