@@ -9,16 +9,22 @@
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Pod, Service};
-use kube::ResourceExt;
+use std::fmt::Debug;
+
+use k8s_openapi::NamespaceResourceScope;
 use kube::api::{Api, ListParams};
+use kube::runtime::reflector::Store;
+use kube::{Resource, ResourceExt};
 use rollout_core::common::Timestamp;
 use rollout_core::rollout::hash::POD_TEMPLATE_HASH_LABEL;
 use rollout_core::rollout::{
     self as core, AnalysisRunKind, ObservedAnalysisRun, ObservedPod, ObservedReplicaSet, ObservedService,
     ObservedWorkload, REVISION_ANNOTATION,
 };
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use crate::owner_index::OwnerIndex;
 use crate::reconciler::{Error, Reconciler, SCALE_DOWN_DEADLINE_ANNOTATION, kube_err};
 use crate::resources::AnalysisRun;
 
@@ -31,94 +37,91 @@ fn parse_ts(s: &str) -> Option<Timestamp> {
 }
 
 impl Reconciler {
+    /// The objects of kind `K` in `ns` that `owned` accepts: from `cache` (through its owner index
+    /// when kept), with the `referenced` names missing from it read from the server (an object
+    /// we just created may not be in the cache yet); without a cache, listed by `label`.
+    async fn owned_objects<K>(
+        &self,
+        cache: Option<(&Store<K>, Option<&OwnerIndex<K>>)>,
+        ns: &str,
+        uid: &str,
+        referenced: &[String],
+        label: &str,
+        owned: impl Fn(&K) -> bool,
+    ) -> Result<Vec<K>, Error>
+    where
+        K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
+    {
+        let api: Api<K> = Api::namespaced(self.client.clone(), ns);
+        let kind = K::kind(&());
+        let Some((store, index)) = cache else {
+            let list = api
+                .list(&ListParams::default().labels(label))
+                .await
+                .map_err(kube_err(format!("list {kind}s in {ns}")))?;
+            return Ok(list.items.into_iter().filter(|o| owned(o)).collect());
+        };
+        let mut objs: Vec<K> = match index {
+            Some(index) => index.owned_in(store, ns, uid),
+            None => store
+                .state()
+                .into_iter()
+                .filter(|o| o.meta().namespace.as_deref() == Some(ns) && owned(o))
+                .map(|o| (*o).clone())
+                .collect(),
+        };
+        for name in referenced {
+            if !objs
+                .iter()
+                .any(|o| o.meta().name.as_deref() == Some(name.as_str()))
+                && let Some(o) = api
+                    .get_opt(name)
+                    .await
+                    .map_err(kube_err(format!("get {kind} {ns}/{name}")))?
+                && owned(&o)
+            {
+                objs.push(o);
+            }
+        }
+        Ok(objs)
+    }
+
+    /// The ReplicaSets the Rollout `uid` controls (see [`Self::owned_objects`]).
     async fn replica_sets(
         &self,
         ns: &str,
         uid: &str,
         referenced: &[String],
     ) -> Result<Vec<ReplicaSet>, Error> {
-        let owned = |rs: &ReplicaSet| {
+        let caches = &self.caches;
+        let cache = caches
+            .replica_sets
+            .as_ref()
+            .map(|store| (store, caches.replica_set_owners.as_ref()));
+        self.owned_objects(cache, ns, uid, referenced, POD_TEMPLATE_HASH_LABEL, |rs| {
             rs.owner_references()
                 .iter()
                 .any(|o| o.uid == uid && o.controller == Some(true))
-        };
-        if let Some(store) = &self.caches.replica_sets {
-            let mut rss: Vec<ReplicaSet> = match &self.caches.replica_set_owners {
-                Some(index) => index.owned_in(store, ns, uid),
-                None => store
-                    .state()
-                    .into_iter()
-                    .filter(|rs| rs.metadata.namespace.as_deref() == Some(ns) && owned(rs))
-                    .map(|rs| (*rs).clone())
-                    .collect(),
-            };
-            // A ReplicaSet we just created may not be in the cache yet: read the ones the status names.
-            let api: Api<ReplicaSet> = Api::namespaced(self.client.clone(), ns);
-            for name in referenced {
-                if !rss
-                    .iter()
-                    .any(|r| r.metadata.name.as_deref() == Some(name.as_str()))
-                    && let Some(rs) = api
-                        .get_opt(name)
-                        .await
-                        .map_err(kube_err(format!("get ReplicaSet {ns}/{name}")))?
-                    && owned(&rs)
-                {
-                    rss.push(rs);
-                }
-            }
-            return Ok(rss);
-        }
-        let api: Api<ReplicaSet> = Api::namespaced(self.client.clone(), ns);
-        let list = api
-            .list(&ListParams::default().labels(POD_TEMPLATE_HASH_LABEL))
-            .await
-            .map_err(kube_err(format!("list ReplicaSets in {ns}")))?;
-        Ok(list.items.into_iter().filter(owned).collect())
+        })
+        .await
     }
 
-    /// The AnalysisRuns the Rollout `uid` owns (from the cache, with the `referenced` ones read when
-    /// missing from it, or listed).
+    /// The AnalysisRuns the Rollout `uid` owns (see [`Self::owned_objects`]).
     pub(crate) async fn analysis_runs(
         &self,
         ns: &str,
         uid: &str,
         referenced: &[String],
     ) -> Result<Vec<AnalysisRun>, Error> {
-        let owned = |r: &AnalysisRun| r.owner_references().iter().any(|o| o.uid == uid);
-        if let Some(store) = &self.caches.analysis_runs {
-            let mut runs: Vec<AnalysisRun> = match &self.caches.analysis_run_owners {
-                Some(index) => index.owned_in(store, ns, uid),
-                None => store
-                    .state()
-                    .into_iter()
-                    .filter(|r| r.metadata.namespace.as_deref() == Some(ns) && owned(r))
-                    .map(|r| (*r).clone())
-                    .collect(),
-            };
-            // A run we just created may not be in the cache yet: read the ones the status names.
-            let api: Api<AnalysisRun> = Api::namespaced(self.client.clone(), ns);
-            for name in referenced {
-                if !runs
-                    .iter()
-                    .any(|r| r.metadata.name.as_deref() == Some(name.as_str()))
-                    && let Some(r) = api
-                        .get_opt(name)
-                        .await
-                        .map_err(kube_err(format!("get AnalysisRun {ns}/{name}")))?
-                    && owned(&r)
-                {
-                    runs.push(r);
-                }
-            }
-            return Ok(runs);
-        }
-        let api: Api<AnalysisRun> = Api::namespaced(self.client.clone(), ns);
-        let list = api
-            .list(&ListParams::default().labels("rollout-type"))
-            .await
-            .map_err(kube_err(format!("list AnalysisRuns in {ns}")))?;
-        Ok(list.items.into_iter().filter(owned).collect())
+        let caches = &self.caches;
+        let cache = caches
+            .analysis_runs
+            .as_ref()
+            .map(|store| (store, caches.analysis_run_owners.as_ref()));
+        self.owned_objects(cache, ns, uid, referenced, "rollout-type", |r| {
+            r.owner_references().iter().any(|o| o.uid == uid)
+        })
+        .await
     }
 
     /// The core Rollout's namespace and uid.
