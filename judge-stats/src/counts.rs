@@ -179,11 +179,23 @@ pub fn pair_windows(
     let mut rest = (0.0, 0.0, 0.0, 0.0, i64::MIN);
     let stable_new: Vec<&RatioPoint> = stable.iter().filter(fresh).collect();
     let mut used = vec![false; stable_new.len()];
+    // The stable points by time (then position): each canary point takes the first unused stable
+    // point of its time, found by binary search instead of a scan of every point.
+    let mut by_time: Vec<(i64, usize)> = stable_new
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.time_ms, i))
+        .collect();
+    by_time.sort_unstable();
     for c in canary.iter().filter(fresh) {
-        let hit = stable_new
+        let from = by_time.partition_point(|(t, _)| *t < c.time_ms);
+        let hit = by_time
+            .get(from..)
+            .unwrap_or(&[])
             .iter()
-            .enumerate()
-            .find(|(i, s)| s.time_ms == c.time_ms && !used.get(*i).copied().unwrap_or(true));
+            .take_while(|(t, _)| *t == c.time_ms)
+            .find(|(_, i)| !used.get(*i).copied().unwrap_or(true))
+            .and_then(|(_, i)| stable_new.get(*i).map(|s| (*i, s)));
         if let Some((i, s)) = hit {
             if let Some(u) = used.get_mut(i) {
                 *u = true;

@@ -10,7 +10,9 @@
 //! sets of ratios. With `x = ln r`, `v_j` the log-odds of `s_j` and `n_j = e_Aj + e_Bj` it is
 //! `ℓ(x) = A·x + B − Σ_j n_j·softplus(x + v_j)` with `A = Σ e_Bj` and `B = Σ e_Bj·v_j`, so the
 //! state keeps `A`, `B` and the softplus sum as sufficient statistics ([`crate::softplus`]: no
-//! logarithm per window and ratio) and each evaluation materialises `ℓ` at the 343 ratios once:
+//! logarithm per window and ratio). Each evaluation materialises `ℓ` at the 102 ratios of the two
+//! tests once and reads the 241 of the grid only where the confidence-sequence scan needs them
+//! (`interval.rs`: 46 of them on the shipped judges' 50-window inputs):
 //! - `fail`: `r_f·ρ_k`, ρ_k log-spaced in [1.05, max_ratio]; the mixture
 //!   `M = mean_k exp(ℓ(r_f ρ_k) − ℓ(r_f))` is a nonnegative supermartingale under `r ≤ r_f`
 //!   (θ is increasing in r), so `P(sup_n M_n ≥ 1/α) ≤ α` (Ville).
@@ -29,9 +31,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::dispersion::{Dispersion, WindowCounts};
-use crate::softplus::SoftplusSum;
+use crate::softplus::{Prepared, SoftplusSum};
 use crate::special::log_sum_exp;
 
+mod interval;
 mod projection;
 pub use projection::{Projected, Projection};
 
@@ -68,7 +71,7 @@ pub struct RateRatioProcess {
     weighted_log_odds: f64,
     /// `Σ_j w_j·n_j·softplus(x + v_j)` as sufficient statistics.
     softplus: SoftplusSum,
-    /// `ℓ` at [`RateRatioProcess::log_ratios`], materialised after each fold (not serialized).
+    /// `ℓ` at the tests' ratios and `G` prepared for the grid, after each fold (not serialized).
     #[serde(skip)]
     ll: Materialised,
     /// Largest log e-value of the fail test so far.
@@ -83,10 +86,19 @@ pub struct RateRatioProcess {
     pub dispersion: Option<Dispersion>,
 }
 
-/// The log-likelihoods at the kept ratios, a cache derived from the sufficient statistics: equal
-/// to any other (it is not part of the state's identity) and empty after deserialization.
+/// A cache derived from the sufficient statistics after each fold: `ℓ` at the fail and pass
+/// tests' ratios, and `G` prepared for the confidence-sequence grid, whose points are read only
+/// where the scan needs them. Equal to any other (it is not part of the state's identity) and
+/// empty after deserialization.
 #[derive(Debug, Clone, Default)]
-struct Materialised(Vec<f64>);
+struct Materialised {
+    /// `ℓ` at the first [`GRID_START`] kept ratios.
+    tests: Vec<f64>,
+    /// `G` prepared for all [`KEPT_RATIOS`] points.
+    softplus: Prepared,
+    /// The log e-values of the fail and pass tests from `tests`.
+    log_e: Option<(f64, f64)>,
+}
 
 impl PartialEq for Materialised {
     fn eq(&self, _: &Self) -> bool {
@@ -142,7 +154,11 @@ impl RateRatioProcess {
             weighted_canary_events: 0.0,
             weighted_log_odds: 0.0,
             softplus: SoftplusSum::default(),
-            ll: Materialised(vec![0.0; KEPT_RATIOS]),
+            ll: Materialised {
+                tests: vec![0.0; GRID_START],
+                softplus: Prepared::default(),
+                log_e: None,
+            },
             max_log_e_fail: 0.0,
             max_log_e_pass: 0.0,
             cs: None,
@@ -215,27 +231,59 @@ impl RateRatioProcess {
                 d.record(counts);
             }
         }
-        self.ll = Materialised(self.materialise(&points));
+        let softplus = self.softplus.prepare(KEPT_RATIOS);
+        let tests = points.get(..GRID_START).unwrap_or(&[]);
+        let tests = self.materialise(&softplus, tests);
+        let log_e = Some(Self::log_e_values(&tests));
+        self.ll = Materialised {
+            tests,
+            softplus,
+            log_e,
+        };
     }
 
-    /// `ℓ(x) = A·x + B − G(x)` at `points` from the sufficient statistics.
-    fn materialise(&self, points: &[f64]) -> Vec<f64> {
-        let (a, b) = (self.weighted_canary_events, self.weighted_log_odds);
-        self.softplus
-            .eval(points)
+    /// `ℓ(x) = A·x + B − G(x)` at the first `points` of the kept ratios' logarithms.
+    fn materialise(&self, softplus: &Prepared, points: &[f64]) -> Vec<f64> {
+        points
             .iter()
-            .zip(points)
-            .map(|(g, x)| a * x + b - g)
+            .enumerate()
+            .map(|(i, x)| self.log_likelihood(softplus, i, *x))
             .collect()
     }
 
-    /// The log-likelihoods at the kept ratios ([`ratios`](Self::ratios)); computed afresh when
-    /// the cache is empty (a deserialized state before its first fold).
-    pub fn log_likelihoods(&self) -> std::borrow::Cow<'_, [f64]> {
-        if self.ll.0.len() == KEPT_RATIOS {
-            std::borrow::Cow::Borrowed(&self.ll.0)
+    /// `ℓ(x) = A·x + B − G(x)` at `x`, the kept ratio with index `index`.
+    fn log_likelihood(&self, softplus: &Prepared, index: usize, x: f64) -> f64 {
+        let (a, b) = (self.weighted_canary_events, self.weighted_log_odds);
+        a * x + b - softplus.at(index, x)
+    }
+
+    /// Whether the cache holds this state's fold (not a deserialized state before its first).
+    fn is_materialised(&self) -> bool {
+        self.ll.tests.len() == GRID_START
+    }
+
+    /// `G` prepared for the kept ratios.
+    fn prepared(&self) -> std::borrow::Cow<'_, Prepared> {
+        if self.is_materialised() {
+            std::borrow::Cow::Borrowed(&self.ll.softplus)
         } else {
-            std::borrow::Cow::Owned(self.materialise(&self.log_ratios()))
+            std::borrow::Cow::Owned(self.softplus.prepare(KEPT_RATIOS))
+        }
+    }
+
+    /// The log-likelihoods at all the kept ratios ([`ratios`](Self::ratios)).
+    pub fn log_likelihoods(&self) -> std::borrow::Cow<'_, [f64]> {
+        std::borrow::Cow::Owned(self.materialise(&self.prepared(), &self.log_ratios()))
+    }
+
+    /// The log-likelihoods at the fail and pass tests' ratios (the first [`GRID_START`]).
+    fn test_log_likelihoods(&self) -> std::borrow::Cow<'_, [f64]> {
+        if self.is_materialised() {
+            std::borrow::Cow::Borrowed(&self.ll.tests)
+        } else {
+            let points = self.log_ratios();
+            let tests = points.get(..GRID_START).unwrap_or(&[]);
+            std::borrow::Cow::Owned(self.materialise(&self.prepared(), tests))
         }
     }
 
@@ -325,14 +373,30 @@ impl RateRatioProcess {
         log_sum_exp(&terms) - (terms.len() as f64).ln()
     }
 
+    /// The log e-values of the fail and pass tests from the log-likelihoods at their ratios.
+    fn log_e_values(tests: &[f64]) -> (f64, f64) {
+        (
+            Self::log_mixture(tests.get(..PASS_START).unwrap_or(&[])),
+            Self::log_mixture(tests.get(PASS_START..GRID_START).unwrap_or(&[])),
+        )
+    }
+
+    /// The log e-values of the fail and pass tests now (kept from the latest fold).
+    fn log_e(&self) -> (f64, f64) {
+        match self.ll.log_e {
+            Some(values) if self.is_materialised() => values,
+            _ => Self::log_e_values(&self.test_log_likelihoods()),
+        }
+    }
+
     /// Log e-value of the fail test now (evidence that `r > fail_ratio`).
     pub fn log_e_fail(&self) -> f64 {
-        Self::log_mixture(self.log_likelihoods().get(..PASS_START).unwrap_or(&[]))
+        self.log_e().0
     }
 
     /// Log e-value of the pass test now (evidence that `r < pass_ratio`).
     pub fn log_e_pass(&self) -> f64 {
-        Self::log_mixture(self.log_likelihoods().get(PASS_START..GRID_START).unwrap_or(&[]))
+        self.log_e().1
     }
 
     /// A projection of the fail and pass tests after more windows with canary share `share`, their
@@ -340,16 +404,18 @@ impl RateRatioProcess {
     /// [`Projection::evaluate`]).
     pub fn projection(&self, share: f64, weight: f64) -> Projection<'_> {
         let (rf, rp, mr) = (self.fail_ratio, self.pass_ratio, self.max_ratio);
+        let (ln_share, ln_rest) = (share.ln(), (1.0 - share).ln());
         let logs = |r: f64| {
             let l = (r * share + 1.0 - share).ln();
-            (r.ln() + share.ln() - l, (1.0 - share).ln() - l)
+            (r.ln() + ln_share - l, ln_rest - l)
         };
+        let rho: Vec<f64> = (0..MIXTURE_POINTS).map(|k| mixture_rho(k, mr)).collect();
         let fail = std::iter::once(rf)
-            .chain((0..MIXTURE_POINTS).map(|k| rf * mixture_rho(k, mr)))
+            .chain(rho.iter().map(|r| rf * r))
             .map(logs)
             .collect();
         let pass = std::iter::once(rp)
-            .chain((0..MIXTURE_POINTS).map(|k| rp / mixture_rho(k, mr)))
+            .chain(rho.iter().map(|r| rp / r))
             .map(logs)
             .collect();
         Projection {
@@ -377,86 +443,6 @@ impl RateRatioProcess {
                 _ => Interval { lo, hi },
             });
         }
-    }
-
-    /// Two-sided mixture e-value of the point null `r = grid_ratio(i)`.
-    fn grid_terms(&self, ll_grid: &[f64], i: usize) -> Vec<f64> {
-        let h = (GRID_LN_MAX - GRID_LN_MIN) / (GRID_POINTS - 1) as f64;
-        let span = ((self.max_ratio.ln() / h).ceil() as usize).max(1);
-        let base = ll_grid.get(i).copied().unwrap_or(0.0);
-        let mut terms = Vec::with_capacity(span);
-        // Every second offset on each side (about 2·span/2 components), fixed before seeing data.
-        for off in (1..=span).step_by(2) {
-            terms.push(
-                i.checked_sub(off)
-                    .and_then(|j| ll_grid.get(j))
-                    .map_or(0.0, |l| l - base),
-            );
-            terms.push(ll_grid.get(i + off).map_or(0.0, |l| l - base));
-        }
-        terms
-    }
-
-    /// Whether grid point `i` is inside the confidence sequence: its mixture log e-value
-    /// `ln mean exp(terms)` is below `thr`. That value lies between `max − ln n` and `max` (`n`
-    /// terms), so the exponentials are needed only when `thr` falls in that band (margins for
-    /// rounding).
-    fn grid_inside(&self, ll_grid: &[f64], i: usize, thr: f64) -> bool {
-        let terms = self.grid_terms(ll_grid, i);
-        let top = terms.iter().fold(f64::NEG_INFINITY, |m, t| m.max(*t));
-        let ln_n = (terms.len() as f64).ln();
-        if top < thr - 1e-9 {
-            return true;
-        }
-        if top - ln_n > thr + 1e-9 {
-            return false;
-        }
-        log_sum_exp(&terms) - ln_n < thr
-    }
-
-    /// The confidence sequence `{r : M(r) < 1/α}` on the grid at this look, found by scanning
-    /// outwards from the maximum-likelihood grid point. `None` before any informative window.
-    pub fn confidence_interval(&self, alpha: f64) -> Option<(f64, f64)> {
-        if self.windows == 0 {
-            return None;
-        }
-        let thr = (1.0 / alpha).ln();
-        let ll = self.log_likelihoods();
-        let ll_grid = ll.get(GRID_START..).unwrap_or(&[]);
-        let mle = ll_grid
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .map(|(i, _)| i)
-            .unwrap_or(0);
-        // The excluded set is taken to be the complement of an interval around the MLE (the
-        // mixture e-value grows with the distance from it), so each end is found by bisection.
-        let inside = |i: usize| self.grid_inside(ll_grid, i, thr);
-        let (mut a, mut b) = (0usize, mle); // find the smallest inside index in [0, mle]
-        if inside(0) {
-            b = 0;
-        }
-        while b > a + 1 {
-            let m = a + (b - a) / 2;
-            if inside(m) { b = m } else { a = m }
-        }
-        let lo = b;
-        let (mut a, mut b) = (mle, GRID_POINTS - 1); // largest inside index in [mle, end]
-        if inside(GRID_POINTS - 1) {
-            a = GRID_POINTS - 1;
-        }
-        while b > a + 1 {
-            let m = a + (b - a) / 2;
-            if inside(m) { a = m } else { b = m }
-        }
-        let hi = a;
-        let lo_r = if lo == 0 { 0.0 } else { grid_ratio(lo) };
-        let hi_r = if hi + 1 == GRID_POINTS {
-            f64::INFINITY
-        } else {
-            grid_ratio(hi)
-        };
-        Some((lo_r, hi_r))
     }
 
     /// Point estimate of the rate ratio (canary rate / stable rate), NaN without data.

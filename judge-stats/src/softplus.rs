@@ -118,54 +118,100 @@ impl SoftplusSum {
 
     /// `G` at each of `points`.
     pub fn eval(&self, points: &[f64]) -> Vec<f64> {
-        let mut out = if self.direct.len() == points.len() {
-            self.direct.clone()
-        } else {
-            vec![0.0; points.len()]
-        };
-        let polys = derivative_polynomials();
-        for centre in &self.centres {
-            let m0 = centre.moments.first().copied().unwrap_or(0.0);
-            // q(t) = Σ_{k≥1} m_k/k!·p_k(t), as coefficients of t^d.
-            let order = centre.order();
-            let mut q = [0.0; ORDER + 1];
-            let mut factorial = 1.0;
-            let terms = centre.moments.iter().zip(&polys).enumerate();
-            for (k, (m, p)) in terms.skip(1).take(order) {
-                factorial *= k as f64;
-                let scale = m / factorial;
-                for (qd, pd) in q.iter_mut().zip(p) {
-                    *qd += scale * pd;
+        let prepared = self.prepare(points.len());
+        points
+            .iter()
+            .enumerate()
+            .map(|(i, x)| prepared.at(i, *x))
+            .collect()
+    }
+
+    /// `G` ready to be evaluated at single points, out of `points` points in all (each centre's
+    /// polynomial summed once): for reading `G` at only some of the points.
+    pub fn prepare(&self, points: usize) -> Prepared {
+        let order = self.centres.iter().map(Centre::order).max().unwrap_or(0);
+        let polys = derivative_polynomials(order);
+        let centres = self
+            .centres
+            .iter()
+            .map(|centre| {
+                // q(t) = Σ_{k≥1} m_k/k!·p_k(t), as coefficients of t^d (p_k has degree k).
+                let order = centre.order();
+                let mut q = vec![0.0; order + 1];
+                let mut factorial = 1.0;
+                let terms = centre.moments.iter().zip(&polys).enumerate();
+                for (k, (m, p)) in terms.skip(1).take(order) {
+                    factorial *= k as f64;
+                    let scale = m / factorial;
+                    for (qd, pd) in q.iter_mut().zip(p).take(k + 1) {
+                        *qd += scale * pd;
+                    }
                 }
-            }
-            let q = q.get(..=order).unwrap_or(&q);
-            for (o, x) in out.iter_mut().zip(points) {
-                let y = x + centre.at;
-                let e = (-y.abs()).exp();
-                // t = σ(y) − ½ without cancellation.
-                let t = 0.5 * (1.0 - e) / (1.0 + e) * y.signum();
-                let tail = q.iter().rev().fold(0.0, |acc, c| acc * t + c);
-                *o += m0 * (y.max(0.0) + e.ln_1p()) + tail;
-            }
+                PreparedCentre {
+                    at: centre.at,
+                    m0: centre.moments.first().copied().unwrap_or(0.0),
+                    q,
+                }
+            })
+            .collect();
+        Prepared {
+            direct: if self.direct.len() == points {
+                self.direct.clone()
+            } else {
+                Vec::new()
+            },
+            centres,
+        }
+    }
+}
+
+/// [`SoftplusSum`] prepared for evaluation at single points ([`SoftplusSum::prepare`]).
+#[derive(Debug, Clone, Default)]
+pub struct Prepared {
+    /// The direct sums at the points (empty when no term was summed directly).
+    direct: Vec<f64>,
+    centres: Vec<PreparedCentre>,
+}
+
+#[derive(Debug, Clone)]
+struct PreparedCentre {
+    at: f64,
+    /// `m_0`, the weight of the centre.
+    m0: f64,
+    /// `q(t)`'s coefficients up to the centre's order.
+    q: Vec<f64>,
+}
+
+impl Prepared {
+    /// `G(x)` at `x`, the point with index `index` of the points prepared for.
+    pub fn at(&self, index: usize, x: f64) -> f64 {
+        let mut out = self.direct.get(index).copied().unwrap_or(0.0);
+        for centre in &self.centres {
+            let y = x + centre.at;
+            let e = (-y.abs()).exp();
+            // t = σ(y) − ½ without cancellation.
+            let t = 0.5 * (1.0 - e) / (1.0 + e) * y.signum();
+            let tail = centre.q.iter().rev().fold(0.0, |acc, c| acc * t + c);
+            out += centre.m0 * (y.max(0.0) + e.ln_1p()) + tail;
         }
         out
     }
 }
 
 /// `p_k` (coefficients of `t^d`, `d = 0..=ORDER`) with `softplus⁽ᵏ⁾ = p_k(σ − ½)`, for
-/// `k = 0..=ORDER` (`p_0` unused: zero).
-fn derivative_polynomials() -> [[f64; ORDER + 1]; ORDER + 1] {
-    let mut p = [[0.0; ORDER + 1]; ORDER + 1];
+/// `k = 0..=order` (`p_0` unused: zero; `order ≤ ORDER`).
+fn derivative_polynomials(order: usize) -> Vec<[f64; ORDER + 1]> {
+    let mut p = vec![[0.0; ORDER + 1]; order.min(ORDER) + 1];
     // p_1 = ½ + t; p_{k+1} = p_k'·(¼ − t²) has coefficient (d + 1)·a_{d+1}/4 − (d − 1)·a_{d−1}
     // at t^d.
     if let Some([a0, a1, ..]) = p.get_mut(1) {
         *a0 = 0.5;
         *a1 = 1.0;
     }
-    for k in 1..ORDER {
+    for k in 1..p.len().saturating_sub(1) {
         let prev = p.get(k).copied().unwrap_or([0.0; ORDER + 1]);
         if let Some(next) = p.get_mut(k + 1) {
-            for (d, b) in next.iter_mut().enumerate() {
+            for (d, b) in next.iter_mut().enumerate().take(k + 2) {
                 let above = prev.get(d + 1).copied().unwrap_or(0.0);
                 let below = d.checked_sub(1).and_then(|i| prev.get(i)).copied().unwrap_or(0.0);
                 *b = (d as f64 + 1.0) * above / 4.0 - (d as f64 - 1.0) * below;
@@ -189,7 +235,7 @@ mod tests {
 
     #[test]
     fn derivatives_match_finite_differences() {
-        let polys = derivative_polynomials();
+        let polys = derivative_polynomials(ORDER);
         let sigma = |y: f64| 1.0 / (1.0 + (-y).exp());
         let eval = |k: usize, y: f64| {
             polys[k]
@@ -207,6 +253,19 @@ mod tests {
                     "k={k} y={y}: {fd} vs {}",
                     eval(k + 1, y)
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn polynomials_up_to_an_order_are_those_of_the_full_table() {
+        let full = derivative_polynomials(ORDER);
+        for order in [0, 1, 7, 25, ORDER] {
+            let part = derivative_polynomials(order);
+            assert_eq!(part.len(), order + 1);
+            for (k, (a, b)) in part.iter().zip(&full).enumerate() {
+                let bits = |p: &[f64; ORDER + 1]| p.map(f64::to_bits);
+                assert_eq!(bits(a), bits(b), "p_{k} up to order {order}");
             }
         }
     }

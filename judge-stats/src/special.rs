@@ -42,7 +42,16 @@ pub fn log_sum_exp(xs: &[f64]) -> f64 {
     if !m.is_finite() {
         return m;
     }
-    m + xs.iter().map(|x| (x - m).exp()).sum::<f64>().ln()
+    m + xs.iter().map(|x| exp_or_underflow(x - m)).sum::<f64>().ln()
+}
+
+/// Below this `exp` underflows to exactly 0 (`exp(−745.14) < 2⁻¹⁰⁷⁵`), with a margin.
+const EXP_UNDERFLOW: f64 = -746.0;
+
+/// `exp(x)`, skipping the evaluation where it is exactly 0 (`x` far below −745): mixtures whose
+/// terms spread over thousands of log units sum the same bits without their exponentials.
+pub fn exp_or_underflow(x: f64) -> f64 {
+    if x < EXP_UNDERFLOW { 0.0 } else { x.exp() }
 }
 
 /// Upper one-sided Clopper-Pearson bound at level `alpha` for `k` events in `n` trials.

@@ -209,7 +209,7 @@ fn bad_input_is_one_error_line() {
     std::fs::write(
         &wrong_digest,
         std::fs::read_to_string(s.join("analysis.yaml")).unwrap().replace(
-            "5a5a132ed9788975cb0f77e7990e0233435696ca3f239bee6bff22f69fd53f87",
+            "49d2097a29a2f963947ef29e7391e1a3ac632fa926c31ffd3bb6ddbfc4a8e96b",
             &"ab".repeat(32),
         ),
     )

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 /// The judge component and its digest (`plugins/dist/SHA256SUMS`).
 const JUDGE_FILE: &str = "judge-error-ratio.wasm";
-const JUDGE_SHA256: &str = "5a5a132ed9788975cb0f77e7990e0233435696ca3f239bee6bff22f69fd53f87";
+const JUDGE_SHA256: &str = "49d2097a29a2f963947ef29e7391e1a3ac632fa926c31ffd3bb6ddbfc4a8e96b";
 
 fn dist() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/dist")

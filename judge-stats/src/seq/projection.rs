@@ -1,6 +1,7 @@
 //! Projecting a [`RateRatioProcess`] one window ahead: how much more data a decision needs.
 
 use super::{GRID_START, PASS_START, RateRatioProcess};
+use crate::special::exp_or_underflow;
 
 /// The fail and pass tests of a [`RateRatioProcess`] after one more window of a fixed share, for
 /// projecting how much more data a decision needs without copying the process.
@@ -43,13 +44,13 @@ impl Projection<'_> {
     /// The fail test of [`evaluate`](Self::evaluate) alone, for `(canary events, stable events,
     /// canary variance, stable variance)`.
     pub fn fail(&self, counts: (f64, f64, f64, f64)) -> Projected {
-        let ll = self.process.log_likelihoods();
+        let ll = self.process.test_log_likelihoods();
         self.one(ll.get(..PASS_START).unwrap_or(&[]), &self.fail, counts)
     }
 
     /// The pass test of [`evaluate`](Self::evaluate) alone.
     pub fn pass(&self, counts: (f64, f64, f64, f64)) -> Projected {
-        let ll = self.process.log_likelihoods();
+        let ll = self.process.test_log_likelihoods();
         self.one(ll.get(PASS_START..GRID_START).unwrap_or(&[]), &self.pass, counts)
     }
 
@@ -57,7 +58,7 @@ impl Projection<'_> {
     /// `log_e − spread·sd ≥ threshold` for [`fail`](Self::fail), without its exponentials when
     /// the largest mixture term already falls short (`log_e ≤` that term, `spread ≥ 0`).
     pub fn fail_clears(&self, counts: (f64, f64, f64, f64), spread: f64, threshold: f64) -> bool {
-        let ll = self.process.log_likelihoods();
+        let ll = self.process.test_log_likelihoods();
         self.clears(
             ll.get(..PASS_START).unwrap_or(&[]),
             &self.fail,
@@ -69,7 +70,7 @@ impl Projection<'_> {
 
     /// [`fail_clears`](Self::fail_clears) for the pass test.
     pub fn pass_clears(&self, counts: (f64, f64, f64, f64), spread: f64, threshold: f64) -> bool {
-        let ll = self.process.log_likelihoods();
+        let ll = self.process.test_log_likelihoods();
         self.clears(
             ll.get(PASS_START..GRID_START).unwrap_or(&[]),
             &self.pass,
@@ -87,13 +88,13 @@ impl Projection<'_> {
         spread: f64,
         threshold: f64,
     ) -> bool {
-        let (terms, _) = self.terms(ll, logs, counts);
+        let (terms, g0) = self.terms(ll, logs, counts);
         // The mean of the mixture terms' exponentials is at most the largest (margin for rounding).
         let top = terms.iter().fold(f64::NEG_INFINITY, |m, t| m.max(*t));
         if spread >= 0.0 && top < threshold - 1e-9 {
             return false;
         }
-        let p = self.one(ll, logs, counts);
+        let p = self.mixture(&terms, g0, logs, counts);
         p.log_e - spread * p.sd >= threshold
     }
 
@@ -114,9 +115,20 @@ impl Projection<'_> {
 
     /// One test's projected log e-value from its log-likelihoods `ll` and per-event logs `logs`.
     fn one(&self, ll: &[f64], logs: &[(f64, f64)], counts: (f64, f64, f64, f64)) -> Projected {
+        let (terms, g0) = self.terms(ll, logs, counts);
+        self.mixture(&terms, g0, logs, counts)
+    }
+
+    /// The projected log e-value from the mixture `terms` (and `ℓ_0`'s per-event logs `g0`).
+    fn mixture(
+        &self,
+        terms: &[f64],
+        g0: (f64, f64),
+        logs: &[(f64, f64)],
+        counts: (f64, f64, f64, f64),
+    ) -> Projected {
         let (_, _, var_canary, var_stable) = counts;
         let w = self.weight;
-        let (terms, g0) = self.terms(ll, logs, counts);
         let gs = logs.get(1..).unwrap_or(&[]);
         if terms.is_empty() {
             return Projected { log_e: 0.0, sd: 0.0 };
@@ -124,7 +136,11 @@ impl Projection<'_> {
         let top = terms.iter().fold(f64::NEG_INFINITY, |m, t| m.max(*t));
         let (mut z, mut gc, mut gsb) = (0.0, 0.0, 0.0);
         for (t, (a, b)) in terms.iter().zip(gs) {
-            let w = (t - top).exp();
+            // A term whose exponential is exactly 0 adds nothing to any of the sums.
+            let w = exp_or_underflow(t - top);
+            if w == 0.0 {
+                continue;
+            }
             z += w;
             gc += w * (a - g0.0);
             gsb += w * (b - g0.1);
