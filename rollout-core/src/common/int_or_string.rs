@@ -32,12 +32,12 @@ impl IntOrString {
                 let pct: i64 = digits.trim().parse().map_err(|_| {
                     format!("invalid value for IntOrString: invalid type: string is not a percentage: {s:?}")
                 })?;
-                let product = (pct as i128) * (total as i128);
-                let value = if round_up {
-                    (product + 99).div_euclid(100)
-                } else {
-                    product.div_euclid(100)
-                };
+                let round = if round_up { 99 } else { 0 };
+                // In 64 bits when it fits (128-bit division is a library call).
+                if let Some(v) = pct.checked_mul(total).and_then(|p| p.checked_add(round)) {
+                    return Ok(v.div_euclid(100));
+                }
+                let value = ((pct as i128) * (total as i128) + round as i128).div_euclid(100);
                 i64::try_from(value).map_err(|_| format!("value {s:?} of {total} is out of range"))
             }
         }
@@ -53,5 +53,25 @@ impl From<i64> for IntOrString {
 impl From<&str> for IntOrString {
     fn from(v: &str) -> Self {
         IntOrString::String(v.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        /// The 64-bit path gives what the 128-bit arithmetic gives, up to the overflow edges.
+        #[test]
+        fn scaled_percentages_match_wide_arithmetic(
+            pct in proptest::prop_oneof![-200i64..200, proptest::num::i64::ANY],
+            total in proptest::prop_oneof![0i64..1000, proptest::num::i64::ANY],
+            round_up in proptest::bool::ANY,
+        ) {
+            let wide = ((pct as i128) * (total as i128) + if round_up { 99 } else { 0 }).div_euclid(100);
+            let expected = i64::try_from(wide).ok();
+            let got = IntOrString::String(format!("{pct}%")).scaled(total, round_up);
+            proptest::prop_assert_eq!(got.ok(), expected);
+        }
     }
 }

@@ -10,7 +10,7 @@
 //! order for a full `PodTemplateSpec`; the machine therefore also adopts an existing
 //! ReplicaSet whose template is *equal* to the desired one, whatever its hash.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::spec::CanaryStep;
 
@@ -194,38 +194,83 @@ pub fn templates_equal(a: &Value, b: &Value) -> bool {
     let (Some(ao), Some(bo)) = (a.as_object(), b.as_object()) else {
         return a == b;
     };
-    let empty = serde_json::Map::new();
-    let am = ao.get("metadata").and_then(Value::as_object).unwrap_or(&empty);
-    let bm = bo.get("metadata").and_then(Value::as_object).unwrap_or(&empty);
-    let other_keys_equal = |x: &serde_json::Map<String, Value>, y: &serde_json::Map<String, Value>| {
-        x.iter()
-            .filter(|(k, _)| k.as_str() != "metadata")
-            .all(|(k, v)| y.get(k) == Some(v))
-            && y.keys().filter(|k| k.as_str() != "metadata").count()
-                == x.keys().filter(|k| k.as_str() != "metadata").count()
-    };
-    if !other_keys_equal(ao, bo) {
-        return false;
+    let empty = Map::new();
+    // A template has a handful of keys at each level: a scan is cheaper than hashing the name.
+    fn object<'m>(m: &'m Map<String, Value>, name: &str) -> Option<&'m Map<String, Value>> {
+        m.iter()
+            .find(|(k, _)| *k == name)
+            .and_then(|(_, v)| v.as_object())
     }
-    let skip = |k: &str, v: &Value| k == "labels" || (k == "creationTimestamp" && v.is_null());
-    let meta_eq = |x: &serde_json::Map<String, Value>, y: &serde_json::Map<String, Value>| {
-        x.iter()
-            .filter(|(k, v)| !skip(k, v))
-            .all(|(k, v)| y.get(k) == Some(v))
-    };
-    if !meta_eq(am, bm) || !meta_eq(bm, am) {
-        return false;
+    let (am, bm) = (
+        object(ao, "metadata").unwrap_or(&empty),
+        object(bo, "metadata").unwrap_or(&empty),
+    );
+    let (la, lb) = (
+        object(am, "labels").unwrap_or(&empty),
+        object(bm, "labels").unwrap_or(&empty),
+    );
+    entries_eq(ao, bo, |k, _| k != "metadata")
+        && entries_eq(am, bm, |k, v| {
+            k != "labels" && !(k == "creationTimestamp" && v.is_null())
+        })
+        && entries_eq(la, lb, |k, _| k != POD_TEMPLATE_HASH_LABEL)
+}
+
+/// Whether the entries `keep` accepts are the same in `x` and `y` (values by [`json_eq`]), side by
+/// side while the keys come in the same order, by lookup from the first that does not.
+fn entries_eq(
+    x: &Map<String, Value>,
+    y: &Map<String, Value>,
+    keep: impl Fn(&str, &Value) -> bool + Copy,
+) -> bool {
+    let (mut xs, mut ys) = (kept_entries(x, keep), kept_entries(y, keep));
+    loop {
+        match (xs.next(), ys.next()) {
+            (None, None) => return true,
+            (Some((ka, va)), Some((kb, vb))) if ka == kb => {
+                if !json_eq(va, vb) {
+                    return false;
+                }
+            }
+            (Some(_), Some(_)) => break,
+            _ => return false,
+        }
     }
-    let la = am.get("labels").and_then(Value::as_object).unwrap_or(&empty);
-    let lb = bm.get("labels").and_then(Value::as_object).unwrap_or(&empty);
-    let count = |l: &serde_json::Map<String, Value>| {
-        l.keys().filter(|k| k.as_str() != POD_TEMPLATE_HASH_LABEL).count()
-    };
-    count(la) == count(lb)
-        && la
-            .iter()
-            .filter(|(k, _)| k.as_str() != POD_TEMPLATE_HASH_LABEL)
-            .all(|(k, v)| lb.get(k) == Some(v))
+    kept_entries(x, keep).count() == kept_entries(y, keep).count()
+        && kept_entries(x, keep).all(|(k, v)| y.get(k).is_some_and(|w| keep(k, w) && json_eq(v, w)))
+}
+
+fn kept_entries(
+    m: &Map<String, Value>,
+    keep: impl Fn(&str, &Value) -> bool + Copy,
+) -> impl Iterator<Item = (&String, &Value)> {
+    m.iter().filter(move |(k, v)| keep(k, v))
+}
+
+/// `a == b`, walking objects whose keys come in the same order side by side instead of looking
+/// each key up (a copied template keeps its order; a lookup hashes the key). Objects in another
+/// order fall back to lookups, so the result is always `a == b`.
+pub(crate) fn json_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            if x.len() != y.len() {
+                return false;
+            }
+            for ((ka, va), (kb, vb)) in x.iter().zip(y) {
+                if ka != kb {
+                    return x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)));
+                }
+                if !json_eq(va, vb) {
+                    return false;
+                }
+            }
+            true
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(v, w)| json_eq(v, w))
+        }
+        _ => a == b,
+    }
 }
 
 #[cfg(test)]
@@ -297,6 +342,113 @@ mod tests {
         assert!(templates_equal(&b, &a));
         assert!(!templates_equal(&a, &c));
         assert!(!templates_equal(&a, &d));
+    }
+
+    fn arb_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            (0i64..3).prop_map(Value::from),
+            "[ab]{0,2}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 32, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::vec(("[abc]", inner), 0..4)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// The same value with every object's keys in reverse order.
+    fn reordered(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                Value::Object(m.iter().rev().map(|(k, v)| (k.clone(), reordered(v))).collect())
+            }
+            Value::Array(a) => Value::Array(a.iter().map(reordered).collect()),
+            _ => v.clone(),
+        }
+    }
+
+    /// A pod-template-like value: keys from small pools, so that two draws are often equal.
+    fn arb_template() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let labels = proptest::collection::vec(
+            (prop_oneof![Just(POD_TEMPLATE_HASH_LABEL), Just("app")], "[xy]"),
+            0..3,
+        )
+        .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v.into())).collect()));
+        let created = prop_oneof![Just(Value::Null), Just(Value::from("t"))];
+        let metadata = proptest::collection::vec(
+            prop_oneof![
+                labels.prop_map(|l| ("labels".to_string(), l)),
+                created.prop_map(|c| ("creationTimestamp".to_string(), c)),
+                "[xy]".prop_map(|a| ("name".to_string(), Value::from(a))),
+            ],
+            0..3,
+        )
+        .prop_map(|kv| Value::Object(kv.into_iter().collect()));
+        let spec = prop_oneof![
+            Just(serde_json::json!({"c": 1})),
+            Just(serde_json::json!({"c": 2}))
+        ];
+        (
+            proptest::option::of(metadata),
+            proptest::option::of(spec),
+            proptest::bool::ANY,
+        )
+            .prop_map(|(m, s, metadata_first)| {
+                let mut t = serde_json::Map::new();
+                let m = m.map(|m| ("metadata".to_string(), m));
+                let s = s.map(|s| ("spec".to_string(), s));
+                let (first, second) = if metadata_first { (m, s) } else { (s, m) };
+                t.extend(first.into_iter().chain(second));
+                Value::Object(t)
+            })
+    }
+
+    /// `templates_equal` by its definition: copies without the ignored parts, compared.
+    fn templates_equal_by_definition(a: &Value, b: &Value) -> bool {
+        let parts = |v: &Value| {
+            let mut top = v.as_object().cloned().unwrap_or_default();
+            let mut meta = top
+                .remove("metadata")
+                .and_then(|m| m.as_object().cloned())
+                .unwrap_or_default();
+            let mut labels = meta
+                .remove("labels")
+                .and_then(|l| l.as_object().cloned())
+                .unwrap_or_default();
+            labels.remove(POD_TEMPLATE_HASH_LABEL);
+            if meta.get("creationTimestamp").is_some_and(Value::is_null) {
+                meta.remove("creationTimestamp");
+            }
+            (top, meta, labels)
+        };
+        parts(a) == parts(b)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn templates_equal_matches_its_definition(a in arb_template(), b in arb_template()) {
+            let expected = templates_equal_by_definition(&a, &b);
+            proptest::prop_assert_eq!(templates_equal(&a, &b), expected);
+            proptest::prop_assert_eq!(templates_equal(&reordered(&a), &b), expected);
+        }
+
+        #[test]
+        fn json_eq_is_equality(a in arb_json(), b in arb_json(), flip in proptest::bool::ANY) {
+            // Unrelated values, a value and its reordered copy, and a reordered copy of a changed value.
+            proptest::prop_assert_eq!(json_eq(&a, &b), a == b);
+            let r = reordered(&a);
+            proptest::prop_assert!(json_eq(&a, &r) && json_eq(&r, &a));
+            let c = if flip { reordered(&b) } else { b.clone() };
+            let mixed = serde_json::json!({"x": a.clone(), "y": c.clone()});
+            let other = serde_json::json!({"y": b.clone(), "x": r.clone()});
+            proptest::prop_assert_eq!(json_eq(&mixed, &other), mixed == other);
+        }
     }
 
     #[test]

@@ -162,6 +162,9 @@ pub(crate) struct Ctx<'a> {
     pub status_only: bool,
     /// The restarter evicted pods: the pass persists no status ([`restart`]).
     pub evicted: bool,
+    /// The canary's last desired counts and what they were computed from (the replica math
+    /// runs twice a pass with the same inputs: scaling, then the step's completion).
+    pub desired: std::cell::Cell<Option<(canary::DesiredInputs, (i32, i32))>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -203,6 +206,7 @@ impl<'a> Ctx<'a> {
             remove_abort: false,
             status_only: false,
             evicted: false,
+            desired: std::cell::Cell::new(None),
         }
     }
 

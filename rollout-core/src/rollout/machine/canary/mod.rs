@@ -238,10 +238,47 @@ fn canary_replicas_or_weight(c: &Ctx, canary: &CanaryStrategy) -> (Option<i32>, 
     (None, current_set_weight(c, aborted))
 }
 
-/// Desired `(new, stable)` sizes for this tick.
+/// What [`desired_counts`] reads that can differ between two calls in a pass: `spec.replicas`,
+/// the override and weight of the current step, whether aborted, the new and stable ReplicaSets.
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) struct DesiredInputs {
+    replicas: i32,
+    override_replicas: Option<i32>,
+    weight: i32,
+    aborted: bool,
+    new_rs: Option<*const ObservedReplicaSet>,
+    stable_rs: Option<*const ObservedReplicaSet>,
+}
+
+/// Desired `(new, stable)` sizes for this tick (remembered in `c.desired` for the same inputs).
 fn desired_counts(c: &Ctx, canary: &CanaryStrategy) -> (i32, i32) {
-    let r = c.replicas();
     let (override_replicas, weight) = canary_replicas_or_weight(c, canary);
+    let inputs = DesiredInputs {
+        replicas: c.replicas(),
+        override_replicas,
+        weight,
+        aborted: c.is_aborted(),
+        new_rs: c.new_rs.map(std::ptr::from_ref),
+        stable_rs: c.stable_rs.map(std::ptr::from_ref),
+    };
+    if let Some((seen, counts)) = c.desired.get()
+        && seen == inputs
+    {
+        return counts;
+    }
+    let counts = compute_desired_counts(c, canary, inputs);
+    c.desired.set(Some((inputs, counts)));
+    counts
+}
+
+fn compute_desired_counts(c: &Ctx, canary: &CanaryStrategy, inputs: DesiredInputs) -> (i32, i32) {
+    let DesiredInputs {
+        replicas: r,
+        override_replicas,
+        weight,
+        aborted,
+        ..
+    } = inputs;
     if canary.traffic_routing.is_some() {
         let recorded = c
             .prev
@@ -257,7 +294,7 @@ fn desired_counts(c: &Ctx, canary: &CanaryStrategy) -> (i32, i32) {
             dynamic_stable_scale: canary.dynamic_stable_scale,
             min_pods: canary.min_pods_per_replica_set,
             recorded,
-            aborted: c.is_aborted(),
+            aborted,
         }
         .counts();
     }
