@@ -13,7 +13,7 @@ use std::time::Instant;
 use criterion::{Criterion, criterion_group, criterion_main};
 use rollout_core::rollout::machine::{Prepared, reconcile_into, reconcile_prepared};
 use rollout_core::rollout::{Decision, Inputs, RolloutStatus};
-use support::{count_allocs, ten_step_rollout, two_revisions, update_states};
+use support::{count_allocs, paused_at_step_5, update_states};
 
 #[global_allocator]
 static ALLOC: support::Counting = support::Counting;
@@ -40,17 +40,7 @@ fn paused(
     rollout_core::rollout::Observed,
     rollout_core::common::Timestamp,
 ) {
-    let mut c = two_revisions(ten_step_rollout(tr));
-    c.set_image("demo:v3");
-    for _ in 0..200 {
-        if c.rollout.status.current_step_index == Some(5) && c.rollout.status.controller_pause {
-            break;
-        }
-        c.tick();
-        c.advance(61);
-        c.promote_if_paused();
-    }
-    assert_eq!(c.rollout.status.current_step_index, Some(5));
+    let mut c = paused_at_step_5(tr);
     // The steady paused state: decide until the status stops changing and nothing is done.
     for _ in 0..10 {
         let before = c.rollout.status.clone();

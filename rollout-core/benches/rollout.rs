@@ -10,32 +10,15 @@ use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use rollout_core::rollout::machine::{Prepared, reconcile_prepared};
-use rollout_core::rollout::{Inputs, Observed, ObservedReplicaSet, Rollout, reconcile};
-use support::{count_allocs, ten_step_rollout, ts, two_revisions, update_states};
+use rollout_core::rollout::{Inputs, Observed, Rollout, reconcile};
+use support::{count_allocs, paused_at_step_5, ten_step_rollout, ts, update_states};
 
 #[global_allocator]
 static ALLOC: support::Counting = support::Counting;
 
 /// A mid-rollout state: stable V1, abandoned V2, current V3 paused at step 5 (after setWeight 40).
 fn mid_rollout(traffic_routing: bool) -> (Rollout, Observed) {
-    let mut c = two_revisions(ten_step_rollout(traffic_routing));
-    c.set_image("demo:v3");
-    for _ in 0..200 {
-        if c.rollout.status.current_step_index == Some(5) && c.rollout.status.controller_pause {
-            break;
-        }
-        c.tick();
-        c.advance(61);
-        c.promote_if_paused();
-    }
-    assert_eq!(
-        c.rollout.status.current_step_index,
-        Some(5),
-        "paused at step 5 (setWeight 40 done)"
-    );
-    assert_ne!(c.rollout.status.stable_rs, c.rollout.status.current_pod_hash);
-    let rs: Vec<&ObservedReplicaSet> = c.observed.replica_sets.iter().collect();
-    assert_eq!(rs.len(), 3, "three ReplicaSets");
+    let c = paused_at_step_5(traffic_routing);
     (c.rollout, c.observed)
 }
 

@@ -96,6 +96,29 @@ pub fn two_revisions(ro: Rollout) -> FakeCluster {
     c
 }
 
+/// Stable V1, abandoned V2, current V3 paused at step 5 of [`ten_step_rollout`] (after setWeight
+/// 40), three ReplicaSets.
+pub fn paused_at_step_5(traffic_routing: bool) -> FakeCluster {
+    let mut c = two_revisions(ten_step_rollout(traffic_routing));
+    c.set_image("demo:v3");
+    for _ in 0..200 {
+        if c.rollout.status.current_step_index == Some(5) && c.rollout.status.controller_pause {
+            break;
+        }
+        c.tick();
+        c.advance(61);
+        c.promote_if_paused();
+    }
+    assert_eq!(
+        c.rollout.status.current_step_index,
+        Some(5),
+        "paused at step 5 (setWeight 40 done)"
+    );
+    assert_ne!(c.rollout.status.stable_rs, c.rollout.status.current_pod_hash);
+    assert_eq!(c.observed.replica_sets.len(), 3, "three ReplicaSets");
+    c
+}
+
 /// The update is over: phase Healthy, stable is current, every other ReplicaSet at 0.
 pub fn update_done(c: &FakeCluster) -> bool {
     let st = &c.rollout.status;
