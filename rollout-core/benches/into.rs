@@ -8,12 +8,11 @@
 mod support;
 
 use std::hint::black_box;
-use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use rollout_core::rollout::machine::{Prepared, reconcile_into, reconcile_prepared};
 use rollout_core::rollout::{Decision, Inputs, RolloutStatus};
-use support::{count_allocs, paused_at_step_5, update_states};
+use support::{count_allocs, paused_at_step_5, round_robin, update_states};
 
 #[global_allocator]
 static ALLOC: support::Counting = support::Counting;
@@ -93,9 +92,7 @@ fn into(cr: &mut Criterion) {
             &format!("into/update, {name}, per decision, reconcile_into recycled"),
             |b| {
                 b.iter_custom(|iters| {
-                    let start = Instant::now();
-                    for i in 0..iters {
-                        let k = i as usize % n;
+                    let took = round_robin(iters, n, |k| {
                         let (ro, obs, now) = &states[k];
                         reconcile_into(
                             black_box(ro),
@@ -105,9 +102,9 @@ fn into(cr: &mut Criterion) {
                             &prepared[k],
                             &mut out,
                         );
-                    }
+                    });
                     black_box(&out);
-                    start.elapsed()
+                    took
                 })
             },
         );

@@ -6,12 +6,11 @@
 mod support;
 
 use std::hint::black_box;
-use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use rollout_core::rollout::machine::{Prepared, reconcile_prepared};
 use rollout_core::rollout::{Inputs, Observed, Rollout, reconcile};
-use support::{count_allocs, paused_at_step_5, ten_step_rollout, ts, update_states};
+use support::{count_allocs, paused_at_step_5, round_robin, ten_step_rollout, ts, update_states};
 
 #[global_allocator]
 static ALLOC: support::Counting = support::Counting;
@@ -87,12 +86,10 @@ fn update_average(cr: &mut Criterion) {
             &format!("update/10-step canary, 3 RS, {name}, per decision"),
             |b| {
                 b.iter_custom(|iters| {
-                    let start = Instant::now();
-                    for i in 0..iters {
-                        let (ro, obs, now) = &states[i as usize % n];
+                    round_robin(iters, n, |k| {
+                        let (ro, obs, now) = &states[k];
                         black_box(reconcile(black_box(ro), black_box(obs), *now, &inputs));
-                    }
-                    start.elapsed()
+                    })
                 })
             },
         );
@@ -100,9 +97,7 @@ fn update_average(cr: &mut Criterion) {
             &format!("update/10-step canary, 3 RS, {name}, per decision, prepared"),
             |b| {
                 b.iter_custom(|iters| {
-                    let start = Instant::now();
-                    for i in 0..iters {
-                        let k = i as usize % n;
+                    round_robin(iters, n, |k| {
                         let (ro, obs, now) = &states[k];
                         black_box(reconcile_prepared(
                             black_box(ro),
@@ -111,8 +106,7 @@ fn update_average(cr: &mut Criterion) {
                             &inputs,
                             &prepared[k],
                         ));
-                    }
-                    start.elapsed()
+                    })
                 })
             },
         );

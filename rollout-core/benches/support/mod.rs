@@ -119,6 +119,16 @@ pub fn paused_at_step_5(traffic_routing: bool) -> FakeCluster {
     c
 }
 
+/// The time `decide(k)` takes for `iters` calls, `k` going round `0..n` (a bench iteration is one
+/// decision of a recorded sequence, so the median is the average over the sequence).
+pub fn round_robin(iters: u64, n: usize, mut decide: impl FnMut(usize)) -> std::time::Duration {
+    let start = std::time::Instant::now();
+    for i in 0..iters {
+        decide(i as usize % n);
+    }
+    start.elapsed()
+}
+
 /// The update is over: phase Healthy, stable is current, every other ReplicaSet at 0.
 pub fn update_done(c: &FakeCluster) -> bool {
     let st = &c.rollout.status;
