@@ -166,11 +166,7 @@ impl<K: Resource<DynamicType = ()> + Clone> OwnerIndex<K> {
         S: Stream<Item = watcher::Result<watcher::Event<K>>>,
     {
         let index = self.clone();
-        stream.inspect(move |event| {
-            if let Ok(event) = event {
-                index.apply(event);
-            }
-        })
+        each_event(stream, move |event| index.apply(event))
     }
 
     /// References of the objects in namespace `ns` that `owner_uid` owns, sorted by name.
@@ -199,6 +195,22 @@ impl<K: Resource<DynamicType = ()> + Clone> OwnerIndex<K> {
             .map(|o| (*o).clone())
             .collect()
     }
+}
+
+/// `stream` (a watcher's) with `apply` called on every event before it is passed on: how a cache
+/// kept beside a reflector sees the same events in the same order.
+pub(crate) fn each_event<K, S>(
+    stream: S,
+    apply: impl Fn(&watcher::Event<K>),
+) -> impl Stream<Item = watcher::Result<watcher::Event<K>>>
+where
+    S: Stream<Item = watcher::Result<watcher::Event<K>>>,
+{
+    stream.inspect(move |event| {
+        if let Ok(event) = event {
+            apply(event);
+        }
+    })
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use futures::{Stream, StreamExt};
+use futures::Stream;
 use kube::ResourceExt;
 use kube::runtime::watcher;
 use rollout_core::rollout::Rollout as CoreRollout;
@@ -125,11 +125,7 @@ impl SeenRollouts {
         S: Stream<Item = watcher::Result<watcher::Event<Rollout>>>,
     {
         let seen = self.clone();
-        stream.inspect(move |event| {
-            if let Ok(event) = event {
-                seen.apply(event);
-            }
-        })
+        crate::owner_index::each_event(stream, move |event| seen.apply(event))
     }
 
     /// The cached Rollout `ns/name` and its `resourceVersion`, unless it is older than our
