@@ -271,15 +271,21 @@ async fn restart_action_restarts_the_pods() {
     .await;
     wait_for(&c, "api", 90, "initial deploy Healthy", healthy_at_new_revision).await;
     let pods: Api<Pod> = Api::namespaced(c.admin.clone(), &c.ns);
-    let before: Vec<String> = pods
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter_map(|p| p.metadata.uid)
-        .collect();
+    let listed = pods.list(&ListParams::default()).await.unwrap().items;
+    let before: Vec<String> = listed.iter().filter_map(|p| p.metadata.uid.clone()).collect();
     assert_eq!(before.len(), 2);
+    // `restartAt` has whole seconds (the action's `os.date`) and, as upstream, only pods created
+    // strictly before it restart: a pod created in the same second as the action counts as
+    // restarted already. Apply the action once the clock is past the newest pod's second.
+    let newest = listed
+        .iter()
+        .filter_map(|p| p.metadata.creation_timestamp.as_ref())
+        .map(|t| t.0)
+        .max()
+        .expect("pods have creation timestamps");
+    while Timestamp::now().as_second() <= newest.as_second() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let patch = apply_action(&c, &cd, "api", "restart").await;
     let at: Timestamp = patch["spec"]["restartAt"]
         .as_str()
