@@ -17,9 +17,9 @@ use support::{count_allocs, paused_at_step_5, round_robin, update_states};
 #[global_allocator]
 static ALLOC: support::Counting = support::Counting;
 
-/// Allocations allowed for the steady paused state with a recycled decision (one is left,
-/// down from 41 for `reconcile_prepared` before issue #17).
-const PAUSED_BUDGET: usize = 1;
+/// Allocations allowed for the steady paused state with a recycled decision (none; 41 for
+/// `reconcile_prepared` before issue #17).
+const PAUSED_BUDGET: usize = 0;
 /// Average allocations allowed per decision of an update with a recycled decision (those left
 /// are the output's own: events, actions, changed conditions and messages).
 const UPDATE_BUDGET: f64 = 5.0;

@@ -37,6 +37,9 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
     if let Ok(secs) = s.parse::<u64>() {
         return Ok(Duration::from_secs(secs));
     }
+    if let Some(d) = whole_units(s) {
+        return Ok(d);
+    }
     let s = s.strip_prefix('+').unwrap_or(s);
     if s.starts_with('-') {
         return Err(err("negative durations are not allowed"));
@@ -54,7 +57,12 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
             return Err(err("expected a number"));
         }
         let (num, after) = rest.split_at(num_len);
-        let value: f64 = num.parse().map_err(|_| err("malformed number"))?;
+        // Up to 15 digits is below 2^53: the integer is exactly what the float parse gives.
+        let value: f64 = if num.len() <= 15 && num.bytes().all(|b| b.is_ascii_digit()) {
+            num.bytes().fold(0u64, |v, b| v * 10 + u64::from(b - b'0')) as f64
+        } else {
+            num.parse().map_err(|_| err("malformed number"))?
+        };
         let unit_len = after
             .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(after.len());
@@ -76,6 +84,28 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
         return Err(err("out of range"));
     }
     Ok(Duration::from_nanos(total_nanos.round() as u64))
+}
+
+/// The common form, digits and one unit (`"30s"`, `"5m"`), in integers: the same result as the
+/// general parse while the nanoseconds stay below 2^53 (exact in its `f64`), else `None`.
+fn whole_units(s: &str) -> Option<Duration> {
+    let b = s.as_bytes();
+    let split = b.iter().position(|c| !c.is_ascii_digit())?;
+    let (digits, unit) = b.split_at(split);
+    if digits.is_empty() || digits.len() > 15 {
+        return None;
+    }
+    let scale: u64 = match unit {
+        b"ns" => 1,
+        b"ms" => 1_000_000,
+        b"s" => 1_000_000_000,
+        b"m" => 60_000_000_000,
+        b"h" => 3_600_000_000_000,
+        _ => return None,
+    };
+    let n = digits.iter().fold(0u64, |v, d| v * 10 + u64::from(d - b'0'));
+    let nanos = n.checked_mul(scale).filter(|n| *n < 1 << 53)?;
+    Some(Duration::from_nanos(nanos))
 }
 
 #[cfg(test)]
@@ -106,6 +136,43 @@ mod tests {
             .filter(|b| **b != "5")
         {
             assert!(parse_duration(bad).is_err(), "{bad} should fail");
+        }
+    }
+
+    /// The float parse every number went through before the integer shortcut.
+    fn by_float(input: &str) -> Option<f64> {
+        let mut total = 0.0;
+        let mut rest = input;
+        while !rest.is_empty() {
+            let n = rest
+                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .unwrap_or(rest.len());
+            let (num, after) = rest.split_at(n);
+            let u = after
+                .find(|c: char| c.is_ascii_digit() || c == '.')
+                .unwrap_or(after.len());
+            let (unit, after) = after.split_at(u);
+            let scale = match unit {
+                "ns" => 1.0,
+                "ms" => 1e6,
+                "s" => 1e9,
+                "m" => 60e9,
+                "h" => 3600e9,
+                _ => return None,
+            };
+            total += num.parse::<f64>().ok()? * scale;
+            rest = after;
+        }
+        Some(total)
+    }
+
+    proptest::proptest! {
+        /// The integer shortcut gives exactly the float parse's result.
+        #[test]
+        fn integers_parse_as_floats(s in "([0-9]{1,17}(\\.[0-9]{0,3})?(ns|ms|s|m|h)){1,3}") {
+            let want = by_float(&s).filter(|t| t.is_finite() && *t <= u64::MAX as f64);
+            let got = parse_duration(&s).ok();
+            proptest::prop_assert_eq!(got, want.map(|t| Duration::from_nanos(t.round() as u64)), "{}", s);
         }
     }
 }

@@ -161,7 +161,7 @@ impl Ctx<'_> {
                 c.last_transition_time = t;
             }
         } else if !self.is_indefinite_step() && !paused {
-            self.check_timeout(new_name.map(str::to_string));
+            self.check_timeout(new_name);
         }
         let r = self.replicas();
         let available = if self.ro.blue_green().is_some() {
@@ -208,7 +208,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn check_timeout(&mut self, new_name: Option<String>) {
+    fn check_timeout(&mut self, new_name: Option<&str>) {
         let now = self.now;
         let Some(cond) = self.st.condition(ConditionType::Progressing) else {
             return;
@@ -227,11 +227,11 @@ impl Ctx<'_> {
             self.wake_at(super::plus_secs(deadline, 1));
             return;
         }
-        let text = match &new_name {
+        let text = match new_name {
             Some(n) => format!("ReplicaSet {n:?} has timed out progressing."),
             None => format!("Rollout {:?} has timed out progressing.", self.ro.metadata.name),
         };
-        let why = Why::progress_deadline(new_name, text);
+        let why = Why::progress_deadline(new_name.map(str::to_string), text);
         let msg = why.message();
         let changed = self.st.set_condition(
             ConditionType::Progressing,

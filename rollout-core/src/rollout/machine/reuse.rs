@@ -46,35 +46,45 @@ pub(crate) fn copy_status(src: &RolloutStatus, dst: &mut RolloutStatus) {
         extra,
     } = src;
     dst.abort = *abort;
-    dst.pause_conditions.clone_from(pause_conditions);
+    copy_changed(pause_conditions, &mut dst.pause_conditions);
     dst.controller_pause = *controller_pause;
     dst.aborted_at = *aborted_at;
-    dst.current_pod_hash.clone_from(current_pod_hash);
-    dst.current_step_hash.clone_from(current_step_hash);
+    copy_changed(current_pod_hash, &mut dst.current_pod_hash);
+    copy_changed(current_step_hash, &mut dst.current_step_hash);
     dst.replicas = *replicas;
     dst.updated_replicas = *updated_replicas;
     dst.ready_replicas = *ready_replicas;
     dst.available_replicas = *available_replicas;
     dst.current_step_index = *current_step_index;
     dst.collision_count = *collision_count;
-    dst.observed_generation.clone_from(observed_generation);
+    copy_changed(observed_generation, &mut dst.observed_generation);
     dst.hpa_replicas = *hpa_replicas;
-    dst.selector.clone_from(selector);
-    dst.stable_rs.clone_from(stable_rs);
+    copy_changed(selector, &mut dst.selector);
+    copy_changed(stable_rs, &mut dst.stable_rs);
     dst.restarted_at = *restarted_at;
     dst.promote_full = *promote_full;
     dst.phase = *phase;
-    dst.message.clone_from(message);
-    dst.workload_observed_generation
-        .clone_from(workload_observed_generation);
+    copy_changed(message, &mut dst.message);
+    copy_changed(
+        workload_observed_generation,
+        &mut dst.workload_observed_generation,
+    );
     copy_canary(canary, &mut dst.canary);
     copy_blue_green(blue_green, &mut dst.blue_green);
     copy_vec(conditions, &mut dst.conditions, copy_condition);
-    dst.why.clone_from(why);
-    dst.feedback.clone_from(feedback);
-    dst.group.clone_from(group);
+    copy_changed(why, &mut dst.why);
+    copy_changed(feedback, &mut dst.feedback);
+    copy_changed(group, &mut dst.group);
     copy_option(cost, &mut dst.cost, copy_cost);
-    dst.extra.clone_from(extra);
+    copy_changed(extra, &mut dst.extra);
+}
+
+/// Copies `src` into `dst` unless they are equal already (as when the recycled decision holds
+/// the persisted status): comparing is cheaper than copying, and keeps `dst`'s buffers.
+fn copy_changed<T: PartialEq + Clone>(src: &T, dst: &mut T) {
+    if dst != src {
+        dst.clone_from(src);
+    }
 }
 
 fn copy_option<T: Clone>(src: &Option<T>, dst: &mut Option<T>, copy: fn(&T, &mut T)) {
@@ -106,8 +116,8 @@ fn copy_condition(src: &Condition, dst: &mut Condition) {
     dst.status = *status;
     dst.last_update_time = *last_update_time;
     dst.last_transition_time = *last_transition_time;
-    dst.reason.clone_from(reason);
-    dst.message.clone_from(message);
+    copy_changed(reason, &mut dst.reason);
+    copy_changed(message, &mut dst.message);
 }
 
 fn copy_run(src: &RolloutAnalysisRunStatus, dst: &mut RolloutAnalysisRunStatus) {
@@ -116,9 +126,9 @@ fn copy_run(src: &RolloutAnalysisRunStatus, dst: &mut RolloutAnalysisRunStatus) 
         status,
         message,
     } = src;
-    dst.name.clone_from(name);
+    copy_changed(name, &mut dst.name);
     dst.status = *status;
-    dst.message.clone_from(message);
+    copy_changed(message, &mut dst.message);
 }
 
 fn copy_canary(src: &CanaryStatus, dst: &mut CanaryStatus) {
@@ -139,9 +149,9 @@ fn copy_canary(src: &CanaryStatus, dst: &mut CanaryStatus) {
         &mut dst.current_background_analysis_run_status,
         copy_run,
     );
-    dst.current_experiment.clone_from(current_experiment);
+    copy_changed(current_experiment, &mut dst.current_experiment);
     copy_option(weights, &mut dst.weights, copy_weights);
-    dst.extra.clone_from(extra);
+    copy_changed(extra, &mut dst.extra);
 }
 
 fn copy_destination(src: &WeightDestination, dst: &mut WeightDestination) {
@@ -151,8 +161,8 @@ fn copy_destination(src: &WeightDestination, dst: &mut WeightDestination) {
         pod_template_hash,
     } = src;
     dst.weight = *weight;
-    dst.service_name.clone_from(service_name);
-    dst.pod_template_hash.clone_from(pod_template_hash);
+    copy_changed(service_name, &mut dst.service_name);
+    copy_changed(pod_template_hash, &mut dst.pod_template_hash);
 }
 
 fn copy_weights(src: &TrafficWeights, dst: &mut TrafficWeights) {
@@ -176,8 +186,8 @@ fn copy_blue_green(src: &BlueGreenStatus, dst: &mut BlueGreenStatus) {
         pre_promotion_analysis_run_status,
         post_promotion_analysis_run_status,
     } = src;
-    dst.preview_selector.clone_from(preview_selector);
-    dst.active_selector.clone_from(active_selector);
+    copy_changed(preview_selector, &mut dst.preview_selector);
+    copy_changed(active_selector, &mut dst.active_selector);
     dst.scale_up_preview_check_point = *scale_up_preview_check_point;
     copy_option(
         pre_promotion_analysis_run_status,
@@ -200,7 +210,7 @@ fn copy_cost(src: &CostStatus, dst: &mut CostStatus) {
         started_at,
         finished_at,
     } = src;
-    dst.pod_hash.clone_from(pod_hash);
+    copy_changed(pod_hash, &mut dst.pod_hash);
     dst.extra_pod_seconds = *extra_pod_seconds;
     dst.extra_pods = *extra_pods;
     dst.since = *since;
@@ -230,22 +240,27 @@ impl<'a> Others<'a> {
     }
 }
 
-/// Whether `s` is `v` displayed, without allocating.
-pub(crate) fn displays_as(s: &str, v: impl std::fmt::Display) -> bool {
-    struct Eq<'s>(&'s str);
-    impl std::fmt::Write for Eq<'_> {
-        fn write_str(&mut self, part: &str) -> std::fmt::Result {
-            match self.0.strip_prefix(part) {
-                Some(rest) => {
-                    self.0 = rest;
-                    Ok(())
-                }
-                None => Err(std::fmt::Error),
-            }
-        }
+/// Whether `s` is `v` displayed (`v.to_string() == s`), without allocating or formatting.
+pub(crate) fn displays_as(s: &str, v: i64) -> bool {
+    let (negative, digits) = match s.strip_prefix('-') {
+        Some(d) => (true, d.as_bytes()),
+        None => (false, s.as_bytes()),
+    };
+    if negative != (v < 0) || digits.is_empty() || digits.len() > 19 {
+        return false;
     }
-    let mut rest = Eq(s);
-    std::fmt::write(&mut rest, format_args!("{v}")).is_ok() && rest.0.is_empty()
+    // Canonical text only: no sign but a leading `-`, no leading zero (but "0"), no "-0".
+    if digits[0] == b'0' && (digits.len() > 1 || negative) {
+        return false;
+    }
+    let mut magnitude: u64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return false;
+        }
+        magnitude = magnitude * 10 + u64::from(d - b'0');
+    }
+    magnitude == v.unsigned_abs()
 }
 
 /// Sets `s` to `v` displayed (empty for `None`), allocating only when it changes.
@@ -282,8 +297,25 @@ mod tests {
             ("30", 3, false),
             ("", 0, false),
             ("3 ", 3, false),
+            ("-0", 0, false),
+            ("0", 0, true),
+            ("-", 0, false),
+            ("9223372036854775807", i64::MAX, true),
+            ("-9223372036854775808", i64::MIN, true),
+            ("99999999999999999999", i64::MAX, false),
+            ("3", -3, false),
         ] {
             assert_eq!(displays_as(s, v), want, "{s:?} vs {v}");
+        }
+    }
+
+    proptest! {
+        /// `displays_as` is `to_string() ==` for any number and any text near its display.
+        #[test]
+        fn displays_as_is_to_string_eq(v in any::<i64>(), w in any::<i64>(), s in "-?[0-9]{0,20}") {
+            prop_assert!(displays_as(&v.to_string(), v));
+            prop_assert_eq!(displays_as(&w.to_string(), v), w == v);
+            prop_assert_eq!(displays_as(&s, v), s == v.to_string());
         }
     }
 
