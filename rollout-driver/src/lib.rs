@@ -11,7 +11,8 @@
 //! - [`GroupCoordinator`]: a grouped Rollout's inputs from its members ([`GroupMembers`]).
 //! - [`RolloutDriver`]: one Rollout per [`tick`](RolloutDriver::tick): load, observe,
 //!   [`reconcile`](rollout_core::rollout::reconcile), dispatch every action to its adapter,
-//!   persist the status; the same failure policy for every driver.
+//!   persist the status; the same failure policy for every driver. A driver rebuilt per tick
+//!   carries its spec-derived values over in a [`Kept`].
 //! - [`RunDriver`]: one AnalysisRun per [`tick`](RunDriver::tick): step the run machine, take the
 //!   due measurements with the [`Providers`], step again, persist.
 //! - `conformance` (feature): the scenario table every driver's tests run.
@@ -46,5 +47,5 @@ pub use contracts::{
 pub use group::{GroupCoordinator, GroupMembers};
 pub use judges::{Judge, JudgeProvider, JudgeRegistry, StaticJudges};
 pub use providers::{MeasurementProvider, Providers};
-pub use rollout_loop::{DriverError, Outcome, RolloutDriver, RolloutIo, action_kind};
+pub use rollout_loop::{DriverError, Kept, Outcome, RolloutDriver, RolloutIo, action_kind};
 pub use run_loop::{RunDriver, RunIo, RunOutcome, perform};

@@ -150,6 +150,25 @@ pub struct RolloutDriver {
     prepared_trigger: Option<String>,
 }
 
+/// What a [`RolloutDriver`] keeps between ticks: the spec-derived values of the current
+/// generation ([`Prepared`]: validation and hashes) with the trigger policy and trigger they
+/// were computed under. A driver built anew for every tick (as rollout-kube builds one per
+/// reconcile) carries them over with [`RolloutDriver::with_kept`] and
+/// [`RolloutDriver::into_kept`], so a steady-state tick does not validate and hash the spec again.
+#[derive(Debug, Clone, Default)]
+pub struct Kept {
+    prepared: Option<Prepared>,
+    policy: Arc<PolicyState>,
+    trigger: Option<String>,
+}
+
+impl Kept {
+    /// The spec-derived values kept, if a tick computed them.
+    pub fn prepared(&self) -> Option<&Prepared> {
+        self.prepared.as_ref()
+    }
+}
+
 impl std::fmt::Debug for RolloutDriver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RolloutDriver")
@@ -170,6 +189,26 @@ impl RolloutDriver {
             dry_run: false,
             policy: Arc::default(),
             prepared_trigger: None,
+        }
+    }
+
+    /// Continues from what a previous driver of the same Rollout kept ([`Self::into_kept`]).
+    /// Call it before [`Self::with_policy`]: a policy that differs from the kept one discards it.
+    /// A kept [`Prepared`] of another object or generation is never used
+    /// ([`Prepared::is_current`]).
+    pub fn with_kept(mut self, kept: Kept) -> Self {
+        self.prepared = kept.prepared;
+        self.policy = kept.policy;
+        self.prepared_trigger = kept.trigger;
+        self
+    }
+
+    /// What the next driver of this Rollout can continue from ([`Self::with_kept`]).
+    pub fn into_kept(self) -> Kept {
+        Kept {
+            prepared: self.prepared,
+            policy: self.policy,
+            trigger: self.prepared_trigger,
         }
     }
 
@@ -466,24 +505,23 @@ impl RolloutDriver {
                 }
             }
         }
-        let before = ro.status.clone();
+        let before = &ro.status;
         let status = match &failure {
-            None => replica_success(dry_run::ended(decision.status.clone())),
+            None => replica_success(dry_run::ended(std::mem::take(&mut decision.status))),
             Some((action, DriverError::Action { source, .. })) if is_replica_action(action) => {
                 let reason = match source {
                     AdapterError::Request { reason, .. } => reason.as_str(),
                     _ => "RequestFailed",
                 };
-                replica_failure(&before, reason, &source.to_string(), now)
+                replica_failure(before, reason, &source.to_string(), now)
             }
             Some(_) => before.clone(),
         };
-        drop(ro);
-        let status_written = status != before
+        let status_written = status != *before
             && self
                 .io
                 .store
-                .persist(&before, &status)
+                .persist(before, &status)
                 .await
                 .map_err(DriverError::Persist)?;
         if let Some((_, e)) = failure {

@@ -31,6 +31,10 @@ use kube::client::ClientBuilder;
 use prometheus_client::registry::Registry;
 use rollout_kube::ratelimit::RateLimitLayer;
 use rollout_kube::resources::Rollout;
+
+/// The `rollout` binary's allocator, so the controller is measured as shipped.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use rollout_kube::testenv::{TestEnv, TestEnvOptions};
 use rollout_kube::{ControllerConfig, RolloutController, manifests};
 use serde_json::json;

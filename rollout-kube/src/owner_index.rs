@@ -184,15 +184,14 @@ impl<K: Resource<DynamicType = ()> + Clone> OwnerIndex<K> {
         refs
     }
 
-    /// The objects of `store` in namespace `ns` that `owner_uid` owns, cloned, sorted by name.
-    /// An object the store no longer has or whose current owners no longer include `owner_uid`
-    /// (the index and the store are updated one after the other) is left out.
-    pub fn owned_in(&self, store: &Store<K>, ns: &str, owner_uid: &str) -> Vec<K> {
+    /// The objects of `store` in namespace `ns` that `owner_uid` owns (shared with the store),
+    /// sorted by name. An object the store no longer has or whose current owners no longer
+    /// include `owner_uid` (the index and the store are updated one after the other) is left out.
+    pub fn owned_in(&self, store: &Store<K>, ns: &str, owner_uid: &str) -> Vec<Arc<K>> {
         self.owned(ns, owner_uid)
             .iter()
             .filter_map(|r| store.get(r))
             .filter(|o| (self.owners_of)(o).iter().any(|u| u == owner_uid))
-            .map(|o| (*o).clone())
             .collect()
     }
 }

@@ -267,13 +267,21 @@ impl Reconciler {
         };
         // A grouped Rollout's inputs come from its members (`crate::group`).
         let inputs = self.group_inputs(ro).await?;
-        let mut outcome = RolloutDriver::new(io)
+        // The spec's validation and hashes carry over between reconciles of the same generation.
+        let seen = self.caches.seen_rollouts.as_ref();
+        let (ns, name) = (ro.namespace().unwrap_or_default(), ro.name_any());
+        let kept = seen.map(|s| s.take_kept(&ns, &name)).unwrap_or_default();
+        let mut driver = RolloutDriver::new(io)
+            .with_kept(kept)
             .with_inputs(inputs)
             .with_dry_run(self.dry_run)
             .with_brake(self.brake.current())
-            .with_policy(self.policy.current())
-            .tick(now)
-            .await?;
+            .with_policy(self.policy.current());
+        let ticked = driver.tick(now).await;
+        if let Some(seen) = seen {
+            seen.keep(&ns, &name, driver.into_kept());
+        }
+        let mut outcome = ticked?;
         // A dry run writes nothing but events and the status (no AnalysisRun weights, no
         // workload-generation annotation).
         let dry = outcome.withheld.is_some();

@@ -10,6 +10,7 @@
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use k8s_openapi::NamespaceResourceScope;
 use kube::api::{Api, ListParams};
@@ -28,8 +29,9 @@ use crate::owner_index::OwnerIndex;
 use crate::reconciler::{Error, Reconciler, SCALE_DOWN_DEADLINE_ANNOTATION, kube_err};
 use crate::resources::AnalysisRun;
 
+/// k8s-openapi's timestamp (its own jiff version) as the core's.
 fn time_of(t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) -> Option<Timestamp> {
-    t.0.to_string().parse().ok()
+    Timestamp::new(t.0.as_second(), t.0.subsec_nanosecond()).ok()
 }
 
 fn parse_ts(s: &str) -> Option<Timestamp> {
@@ -48,39 +50,44 @@ impl Reconciler {
         referenced: &[String],
         label: &str,
         owned: impl Fn(&K) -> bool,
-    ) -> Result<Vec<K>, Error>
+    ) -> Result<Vec<Arc<K>>, Error>
     where
         K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
     {
-        let api: Api<K> = Api::namespaced(self.client.clone(), ns);
+        let api = || -> Api<K> { Api::namespaced(self.client.clone(), ns) };
         let kind = K::kind(&());
         let Some((store, index)) = cache else {
-            let list = api
+            let list = api()
                 .list(&ListParams::default().labels(label))
                 .await
                 .map_err(kube_err(format!("list {kind}s in {ns}")))?;
-            return Ok(list.items.into_iter().filter(|o| owned(o)).collect());
+            return Ok(list
+                .items
+                .into_iter()
+                .filter(|o| owned(o))
+                .map(Arc::new)
+                .collect());
         };
-        let mut objs: Vec<K> = match index {
+        // Shared with the cache: nothing is copied.
+        let mut objs: Vec<Arc<K>> = match index {
             Some(index) => index.owned_in(store, ns, uid),
             None => store
                 .state()
                 .into_iter()
                 .filter(|o| o.meta().namespace.as_deref() == Some(ns) && owned(o))
-                .map(|o| (*o).clone())
                 .collect(),
         };
         for name in referenced {
             if !objs
                 .iter()
                 .any(|o| o.meta().name.as_deref() == Some(name.as_str()))
-                && let Some(o) = api
+                && let Some(o) = api()
                     .get_opt(name)
                     .await
                     .map_err(kube_err(format!("get {kind} {ns}/{name}")))?
                 && owned(&o)
             {
-                objs.push(o);
+                objs.push(Arc::new(o));
             }
         }
         Ok(objs)
@@ -92,7 +99,7 @@ impl Reconciler {
         ns: &str,
         uid: &str,
         referenced: &[String],
-    ) -> Result<Vec<ReplicaSet>, Error> {
+    ) -> Result<Vec<Arc<ReplicaSet>>, Error> {
         let caches = &self.caches;
         let cache = caches
             .replica_sets
@@ -112,7 +119,7 @@ impl Reconciler {
         ns: &str,
         uid: &str,
         referenced: &[String],
-    ) -> Result<Vec<AnalysisRun>, Error> {
+    ) -> Result<Vec<Arc<AnalysisRun>>, Error> {
         let caches = &self.caches;
         let cache = caches
             .analysis_runs
@@ -144,7 +151,7 @@ impl Reconciler {
         for rs in self.replica_sets(&ns, &uid, &referenced).await? {
             let labels = rs.labels();
             let ann = rs.annotations();
-            let status = rs.status.clone().unwrap_or_default();
+            let status = rs.status.as_ref();
             out.push(ObservedReplicaSet {
                 name: rs.name_any(),
                 pod_template_hash: labels.get(POD_TEMPLATE_HASH_LABEL).cloned().unwrap_or_default(),
@@ -158,9 +165,9 @@ impl Reconciler {
                     .and_then(time_of)
                     .unwrap_or_default(),
                 replicas: rs.spec.replicas.unwrap_or(1),
-                status_replicas: status.replicas,
-                ready: status.ready_replicas.unwrap_or(0),
-                available: status.available_replicas.unwrap_or(0),
+                status_replicas: status.map_or(0, |s| s.replicas),
+                ready: status.and_then(|s| s.ready_replicas).unwrap_or(0),
+                available: status.and_then(|s| s.available_replicas).unwrap_or(0),
                 scale_down_deadline: ann.get(SCALE_DOWN_DEADLINE_ANNOTATION).and_then(|s| parse_ts(s)),
                 // The server defaults RS templates, so they never equal the Rollout's template:
                 // the core matches ReplicaSets by hash label only.
@@ -211,7 +218,7 @@ impl Reconciler {
             .analysis_runs(&ns, &uid, &referenced)
             .await?
             .iter()
-            .filter_map(observe_run)
+            .filter_map(|r| observe_run(r))
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)

@@ -8,14 +8,15 @@ use futures::Stream;
 use kube::ResourceExt;
 use kube::runtime::watcher;
 use rollout_core::rollout::Rollout as CoreRollout;
+use rollout_driver::Kept;
 use serde_json::Value;
 
 use crate::resources::Rollout;
 
-/// The Rollouts as the controller's watch last delivered them (kept as compact JSON in the
-/// core's shape without `managedFields`, ~2 KB each, and decoded straight into the core's
-/// [`CoreRollout`] when read), so a reconcile reads its Rollout
-/// without a GET (as Argo's informers do). Clones share the cache.
+/// The Rollouts as the controller's watch last delivered them, decoded into the core's
+/// [`CoreRollout`] once per watch event (not per reconcile: decoding was a sixth of a
+/// steady-state reconcile), so a reconcile reads its Rollout without a GET (as Argo's informers
+/// do). Clones share the cache.
 ///
 /// Staleness rule: our own status (and annotation) writes reach the watch some time after the
 /// server answered them, so a reconcile triggered in between would see the status from before
@@ -43,21 +44,22 @@ struct SeenInner {
     relist: Option<HashMap<Key, Seen>>,
     /// The `resourceVersion` of our last write, per Rollout the watch has not caught up with.
     written: HashMap<Key, u64>,
+    /// What the last reconcile's driver kept, per Rollout still watched.
+    kept: HashMap<Key, Kept>,
 }
 
 #[derive(Clone)]
 struct Seen {
     resource_version: u64,
-    json: Arc<[u8]>,
+    rollout: Arc<CoreRollout>,
 }
 
 fn key_of(ro: &Rollout) -> Key {
     (ro.namespace().unwrap_or_default(), ro.name_any())
 }
 
-/// `ro` as cached, when its `resourceVersion` is an integer (else `None`: GET it): the JSON the
-/// core's [`CoreRollout`] reads, without `managedFields`, so a read is one parse. An unreadable
-/// spec is found when read, and read again from the server.
+/// `ro` as cached, in the core's shape without `managedFields`, when its `resourceVersion` is
+/// an integer and it decodes (else `None`: a reconcile GETs it and reports what is unreadable).
 fn seen_of(ro: &Rollout) -> Option<Seen> {
     let resource_version = ro.resource_version()?.parse().ok()?;
     let mut json = ro.as_json();
@@ -66,7 +68,7 @@ fn seen_of(ro: &Rollout) -> Option<Seen> {
     }
     Some(Seen {
         resource_version,
-        json: serde_json::to_vec(&json).ok()?.into(),
+        rollout: Arc::new(serde_json::from_value(json).ok()?),
     })
 }
 
@@ -101,6 +103,7 @@ impl SeenRollouts {
                 let key = key_of(ro);
                 inner.seen.remove(&key);
                 inner.written.remove(&key);
+                inner.kept.remove(&key);
             }
             watcher::Event::Init => inner.relist = Some(HashMap::new()),
             watcher::Event::InitApply(ro) => {
@@ -112,8 +115,11 @@ impl SeenRollouts {
             }
             watcher::Event::InitDone => {
                 let listed = inner.relist.take().unwrap_or_default();
-                let SeenInner { seen, written, .. } = &mut *inner;
+                let SeenInner {
+                    seen, written, kept, ..
+                } = &mut *inner;
                 written.retain(|k, w| listed.get(k).is_some_and(|s| s.resource_version < *w));
+                kept.retain(|k, _| listed.contains_key(k));
                 *seen = listed;
             }
         }
@@ -144,8 +150,7 @@ impl SeenRollouts {
             }
             seen.clone()
         };
-        let ro: CoreRollout = serde_json::from_slice(&seen.json).ok()?;
-        Some((seen.resource_version.to_string(), Arc::new(ro)))
+        Some((seen.resource_version.to_string(), seen.rollout))
     }
 
     /// Records that the server answered a write to `ns/name` with `resource_version` (one that
@@ -159,6 +164,22 @@ impl SeenRollouts {
         }
         let w = inner.written.entry(key).or_insert(rv);
         *w = (*w).max(rv);
+    }
+
+    /// What the last reconcile of `ns/name` kept (taken out; default when nothing was kept).
+    pub fn take_kept(&self, ns: &str, name: &str) -> Kept {
+        let key = (ns.to_string(), name.to_string());
+        self.lock().kept.remove(&key).unwrap_or_default()
+    }
+
+    /// Keeps `kept` for the next reconcile of `ns/name`, while the watch has the Rollout (one
+    /// deleted meanwhile keeps nothing, so nothing outlives its Rollout).
+    pub fn keep(&self, ns: &str, name: &str, kept: Kept) {
+        let mut inner = self.lock();
+        let key = (ns.to_string(), name.to_string());
+        if inner.seen.contains_key(&key) {
+            inner.kept.insert(key, kept);
+        }
     }
 
     /// Drops the cached copy of `ns/name` until the next watch event for it (the next read GETs).
@@ -287,5 +308,31 @@ mod tests {
         assert_eq!(rv_of(&seen, "c"), None, "older than our write");
         seen.apply(&Event::Apply(ok("c", "9")));
         assert_eq!(rv_of(&seen, "c").as_deref(), Some("9"));
+    }
+
+    /// What a reconcile keeps lives only as long as the watch has its Rollout.
+    #[test]
+    fn kept_values_go_with_their_rollout() {
+        let kept = |seen: &SeenRollouts| {
+            let mut names: Vec<String> = seen.lock().kept.keys().map(|k| k.1.clone()).collect();
+            names.sort();
+            names
+        };
+        let seen = SeenRollouts::default();
+        seen.apply(&Event::Apply(ok("a", "1")));
+        seen.apply(&Event::Apply(ok("b", "2")));
+        seen.keep("ns", "a", Kept::default());
+        seen.keep("ns", "b", Kept::default());
+        seen.keep("ns", "gone", Kept::default());
+        assert_eq!(kept(&seen), ["a", "b"], "nothing kept for a Rollout not watched");
+        let _ = seen.take_kept("ns", "a");
+        assert_eq!(kept(&seen), ["b"], "taken out by the reconcile");
+        seen.keep("ns", "a", Kept::default());
+        seen.apply(&Event::Delete(ok("a", "1")));
+        assert_eq!(kept(&seen), ["b"]);
+        seen.apply(&Event::Init);
+        seen.apply(&Event::InitApply(ok("c", "3")));
+        seen.apply(&Event::InitDone);
+        assert!(kept(&seen).is_empty(), "b was not relisted");
     }
 }

@@ -13,6 +13,9 @@ use crate::rollout::validation::{FieldError, FieldErrorKind, unsupported_steps, 
 /// `metadata.generation`, the collision count or the referenced workload's generation change.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prepared {
+    /// The object's `metadata.uid`: a Rollout deleted and created again under the same name
+    /// starts its generations over.
+    uid: Option<String>,
     generation: Option<i64>,
     collision_count: Option<i32>,
     workload_generation: Option<i64>,
@@ -53,6 +56,7 @@ impl Prepared {
             _ => String::new(),
         };
         Prepared {
+            uid: ro.metadata.uid.clone(),
             generation: ro.metadata.generation,
             collision_count: ro.status.collision_count,
             workload_generation: obs.workload.as_ref().map(|w| w.generation),
@@ -62,12 +66,46 @@ impl Prepared {
         }
     }
 
-    /// Whether this was computed for the same spec generation (and collision count and
-    /// workload generation) as `ro`/`obs`. Without a `metadata.generation` it is never current.
+    /// Whether this was computed for the same object and spec generation (and collision count
+    /// and workload generation) as `ro`/`obs`. Without a `metadata.generation` it is never
+    /// current.
     pub fn is_current(&self, ro: &Rollout, obs: &Observed) -> bool {
         ro.metadata.generation.is_some()
             && self.generation == ro.metadata.generation
+            && self.uid == ro.metadata.uid
             && self.collision_count == ro.status.collision_count
             && self.workload_generation == obs.workload.as_ref().map(|w| w.generation)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rollout(uid: &str, generation: i64, image: &str) -> Rollout {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "demo", "uid": uid, "generation": generation},
+            "spec": {
+                "selector": {"matchLabels": {"app": "demo"}},
+                "template": {"metadata": {"labels": {"app": "demo"}},
+                             "spec": {"containers": [{"name": "app", "image": image}]}},
+                "strategy": {"canary": {"steps": [{"setWeight": 50}]}}
+            }
+        }))
+        .unwrap()
+    }
+
+    /// Kept across ticks, a `Prepared` is current for its own object and generation only: a
+    /// Rollout deleted and created again under its name starts at generation 1 again.
+    #[test]
+    fn current_for_the_same_object_and_generation_only() {
+        let obs = Observed::default();
+        let first = rollout("u1", 1, "demo:v1");
+        let p = Prepared::new(&first, &obs);
+        assert!(p.is_current(&first, &obs));
+        assert!(!p.is_current(&rollout("u1", 2, "demo:v2"), &obs));
+        let recreated = rollout("u2", 1, "demo:v2");
+        assert!(!p.is_current(&recreated, &obs));
+        assert_ne!(p.pod_hash, Prepared::new(&recreated, &obs).pod_hash);
     }
 }
