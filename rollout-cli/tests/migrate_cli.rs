@@ -5,13 +5,18 @@
 //! (`rollout get` shows it); `revert` gives the pods back, sampled all along: never fewer ready
 //! pods than the availability floor. Skipped locally without ROLLOUT_KUBE_BIN (CI sets it).
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, ResourceQuota};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::watcher::{self, watcher};
 use kube::{Client, ResourceExt};
 use rollout_kube::manifests;
 use rollout_kube::resources::Rollout;
@@ -70,6 +75,37 @@ async fn ready_pods(client: &Client, ns: &str) -> usize {
                 .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
         })
         .count()
+}
+
+/// The most `app=web` pods ready (and not being deleted) at once, as a pod watch sees them from
+/// now on (the watch task ends with the test's runtime).
+fn watch_most_ready(client: &Client, ns: &str) -> Arc<AtomicUsize> {
+    let most = Arc::new(AtomicUsize::new(0));
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let config = watcher::Config::default().labels("app=web");
+    let seen = most.clone();
+    tokio::spawn(async move {
+        let mut ready: HashMap<String, bool> = HashMap::new();
+        let mut events = std::pin::pin!(watcher(pods, config));
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) => {
+                    let is_ready = p.metadata.deletion_timestamp.is_none()
+                        && p.status
+                            .as_ref()
+                            .and_then(|s| s.conditions.as_ref())
+                            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+                    ready.insert(p.uid().unwrap_or_default(), is_ready);
+                }
+                Ok(watcher::Event::Delete(p)) => {
+                    ready.remove(&p.uid().unwrap_or_default());
+                }
+                Ok(watcher::Event::Init | watcher::Event::InitDone) | Err(_) => {}
+            }
+            seen.fetch_max(ready.values().filter(|r| **r).count(), Ordering::SeqCst);
+        }
+    });
+    most
 }
 
 async fn quota_used_pods(quotas: &Api<ResourceQuota>) -> Option<String> {
@@ -242,7 +278,10 @@ async fn migrate_reports_a_refusing_quota_then_applies_and_reverts_above_the_flo
     );
     assert_eq!(deployments.get("web").await.unwrap().spec.replicas, Some(0));
 
-    // The way back, sampled while it runs: floor = 3 - 25% of 3 (rounded down) = 3.
+    // The way back, sampled while it runs: floor = 3 - 25% of 3 (rounded down) = 3. The overlap
+    // (both workloads ready at once before the Rollout goes) can last less than a sampling
+    // interval, so it is read from a pod watch, which sees every transition in order.
+    let most_ready = watch_most_ready(&admin, &ns);
     let mut revert = Proc(
         Command::new(env!("CARGO_BIN_EXE_rollout"))
             .args(["revert", "web", "-n", &ns, "--timeout", "120"])
@@ -270,9 +309,15 @@ async fn migrate_reports_a_refusing_quota_then_applies_and_reverts_above_the_flo
         samples.iter().all(|n| *n >= 3),
         "below the floor of 3: {samples:?}"
     );
+    // The watch may still be delivering the revert's last events.
+    let caught_up = Instant::now();
+    while most_ready.load(Ordering::SeqCst) <= 3 && caught_up.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let most = most_ready.load(Ordering::SeqCst);
     assert!(
-        samples.iter().any(|n| *n > 3),
-        "both ran at once before the Rollout went: {samples:?}"
+        most > 3,
+        "both ran at once before the Rollout went: at most {most} ready (samples {samples:?})"
     );
     let d = deployments.get("web").await.unwrap();
     assert_eq!(d.spec.replicas, Some(3));
