@@ -67,14 +67,17 @@ async fn ready_pods(client: &Client, ns: &str) -> usize {
         .unwrap()
         .items
         .iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .filter(|p| {
-            p.status
-                .as_ref()
-                .and_then(|s| s.conditions.as_ref())
-                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-        })
+        .filter(|p| serving(p))
         .count()
+}
+
+/// Ready and not being deleted.
+fn serving(p: &Pod) -> bool {
+    p.metadata.deletion_timestamp.is_none()
+        && p.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
 /// The most `app=web` pods ready (and not being deleted) at once, as a pod watch sees them from
@@ -90,12 +93,7 @@ fn watch_most_ready(client: &Client, ns: &str) -> Arc<AtomicUsize> {
         while let Some(event) = events.next().await {
             match event {
                 Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) => {
-                    let is_ready = p.metadata.deletion_timestamp.is_none()
-                        && p.status
-                            .as_ref()
-                            .and_then(|s| s.conditions.as_ref())
-                            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-                    ready.insert(p.uid().unwrap_or_default(), is_ready);
+                    ready.insert(p.uid().unwrap_or_default(), serving(&p));
                 }
                 Ok(watcher::Event::Delete(p)) => {
                     ready.remove(&p.uid().unwrap_or_default());

@@ -11,7 +11,7 @@ use rollout_core::rollout::policy::{Policy, PolicyState};
 use rollout_driver::{Kept, RolloutDriver};
 use support::*;
 
-/// Ticks `m` every 5 s until Healthy or 60 ticks, returning each tick's status.
+/// Ticks `m` 60 times, 5 s apart, returning each tick's status.
 fn run(m: &Mem, mut tick: impl FnMut(&Mem) -> rollout_core::rollout::RolloutStatus) -> Vec<String> {
     let mut statuses = Vec::new();
     for _ in 0..60 {

@@ -31,14 +31,14 @@ use kube::client::ClientBuilder;
 use prometheus_client::registry::Registry;
 use rollout_kube::ratelimit::RateLimitLayer;
 use rollout_kube::resources::Rollout;
-
-/// The `rollout` binary's allocator, so the controller is measured as shipped.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use rollout_kube::testenv::{TestEnv, TestEnvOptions};
 use rollout_kube::{ControllerConfig, RolloutController, manifests};
 use serde_json::json;
 use tower::{Layer, Service};
+
+/// The `rollout` binary's allocator, so the controller is measured as shipped.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The example's options (`scale N [--qps Q] [--burst B] [--replicas R] [--resync S] [--quiet S]`).
 struct Opts {

@@ -159,7 +159,7 @@ pub fn entries_from(
 }
 
 fn time(t: Option<&Time>) -> Option<Timestamp> {
-    t.and_then(|t| t.0.to_string().parse().ok())
+    t.and_then(crate::snapshot::time_of)
 }
 
 fn run_entry(

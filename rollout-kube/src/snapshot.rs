@@ -30,7 +30,7 @@ use crate::reconciler::{Error, Reconciler, SCALE_DOWN_DEADLINE_ANNOTATION, kube_
 use crate::resources::AnalysisRun;
 
 /// k8s-openapi's timestamp (its own jiff version) as the core's.
-fn time_of(t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) -> Option<Timestamp> {
+pub(crate) fn time_of(t: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) -> Option<Timestamp> {
     Timestamp::new(t.0.as_second(), t.0.subsec_nanosecond()).ok()
 }
 

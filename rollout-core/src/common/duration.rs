@@ -57,25 +57,19 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
             return Err(err("expected a number"));
         }
         let (num, after) = rest.split_at(num_len);
-        // Up to 15 digits is below 2^53: the integer is exactly what the float parse gives.
-        let value: f64 = if num.len() <= 15 && num.bytes().all(|b| b.is_ascii_digit()) {
-            num.bytes().fold(0u64, |v, b| v * 10 + u64::from(b - b'0')) as f64
-        } else {
-            num.parse().map_err(|_| err("malformed number"))?
+        let value: f64 = match small_integer(num.as_bytes()) {
+            Some(n) => n as f64,
+            None => num.parse().map_err(|_| err("malformed number"))?,
         };
         let unit_len = after
             .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(after.len());
         let (unit, after) = after.split_at(unit_len);
-        let scale = match unit {
-            "ns" => 1.0,
-            "us" | "µs" | "μs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            "" => return Err(err("missing unit (use ns, us, ms, s, m or h)")),
-            _ => return Err(err("unknown unit (use ns, us, ms, s, m or h)")),
+        // Every scale is exact in an `f64`.
+        let scale = match unit_nanos(unit) {
+            Some(n) => n as f64,
+            None if unit.is_empty() => return Err(err("missing unit (use ns, us, ms, s, m or h)")),
+            None => return Err(err("unknown unit (use ns, us, ms, s, m or h)")),
         };
         total_nanos += value * scale;
         rest = after;
@@ -89,23 +83,34 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
 /// The common form, digits and one unit (`"30s"`, `"5m"`), in integers: the same result as the
 /// general parse while the nanoseconds stay below 2^53 (exact in its `f64`), else `None`.
 fn whole_units(s: &str) -> Option<Duration> {
-    let b = s.as_bytes();
-    let split = b.iter().position(|c| !c.is_ascii_digit())?;
-    let (digits, unit) = b.split_at(split);
-    if digits.is_empty() || digits.len() > 15 {
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (digits, unit) = s.split_at(split);
+    let nanos = small_integer(digits.as_bytes())?
+        .checked_mul(unit_nanos(unit)?)
+        .filter(|n| *n < 1 << 53)?;
+    Some(Duration::from_nanos(nanos))
+}
+
+/// Nanoseconds in one `unit`, Go's unit names.
+fn unit_nanos(unit: &str) -> Option<u64> {
+    Some(match unit {
+        "ns" => 1,
+        "us" | "µs" | "μs" => 1_000,
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "m" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        _ => return None,
+    })
+}
+
+/// `digits` as an integer when it is 1 to 15 ASCII digits (below 2^53, so exactly what the float
+/// parse gives), else `None`.
+fn small_integer(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 15 || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let scale: u64 = match unit {
-        b"ns" => 1,
-        b"ms" => 1_000_000,
-        b"s" => 1_000_000_000,
-        b"m" => 60_000_000_000,
-        b"h" => 3_600_000_000_000,
-        _ => return None,
-    };
-    let n = digits.iter().fold(0u64, |v, d| v * 10 + u64::from(d - b'0'));
-    let nanos = n.checked_mul(scale).filter(|n| *n < 1 << 53)?;
-    Some(Duration::from_nanos(nanos))
+    Some(digits.iter().fold(0, |v, d| v * 10 + u64::from(d - b'0')))
 }
 
 #[cfg(test)]
@@ -154,6 +159,7 @@ mod tests {
             let (unit, after) = after.split_at(u);
             let scale = match unit {
                 "ns" => 1.0,
+                "us" | "µs" | "μs" => 1e3,
                 "ms" => 1e6,
                 "s" => 1e9,
                 "m" => 60e9,
@@ -169,7 +175,7 @@ mod tests {
     proptest::proptest! {
         /// The integer shortcut gives exactly the float parse's result.
         #[test]
-        fn integers_parse_as_floats(s in "([0-9]{1,17}(\\.[0-9]{0,3})?(ns|ms|s|m|h)){1,3}") {
+        fn integers_parse_as_floats(s in "([0-9]{1,17}(\\.[0-9]{0,3})?(ns|us|µs|μs|ms|s|m|h)){1,3}") {
             let want = by_float(&s).filter(|t| t.is_finite() && *t <= u64::MAX as f64);
             let got = parse_duration(&s).ok();
             proptest::prop_assert_eq!(got, want.map(|t| Duration::from_nanos(t.round() as u64)), "{}", s);

@@ -58,6 +58,10 @@ fn key_of(ro: &Rollout) -> Key {
     (ro.namespace().unwrap_or_default(), ro.name_any())
 }
 
+fn key(ns: &str, name: &str) -> Key {
+    (ns.to_string(), name.to_string())
+}
+
 /// `ro` as cached, in the core's shape without `managedFields`, when its `resourceVersion` is
 /// an integer and it decodes (else `None`: a reconcile GETs it and reports what is unreadable).
 fn seen_of(ro: &Rollout) -> Option<Seen> {
@@ -139,7 +143,7 @@ impl SeenRollouts {
     pub fn get(&self, ns: &str, name: &str) -> Option<(String, Arc<CoreRollout>)> {
         let seen = {
             let inner = self.lock();
-            let key = (ns.to_string(), name.to_string());
+            let key = key(ns, name);
             let seen = inner.seen.get(&key)?;
             if inner
                 .written
@@ -157,7 +161,7 @@ impl SeenRollouts {
     /// is not an integer keeps every read of it a GET until the Rollout is deleted or relisted).
     pub fn wrote(&self, ns: &str, name: &str, resource_version: &str) {
         let mut inner = self.lock();
-        let key = (ns.to_string(), name.to_string());
+        let key = key(ns, name);
         let rv = resource_version.parse().unwrap_or(u64::MAX);
         if inner.seen.get(&key).is_some_and(|s| s.resource_version >= rv) {
             return;
@@ -168,7 +172,7 @@ impl SeenRollouts {
 
     /// What the last reconcile of `ns/name` kept (taken out; default when nothing was kept).
     pub fn take_kept(&self, ns: &str, name: &str) -> Kept {
-        let key = (ns.to_string(), name.to_string());
+        let key = key(ns, name);
         self.lock().kept.remove(&key).unwrap_or_default()
     }
 
@@ -176,7 +180,7 @@ impl SeenRollouts {
     /// deleted meanwhile keeps nothing, so nothing outlives its Rollout).
     pub fn keep(&self, ns: &str, name: &str, kept: Kept) {
         let mut inner = self.lock();
-        let key = (ns.to_string(), name.to_string());
+        let key = key(ns, name);
         if inner.seen.contains_key(&key) {
             inner.kept.insert(key, kept);
         }
@@ -184,7 +188,7 @@ impl SeenRollouts {
 
     /// Drops the cached copy of `ns/name` until the next watch event for it (the next read GETs).
     pub fn forget(&self, ns: &str, name: &str) {
-        self.lock().seen.remove(&(ns.to_string(), name.to_string()));
+        self.lock().seen.remove(&key(ns, name));
     }
 }
 
